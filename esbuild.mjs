@@ -1,0 +1,48 @@
+// Bundles the two processes' TypeScript sides apart (STYLE.md: esbuild-sample):
+// the extension host and the CLI (node, cjs, `vscode` external) and each webview (browser, iife).
+// Type checking is a separate step (`npm run check-types`): esbuild does not type-check.
+import * as esbuild from 'esbuild';
+import { readdirSync, existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+const args = new Set(process.argv.slice(2));
+const production = args.has('--production');
+const watch = args.has('--watch');
+
+/** Every `<dir>/*.test.ts` under test/ (not the end-to-end folder), for node --test. */
+function testEntries(dir = 'test') {
+  const out = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) { if (name !== 'e2e' && name !== 'fixtures') out.push(...testEntries(p)); }
+    else if (name.endsWith('.test.ts')) out.push(p);
+  }
+  return out;
+}
+
+/** One browser bundle per folder in webview/ that has a main.ts (dashboard, pareto, spectra, ...). */
+function webviewEntries() {
+  if (!existsSync('webview')) return {};
+  const entries = {};
+  for (const name of readdirSync('webview')) {
+    const main = join('webview', name, 'main.ts');
+    if (existsSync(main)) entries[name] = main;
+  }
+  return entries;
+}
+
+const common = { bundle: true, sourcemap: !production, minify: production, logLevel: 'warning' };
+
+const builds = args.has('--tests')
+  ? [{ ...common, entryPoints: testEntries(), outdir: 'out/test', outbase: 'test', platform: 'node', format: 'cjs', target: 'node20', external: ['vscode'] }]
+  : [
+      { ...common, entryPoints: { extension: 'src/extension.ts', cli: 'src/cli/main.ts' }, outdir: 'dist', platform: 'node', format: 'cjs', target: 'node20', external: ['vscode'] },
+      { ...common, entryPoints: webviewEntries(), outdir: 'dist/webview', platform: 'browser', format: 'iife', target: 'es2022', loader: { '.ttf': 'file', '.css': 'text' } },
+    ];
+
+if (watch) {
+  for (const b of builds) { const ctx = await esbuild.context(b); await ctx.watch(); }
+  console.log('[esbuild] watching');
+} else {
+  await Promise.all(builds.map((b) => esbuild.build(b)));
+}
