@@ -1,0 +1,104 @@
+#!/usr/bin/env node
+// Installs what `npm run demo` and `npm test` need, and is quick when it is there already:
+// npm packages, the bundles, the trainer's Python environment (.venv), and for the end-to-end
+// tests code-server + Chromium (scripts/e2eSetup.mjs). Plain Node with no dependencies, so it
+// runs on a fresh clone before `npm install`. Stops with a message naming what is missing.
+//
+//   node scripts/ensure.mjs [build|python|demo|test|e2e]
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const mode = process.argv[2] ?? 'build';
+const stampDir = join(root, 'node_modules', '.finetune-lab');
+
+function say(msg) { console.log(`[setup] ${msg}`); }
+function fail(msg) { console.error(`\n[setup] ${msg}\n`); process.exit(1); }
+function run(cmd, args, opts = {}) {
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...opts });
+  if (r.error) return { ok: false, error: r.error.message };
+  return { ok: r.status === 0, status: r.status };
+}
+function hashOf(...files) {
+  const h = createHash('sha256');
+  for (const f of files) h.update(existsSync(join(root, f)) ? readFileSync(join(root, f)) : '');
+  return h.digest('hex').slice(0, 16);
+}
+function stampOk(name, hash) {
+  const p = join(stampDir, name);
+  return existsSync(p) && readFileSync(p, 'utf8') === hash;
+}
+function writeStamp(name, hash) { mkdirSync(stampDir, { recursive: true }); writeFileSync(join(stampDir, name), hash); }
+
+function ensureNodeModules() {
+  const hash = hashOf('package.json', 'package-lock.json');
+  if (existsSync(join(root, 'node_modules')) && stampOk('npm', hash)) return;
+  const [major] = process.versions.node.split('.').map(Number);
+  if (major < 20) fail(`Node ${process.versions.node} is too old: Node 20 or newer is needed (https://nodejs.org or your package manager).`);
+  say('installing npm packages (npm ci)…');
+  const t = Date.now();
+  // onnxruntime-node's install script downloads CUDA binaries and fails offline: CPU is enough here.
+  const r = run('npm', ['ci', '--no-audit', '--no-fund'], { env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' } });
+  if (!r.ok) fail('npm ci failed (see above). It needs the npm registry; check your network or proxy (npm config get registry).');
+  writeStamp('npm', hash);
+  say(`npm packages installed in ${((Date.now() - t) / 1000).toFixed(0)} s`);
+}
+
+function ensureBuild() {
+  const r = run(process.execPath, ['esbuild.mjs']);
+  if (!r.ok) fail('the build failed (node esbuild.mjs): see the errors above.');
+}
+
+const trainerImports = 'import torch, transformers, peft, safetensors, yaml, jsonschema';
+
+function pythonWorks(py) {
+  const r = spawnSync(py, ['-c', trainerImports], { stdio: 'ignore' });
+  return r.status === 0;
+}
+
+/** The trainer's interpreter: $FINETUNE_LAB_PYTHON if set, else the repo's .venv (created here). */
+function ensurePython() {
+  const override = process.env.FINETUNE_LAB_PYTHON;
+  if (override) {
+    if (!pythonWorks(override)) fail(`FINETUNE_LAB_PYTHON=${override} cannot import torch, transformers, peft, safetensors, yaml and jsonschema.\nInstall them there (pip install -r trainer/requirements.txt) or unset FINETUNE_LAB_PYTHON to let this script make .venv.`);
+    return override;
+  }
+  const venvPy = join(root, '.venv', 'bin', 'python');
+  const reqs = 'trainer/requirements.txt';
+  const hash = hashOf(reqs);
+  if (existsSync(venvPy) && stampOk('venv', hash) && pythonWorks(venvPy)) return venvPy;
+
+  if (!existsSync(venvPy)) {
+    const base = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import sys, venv; assert sys.version_info >= (3, 9)'], { stdio: 'ignore' }).status === 0);
+    if (!base) fail('No Python 3.9+ with the venv module was found.\nInstall one: apt-get install -y python3 python3-venv (Debian/Ubuntu), then run this again.');
+    say(`creating the trainer's virtual environment .venv with ${base}…`);
+    const r = run(base, ['-m', 'venv', '.venv']);
+    if (!r.ok) fail('python3 -m venv .venv failed. On Debian/Ubuntu: apt-get install -y python3-venv');
+  }
+  say('installing the trainer\'s requirements into .venv (torch, transformers, peft, safetensors…).');
+  say('The first time this downloads about 3 GB (PyPI\'s torch brings its CUDA libraries) and took about 4 minutes here; later runs reuse pip\'s cache.');
+  const t = Date.now();
+  const r = run(venvPy, ['-m', 'pip', 'install', '--disable-pip-version-check', '--progress-bar', 'off', '-q', '-r', reqs]);
+  if (!r.ok) fail('pip could not install trainer/requirements.txt into .venv (see above).\nIt needs the Python package index (https://pypi.org) or a mirror (pip config set global.index-url URL).\nOr point FINETUNE_LAB_PYTHON at an interpreter that already has torch, transformers, peft and safetensors.');
+  if (!pythonWorks(venvPy)) fail('.venv was installed but cannot import the trainer\'s libraries; delete .venv and run again.');
+  writeStamp('venv', hash);
+  say(`trainer environment ready in ${((Date.now() - t) / 1000).toFixed(0)} s`);
+  return venvPy;
+}
+
+function ensureE2E() {
+  const r = run(process.execPath, ['scripts/e2eSetup.mjs']);
+  if (!r.ok) fail('the end-to-end prerequisites could not be installed (see above).');
+}
+
+switch (mode) {
+  case 'build': ensureNodeModules(); ensureBuild(); break;
+  case 'python': ensureNodeModules(); ensurePython(); break;
+  case 'demo': ensureNodeModules(); ensureBuild(); ensurePython(); break;
+  case 'test': ensureNodeModules(); ensureBuild(); ensurePython(); break;
+  case 'e2e': ensureNodeModules(); ensureBuild(); ensurePython(); ensureE2E(); break;
+  default: fail(`unknown mode '${mode}': use build | python | demo | test | e2e`);
+}
