@@ -1,0 +1,169 @@
+/**
+ * The one host ⇄ webview protocol of Finetune Lab's views (dashboard, pareto, spectra),
+ * imported by the panels in src/panels/ and by the bundles in webview/. Both directions are
+ * discriminated unions on `type`; handlers switch with an `assertNever` default, and every
+ * message that crosses the boundary is checked by `isHostToWebview` / `isWebviewToHost`
+ * before use (a webview is untrusted input to the host, and vice versa).
+ *
+ * The host parses events.jsonl (src/core/events.ts) and posts drawing-ready, columnar
+ * batches of NEW points only, so the webview never parses JSONL on its drawing path.
+ */
+
+export type ViewKind = 'dashboard' | 'pareto' | 'spectra';
+export type RunStatus = 'queued' | 'running' | 'completed' | 'failed' | 'stopped' | 'unknown';
+
+/** What a view needs to label and colour a run. */
+export interface RunInfo {
+  id: string;
+  dir: string;
+  method: 'lora' | 'full' | 'unknown';
+  rank: number | null;
+  lr: number | null;
+  targetModules: string | null;
+  totalSteps: number | null;
+  experiment: string | null;
+  status: RunStatus;
+  error: string | null;
+}
+
+/** Train events as columns (same length); null where the trainer wrote null. */
+export interface TrainColumns {
+  step: number[];
+  loss: number[];
+  lr: number[];
+  gradNorm: (number | null)[];
+  tokensPerS: (number | null)[];
+  memoryMb: (number | null)[];
+}
+
+export interface EvalTaskScore {
+  name: string;
+  role: 'learning' | 'forgetting';
+  metric: string;
+  value: number;
+  higherIsBetter: boolean;
+}
+
+export interface Aggregate { value: number; higherIsBetter: boolean; delta: number }
+
+export interface EvalPoint {
+  step: number;
+  tasks: EvalTaskScore[];
+  learning: Aggregate | null;
+  forgetting: Aggregate | null;
+}
+
+export interface SpectrumRecord {
+  step: number;
+  module: string;
+  name: string;
+  layer: number;
+  kind: 'attention' | 'mlp';
+  shape: [number, number];
+  sv: number[];
+  rank90: number;
+  intruders: number | null;
+  randomRank90: number | null;
+  randomIntruders: number | null;
+  loraRank: number | null;
+}
+
+/** New points of one run since the last batch. */
+export interface RunAppend {
+  runId: string;
+  train?: TrainColumns;
+  evals?: EvalPoint[];
+  spectra?: SpectrumRecord[];
+}
+
+export type HostToWebview =
+  | { type: 'init'; view: ViewKind; runs: RunInfo[] }
+  | { type: 'append'; batches: RunAppend[] }
+  | { type: 'status'; runId: string; status: RunStatus; error: string | null }
+  | { type: 'error'; message: string };
+
+export type WebviewToHost =
+  | { type: 'ready' }
+  | { type: 'openRun'; runId: string }
+  | { type: 'export'; format: 'png' | 'csv'; name: string; data: string }
+  | { type: 'log'; level: 'info' | 'error'; message: string };
+
+export function assertNever(x: never): never {
+  throw new Error(`unexpected message: ${JSON.stringify(x)}`);
+}
+
+// ---- validation -----------------------------------------------------------------------
+
+type Obj = Record<string, unknown>;
+const isObj = (x: unknown): x is Obj => typeof x === 'object' && x !== null && !Array.isArray(x);
+const isStr = (x: unknown): x is string => typeof x === 'string';
+const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+const isNumOrNull = (x: unknown): boolean => x === null || isNum(x);
+const isArr = (x: unknown, item: (v: unknown) => boolean): boolean => Array.isArray(x) && x.every(item);
+const RUN_STATUS = new Set<string>(['queued', 'running', 'completed', 'failed', 'stopped', 'unknown']);
+const VIEWS = new Set<string>(['dashboard', 'pareto', 'spectra']);
+/** An export's name becomes a file name: no separators, no leading dot. */
+const SAFE_NAME = /^[\w][\w.\- ]{0,120}$/;
+const MAX_EXPORT = 64 * 1024 * 1024;
+
+function isRunInfo(x: unknown): boolean {
+  return isObj(x) && isStr(x.id) && isStr(x.dir) && ['lora', 'full', 'unknown'].includes(x.method as string)
+    && isNumOrNull(x.rank) && isNumOrNull(x.lr) && (x.targetModules === null || isStr(x.targetModules))
+    && isNumOrNull(x.totalSteps) && (x.experiment === null || isStr(x.experiment))
+    && RUN_STATUS.has(x.status as string) && (x.error === null || isStr(x.error));
+}
+
+function isTrainColumns(x: unknown): boolean {
+  if (!isObj(x)) return false;
+  const n = Array.isArray(x.step) ? x.step.length : -1;
+  const cols = ['step', 'loss', 'lr', 'gradNorm', 'tokensPerS', 'memoryMb'];
+  return cols.every((c) => Array.isArray(x[c]) && (x[c] as unknown[]).length === n)
+    && isArr(x.step, isNum) && isArr(x.loss, (v) => typeof v === 'number') && isArr(x.lr, isNum)
+    && isArr(x.gradNorm, isNumOrNull) && isArr(x.tokensPerS, isNumOrNull) && isArr(x.memoryMb, isNumOrNull);
+}
+
+const isAggregate = (x: unknown): boolean => x === null || (isObj(x) && isNum(x.value) && typeof x.higherIsBetter === 'boolean' && isNum(x.delta));
+
+function isEvalPoint(x: unknown): boolean {
+  return isObj(x) && isNum(x.step) && isAggregate(x.learning) && isAggregate(x.forgetting)
+    && isArr(x.tasks, (t) => isObj(t) && isStr(t.name) && (t.role === 'learning' || t.role === 'forgetting')
+      && isStr(t.metric) && isNum(t.value) && typeof t.higherIsBetter === 'boolean');
+}
+
+function isSpectrum(x: unknown): boolean {
+  return isObj(x) && isNum(x.step) && isStr(x.module) && isStr(x.name) && isNum(x.layer)
+    && (x.kind === 'attention' || x.kind === 'mlp') && isArr(x.shape, isNum) && (x.shape as unknown[]).length === 2
+    && isArr(x.sv, isNum) && isNum(x.rank90) && isNumOrNull(x.intruders) && isNumOrNull(x.randomRank90)
+    && isNumOrNull(x.randomIntruders) && isNumOrNull(x.loraRank);
+}
+
+function isRunAppend(x: unknown): boolean {
+  return isObj(x) && isStr(x.runId)
+    && (x.train === undefined || isTrainColumns(x.train))
+    && (x.evals === undefined || isArr(x.evals, isEvalPoint))
+    && (x.spectra === undefined || isArr(x.spectra, isSpectrum));
+}
+
+export function isHostToWebview(x: unknown): x is HostToWebview {
+  if (!isObj(x)) return false;
+  switch (x.type) {
+    case 'init': return VIEWS.has(x.view as string) && isArr(x.runs, isRunInfo);
+    case 'append': return isArr(x.batches, isRunAppend);
+    case 'status': return isStr(x.runId) && RUN_STATUS.has(x.status as string) && (x.error === null || isStr(x.error));
+    case 'error': return isStr(x.message);
+    default: return false;
+  }
+}
+
+export function isWebviewToHost(x: unknown): x is WebviewToHost {
+  if (!isObj(x)) return false;
+  switch (x.type) {
+    case 'ready': return true;
+    case 'openRun': return isStr(x.runId) && x.runId.length > 0 && x.runId.length < 512;
+    case 'export': return (x.format === 'png' || x.format === 'csv') && isStr(x.name) && SAFE_NAME.test(x.name)
+      && isStr(x.data) && x.data.length < MAX_EXPORT
+      && (x.format === 'csv' || x.data.startsWith('data:image/png;base64,'));
+    case 'log': return (x.level === 'info' || x.level === 'error') && isStr(x.message) && x.message.length < 10_000;
+    default: return false;
+  }
+}
