@@ -1,0 +1,142 @@
+"""The run's config.yaml: validated against schemas/experiment.schema.json, defaults filled
+from the schema's own ``default`` keywords (the single source of truth, docs/DECISIONS.md)."""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from .paths import schemas_dir
+
+# The two defaults that depend on other fields; the extension applies the same rules.
+LORA_LR, FULL_LR = 2e-4, 2e-5  # the paper found LoRA's best LR about 10x higher
+
+
+class ConfigError(ValueError):
+    """A config that does not match the experiment schema; the message names the field."""
+
+
+@lru_cache(maxsize=None)
+def load_schema(name: str) -> dict:
+    """A schema from schemas/ by short name: experiment | events | status | meta."""
+    return json.loads((schemas_dir() / f"{name}.schema.json").read_text(encoding="utf-8"))
+
+
+def _resolve(schema: dict, root: dict) -> dict:
+    while "$ref" in schema:
+        node = root
+        for part in schema["$ref"].lstrip("#/").split("/"):
+            node = node[part]
+        schema = node
+    return schema
+
+
+def fill_defaults(value, schema: dict, root: dict | None = None):
+    """Return ``value`` with every missing property that has a schema ``default`` filled in.
+
+    Objects that are absent but whose properties have defaults are created, so
+    ``{}`` under ``train`` becomes the full default training section. Arrays fill each item.
+    """
+    root = root or schema
+    schema = _resolve(schema, root)
+    if isinstance(value, dict) and "properties" in schema:
+        out = dict(value)
+        for key, sub in schema["properties"].items():
+            sub_resolved = _resolve(sub, root)
+            if key not in out:
+                if "default" in sub:
+                    out[key] = copy.deepcopy(sub["default"])
+                elif "default" in sub_resolved:
+                    out[key] = copy.deepcopy(sub_resolved["default"])
+                elif sub_resolved.get("type") == "object" and _has_defaults(sub_resolved, root):
+                    out[key] = {}
+            if key in out:
+                out[key] = fill_defaults(out[key], sub_resolved, root)
+        return out
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [fill_defaults(v, schema["items"], root) for v in value]
+    return value
+
+
+def _has_defaults(schema: dict, root: dict) -> bool:
+    return any("default" in s or "default" in _resolve(s, root) for s in schema.get("properties", {}).values())
+
+
+def _field_name(error: jsonschema.ValidationError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        path = f"{path}.{missing}" if path else missing
+    elif error.validator == "additionalProperties" and "'" in error.message:
+        extra = error.message.split("'")[1]
+        path = f"{path}.{extra}" if path else extra
+    return path or "<root>"
+
+
+def validate(raw: dict) -> None:
+    """Raise ConfigError naming the first offending field."""
+    schema = load_schema("experiment")
+    validator = jsonschema.Draft7Validator(schema)
+    errors = list(validator.iter_errors(raw))
+    if errors:
+        error = jsonschema.exceptions.best_match(errors)
+        raise ConfigError(f"invalid config at '{_field_name(error)}': {error.message}")
+
+
+def resolve(raw: dict) -> dict:
+    """Validate, fill schema defaults, then the two computed defaults (alpha, lr)."""
+    if not isinstance(raw, dict):
+        raise ConfigError("invalid config: the top level must be a mapping")
+    validate(raw)
+    cfg = fill_defaults(raw, load_schema("experiment"))
+    cfg.pop("sweep", None)  # a run's config is one point; the creator expands sweeps
+    if cfg["method"] == "lora":
+        cfg["lora"].setdefault("alpha", 2 * cfg["lora"]["rank"])  # paper v2: alpha = 2*rank
+    cfg["train"].setdefault("lr", LORA_LR if cfg["method"] == "lora" else FULL_LR)
+    return cfg
+
+
+@dataclass
+class RunConfig:
+    """A resolved run config. Sections stay dicts, keyed exactly as in the schema."""
+
+    name: str
+    method: str  # lora | full
+    model: dict
+    data: dict
+    evals: dict
+    train: dict
+    spectra: dict
+    checkpoint: dict
+    launcher: dict
+    lora: dict | None = None  # None for full finetuning
+    description: str = ""
+    raw: dict = field(default_factory=dict, repr=False)  # the resolved dict, for run_started
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> "RunConfig":
+        cfg = resolve(raw)
+        return cls(
+            name=cfg["name"], method=cfg["method"], model=cfg["model"], data=cfg["data"],
+            evals=cfg["evals"], train=cfg["train"], spectra=cfg["spectra"],
+            checkpoint=cfg["checkpoint"], launcher=cfg["launcher"],
+            lora=cfg["lora"] if cfg["method"] == "lora" else None,
+            description=cfg.get("description", ""), raw=cfg)
+
+
+def load_config(run_dir: Path | str) -> RunConfig:
+    """Read and resolve ``run_dir/config.yaml``."""
+    path = Path(run_dir) / "config.yaml"
+    if not path.exists():
+        raise ConfigError(f"no config.yaml in {run_dir}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config.yaml is not valid YAML: {e}") from e
+    return RunConfig.from_dict(raw)

@@ -1,0 +1,81 @@
+"""Models: every model is a transformers causal LM.
+
+``builtin:<size>`` builds a Llama config from builtin_models.json (bytes tokenizer) and loads
+its cached pretrained weights (pretrain.py); ``hf:<name or folder>`` loads a user's model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+from .paths import PACKAGE_DIR
+from .tokenizer import ByteTokenizer, HFTokenizer
+
+ATTN_IMPLEMENTATION = "sdpa"
+
+
+def builtin_spec(size: str) -> dict:
+    """The builtin_models.json entry for ``size`` (tiny | small | 125m | 350m)."""
+    specs = json.loads((PACKAGE_DIR / "builtin_models.json").read_text(encoding="utf-8"))
+    if size not in specs or size.startswith("_"):
+        raise ValueError(f"unknown built-in model '{size}'")
+    return specs[size]
+
+
+def builtin_config(size: str) -> LlamaConfig:
+    """A LlamaConfig sized by builtin_models.json, over the byte tokenizer's vocabulary."""
+    tok = ByteTokenizer()
+    config = LlamaConfig(
+        vocab_size=tok.vocab_size, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id, tie_word_embeddings=False, **builtin_spec(size)["model"])
+    config._attn_implementation = ATTN_IMPLEMENTATION
+    return config
+
+
+def build_builtin(size: str, seed: int = 0) -> LlamaForCausalLM:
+    """A freshly initialised built-in model (weights seeded)."""
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(builtin_config(size))
+
+
+def load_hf(name: str):
+    """Load ``hf:<name or local folder>``: a local folder first, else the Hub (or its cache;
+    transformers honours HF_HUB_OFFLINE=1). Returns (model, tokenizer adapter)."""
+    source = str(Path(name).expanduser()) if Path(name).expanduser().is_dir() else name
+    local_only = os.environ.get("HF_HUB_OFFLINE") == "1" or Path(source).is_dir()
+    tok = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+    model = AutoModelForCausalLM.from_pretrained(
+        source, attn_implementation=ATTN_IMPLEMENTATION, torch_dtype=torch.float32,
+        local_files_only=local_only)
+    return model, HFTokenizer(tok)
+
+
+def load_base(base: str, pretrain_steps: int | None = None, on_progress=None):
+    """The run's base model and tokenizer.
+
+    Args:
+        base: ``builtin:<size>`` or ``hf:<name or folder>`` (schema: model.base).
+        pretrain_steps: built-in only; overrides the size's default pretraining steps.
+        on_progress: ``f(step, total_steps, loss, cached)`` for pretraining progress.
+    Returns:
+        (model in fp32 on CPU, tokenizer with encode/decode and special ids)
+    """
+    kind, _, name = base.partition(":")
+    if kind == "hf":
+        return load_hf(name)
+    if kind != "builtin":
+        raise ValueError(f"model.base must be builtin:<size> or hf:<name>, got '{base}'")
+    from .pretrain import pretrained_builtin  # pretraining imports data; keep it lazy
+    return pretrained_builtin(name, steps=pretrain_steps, on_progress=on_progress), ByteTokenizer()
+
+
+def count_params(model: torch.nn.Module) -> dict:
+    """{"total": all parameters, "trainable": those with requires_grad}."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"total": int(total), "trainable": int(trainable)}
