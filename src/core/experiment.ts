@@ -1,0 +1,129 @@
+// Reads an experiment file (*.finetune.yaml): YAML syntax, the schema, semantic checks and the paper
+// lints, each problem as a Diagnostic at the node it is about; and the config with defaults filled.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import YAML, { LineCounter, type Document } from 'yaml';
+import type { ExperimentConfig } from './generated/experiment';
+import { validateExperiment, validateExperimentAt } from './schemas';
+import { applyDefaults, experimentPointer, experimentSubschema, knownKeys } from './defaults';
+import { didYouMean, hasErrors, type Diagnostic } from './diagnostics';
+import { schemaDiagnostics } from './schemaMessages';
+import { rangeOf, rangeOfOffsets, type YamlSource } from './yamlPositions';
+import { lintExperiment } from './lints';
+
+export interface LoadedExperiment {
+  /** The config with defaults filled; undefined when the file has errors. */
+  value?: ExperimentConfig;
+  /** What the YAML parsed to, before validation and defaults. */
+  raw: unknown;
+  doc: Document;
+  lineCounter: LineCounter;
+  text: string;
+  file?: string;
+  diagnostics: Diagnostic[];
+  /** No diagnostic of severity error. */
+  ok: boolean;
+}
+
+export interface ParseOptions {
+  /** Checks that a data file exists (a warning when not); paths are resolved against the file's folder. */
+  fileExists?: (absPath: string) => boolean;
+  /** Run the paper lints (lints.ts) too; default true. */
+  lints?: boolean;
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function parseExperiment(text: string, file?: string, opts: ParseOptions = {}): LoadedExperiment {
+  const lineCounter = new LineCounter();
+  const doc = YAML.parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const src: YamlSource = { doc, lineCounter, text };
+  const diagnostics: Diagnostic[] = [];
+  const result = (raw: unknown, value?: ExperimentConfig): LoadedExperiment =>
+    ({ value, raw, doc, lineCounter, text, file, diagnostics, ok: !hasErrors(diagnostics) });
+
+  for (const [severity, list] of [['error', doc.errors], ['warning', doc.warnings]] as const) {
+    for (const e of list) {
+      diagnostics.push({ severity, message: e.message.split('\n')[0], ...rangeOfOffsets(lineCounter, e.pos[0], e.pos[1]), path: '', code: `yaml-${e.code}` });
+    }
+  }
+  if (doc.errors.length) return result(undefined);
+
+  const raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  if (!isObj(raw)) {
+    diagnostics.push({ severity: 'error', message: 'an experiment file must be a mapping (name:, model:, data:, method:, ...)', ...rangeOf(src, []), path: '', code: 'schema-type' });
+    return result(raw);
+  }
+  const validate = validateExperiment();
+  if (!validate(raw)) diagnostics.push(...schemaDiagnostics(validate.errors ?? [], src));
+  diagnostics.push(...sweepDiagnostics(raw, src));
+  diagnostics.push(...methodDiagnostics(raw, src));
+  if (hasErrors(diagnostics)) return result(raw);
+
+  const value = applyDefaults(raw);
+  if (opts.fileExists) diagnostics.push(...dataFileDiagnostics(value, src, file, opts.fileExists));
+  if (opts.lints !== false) diagnostics.push(...lintExperiment(value, src));
+  diagnostics.sort((a, b) => a.line - b.line || a.column - b.column);
+  return result(raw, value);
+}
+
+/** Reads and parses an experiment file, checking that its data files exist. */
+export async function loadExperimentFile(file: string, opts: ParseOptions = {}): Promise<LoadedExperiment> {
+  const abs = path.resolve(file);
+  const text = await fs.promises.readFile(abs, 'utf8');
+  return parseExperiment(text, abs, { fileExists: (p) => fs.existsSync(p), ...opts });
+}
+
+/** Sweep keys must name settings the schema has, and each value must be valid for that setting. */
+function sweepDiagnostics(raw: Record<string, unknown>, src: YamlSource): Diagnostic[] {
+  const out: Diagnostic[] = [];
+  if (!isObj(raw.sweep)) return out;
+  for (const [key, values] of Object.entries(raw.sweep)) {
+    const segs = key.split('.');
+    if (key === 'sweep' || segs[0] === 'sweep' || key === 'name') {
+      out.push({ severity: 'error', message: `'${key}' cannot be swept`, ...rangeOf(src, ['sweep', key], 'key'), path: `sweep.${key}`, code: 'sweep-key' });
+      continue;
+    }
+    if (!experimentSubschema(segs)) {
+      const parent = segs.slice(0, -1);
+      const known = parent.length && !experimentSubschema(parent) ? knownKeys([]) : knownKeys(parent);
+      const last = parent.length && !experimentSubschema(parent) ? segs[0] : segs[segs.length - 1];
+      const guess = didYouMean(last, known);
+      const suggestion = guess ? (parent.length && experimentSubschema(parent) ? [...parent, guess].join('.') : guess) : undefined;
+      out.push({
+        severity: 'error', code: 'sweep-unknown-key', path: `sweep.${key}`, ...rangeOf(src, ['sweep', key], 'key'),
+        message: `sweep key '${key}' is not a setting of the experiment${suggestion ? ` (did you mean '${suggestion}'?)` : ''}`,
+        ...(suggestion && suggestion.split('.').length === segs.length ? { fix: { path: `sweep.${key}`, value: undefined, title: `Rename to '${suggestion}'`, renameKey: suggestion } } : {}),
+      });
+      continue;
+    }
+    if (!Array.isArray(values)) continue; // the schema already says it must be a list
+    const check = validateExperimentAt(experimentPointer(segs));
+    values.forEach((v, i) => {
+      if (check && !check(v)) {
+        const first = check.errors?.[0];
+        out.push({ severity: 'error', code: 'sweep-value', path: `sweep.${key}.${i}`, ...rangeOf(src, ['sweep', key, i]),
+          message: `sweep value ${JSON.stringify(v)} is not a valid ${key}: ${first?.message ?? 'invalid'}` });
+      }
+    });
+  }
+  return out;
+}
+
+/** A lora: section has no effect on a full run (unless a sweep also runs LoRA). */
+function methodDiagnostics(raw: Record<string, unknown>, src: YamlSource): Diagnostic[] {
+  const sweptMethods = isObj(raw.sweep) && Array.isArray(raw.sweep.method) ? raw.sweep.method : [raw.method];
+  if (raw.lora === undefined || sweptMethods.includes('lora')) return [];
+  return [{ severity: 'info', code: 'lora-unused', path: 'lora', ...rangeOf(src, ['lora'], 'key'), message: "the 'lora' section is ignored: method is full" }];
+}
+
+/** Data files (not builtin:) that are missing: a warning, since the file may be created before the run starts. */
+function dataFileDiagnostics(cfg: ExperimentConfig, src: YamlSource, file: string | undefined, exists: (p: string) => boolean): Diagnostic[] {
+  const refs: { at: (string | number)[]; ref: string }[] = [{ at: ['data', 'train'], ref: cfg.data.train }];
+  for (const role of ['learning', 'forgetting'] as const) cfg.evals?.[role]?.forEach((t, i) => refs.push({ at: ['evals', role, i, 'data'], ref: t.data }));
+  const base = file ? path.dirname(file) : process.cwd();
+  return refs
+    .filter(({ ref }) => !ref.startsWith('builtin:') && !exists(path.resolve(base, ref)))
+    .map(({ at, ref }) => ({ severity: 'warning' as const, code: 'data-missing', path: at.join('.'), ...rangeOf(src, at),
+      message: `data file not found: ${ref} (looked in ${path.resolve(base, ref)})` }));
+}

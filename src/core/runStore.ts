@@ -1,0 +1,164 @@
+// The runs folder: one folder per run (DECISIONS.md "A run folder"). The store creates runs (meta.json,
+// config.yaml, status.json queued) and reads them back, validating each file against its schema and
+// reconciling the status with what can be checked. A broken folder is reported, never thrown.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import YAML from 'yaml';
+import type { ExperimentConfig } from './generated/experiment';
+import type { RunMeta } from './generated/meta';
+import type { RunStatus } from './generated/status';
+import type { RunEvent } from './generated/events';
+import type { PlannedRun } from './sweep';
+import { runId } from './sweep';
+import { errorsText, validateExperiment, validateMeta, validateStatus } from './schemas';
+import { writeFileAtomic, writeJsonAtomic } from './atomic';
+import { lastEvents } from './events';
+import { pidAlive as defaultPidAlive, reconcileStatus, type ReconciledStatus } from './reconcile';
+
+export const RUN_FILES = {
+  meta: 'meta.json', config: 'config.yaml', status: 'status.json', events: 'events.jsonl', log: 'train.log', checkpoints: 'checkpoints', exports: 'exports',
+} as const;
+
+export interface RunInfo {
+  id: string;
+  dir: string;
+  meta: RunMeta;
+  /** status.json reconciled with the process table and events.jsonl (see reconcile.ts). */
+  status: ReconciledStatus;
+  config?: ExperimentConfig;
+  /** The last event read while reconciling (only read for runs not yet finished). */
+  lastEvent?: RunEvent;
+  /** What is wrong with the folder (missing or invalid files); the other fields are then best effort. */
+  error?: string;
+}
+
+export interface CreateRunMeta {
+  experimentName: string;
+  experimentFile?: string;
+  sweepId?: string;
+  sweepIndex?: number;
+  sweepSize?: number;
+}
+
+export interface RunStoreOptions {
+  pidAlive?: (pid: number) => boolean;
+  /** Unix seconds. */
+  now?: () => number;
+}
+
+const nowS = (): number => Date.now() / 1000;
+
+export class RunStore {
+  private readonly pidAlive: (pid: number) => boolean;
+  private readonly now: () => number;
+
+  constructor(readonly runsDir: string, opts: RunStoreOptions = {}) {
+    this.pidAlive = opts.pidAlive ?? defaultPidAlive;
+    this.now = opts.now ?? nowS;
+  }
+
+  dir(id: string): string {
+    if (!id || id.includes('/') || id.includes('\\') || id === '.' || id === '..') throw new Error(`not a run id: ${id}`);
+    return path.join(this.runsDir, id);
+  }
+
+  /** Every run folder (a folder with a meta.json or status.json), newest first. */
+  async list(): Promise<RunInfo[]> {
+    let names: fs.Dirent[];
+    try { names = await fs.promises.readdir(this.runsDir, { withFileTypes: true }); } catch { return []; }
+    const runs = await Promise.all(names.filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => this.read(d.name)));
+    return runs.filter((r): r is RunInfo => !!r).sort((a, b) => b.meta.created - a.meta.created || (a.id < b.id ? 1 : -1));
+  }
+
+  async get(id: string): Promise<RunInfo | undefined> {
+    try { return await this.read(id); } catch { return undefined; }
+  }
+
+  /** Makes the run folder and writes meta.json, config.yaml and status.json (queued). */
+  async create(planned: PlannedRun, meta: CreateRunMeta): Promise<RunInfo> {
+    await fs.promises.mkdir(this.runsDir, { recursive: true });
+    const created = this.now();
+    const base = runId(meta.experimentName, planned.label, new Date(created * 1000));
+    let id = base;
+    for (let n = 2; ; n++) {
+      try { await fs.promises.mkdir(this.dir(id)); break; } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+        id = `${base}-${n}`;
+      }
+    }
+    const dir = this.dir(id);
+    const runMeta: RunMeta = {
+      v: 1, run_id: id, experiment_name: meta.experimentName, experiment_file: meta.experimentFile ?? null,
+      sweep_id: meta.sweepId ?? null, sweep_index: meta.sweepIndex ?? null, sweep_size: meta.sweepSize ?? null,
+      overrides: planned.overrides, created, label: planned.label,
+    };
+    const config = structuredClone(planned.config) as ExperimentConfig;
+    delete (config as { sweep?: unknown }).sweep;
+    const status: RunStatus = { v: 1, state: 'queued', pid: null, heartbeat: null, started: null, finished: null, step: 0, total_steps: config.train?.steps ?? 0, loss: null, error: null };
+    await writeJsonAtomic(path.join(dir, RUN_FILES.meta), runMeta);
+    await writeFileAtomic(path.join(dir, RUN_FILES.config), `# Resolved config of run ${id} (defaults filled). Written by Finetune Lab; the trainer reads it.\n${YAML.stringify(config)}`);
+    await writeJsonAtomic(path.join(dir, RUN_FILES.status), status);
+    return { id, dir, meta: runMeta, status, config };
+  }
+
+  /** Replaces status.json atomically (the trainer's job once it runs; the launcher may mark a dead start failed). */
+  async writeStatus(id: string, status: RunStatus): Promise<void> {
+    await writeJsonAtomic(path.join(this.dir(id), RUN_FILES.status), status);
+  }
+
+  async delete(id: string): Promise<void> {
+    await fs.promises.rm(this.dir(id), { recursive: true, force: true });
+  }
+
+  private async read(id: string): Promise<RunInfo | undefined> {
+    const dir = this.dir(id);
+    const problems: string[] = [];
+    const meta = await readJson(path.join(dir, RUN_FILES.meta));
+    const status = await readJson(path.join(dir, RUN_FILES.status));
+    if (meta.missing && status.missing) return undefined; // not a run folder
+    let stat: fs.Stats | undefined;
+    try { stat = await fs.promises.stat(dir); } catch { return undefined; }
+
+    let runMeta: RunMeta;
+    if (!meta.missing && !meta.error && validateMeta()(meta.value)) runMeta = meta.value as RunMeta;
+    else {
+      problems.push(`meta.json: ${meta.missing ? 'missing' : meta.error ?? errorsText(validateMeta().errors)}`);
+      runMeta = { v: 1, run_id: id, experiment_name: id.replace(/-\d{8}-\d{6}-.*$/, ''), created: stat.birthtimeMs ? stat.birthtimeMs / 1000 : stat.mtimeMs / 1000 };
+    }
+
+    let runStatus: RunStatus;
+    if (!status.missing && !status.error && validateStatus()(status.value)) runStatus = status.value as RunStatus;
+    else {
+      problems.push(`status.json: ${status.missing ? 'missing' : status.error ?? errorsText(validateStatus().errors)}`);
+      runStatus = { v: 1, state: 'failed', step: 0, total_steps: 0, error: 'unreadable status.json' };
+    }
+
+    let config: ExperimentConfig | undefined;
+    try {
+      const parsed = YAML.parse(await fs.promises.readFile(path.join(dir, RUN_FILES.config), 'utf8')) as unknown;
+      if (validateExperiment()(parsed)) config = parsed;
+      else problems.push(`config.yaml: ${errorsText(validateExperiment().errors)}`);
+    } catch (e) {
+      problems.push(`config.yaml: ${(e as Error).message.split('\n')[0]}`);
+    }
+
+    // Only an unfinished run needs its events to be reconciled; finished runs stay cheap to list.
+    let lastEvent: RunEvent | undefined;
+    if (runStatus.state === 'running' || runStatus.state === 'queued') {
+      const tail: RunEvent[] = await lastEvents(path.join(dir, RUN_FILES.events)).catch(() => []);
+      lastEvent = [...tail].reverse().find((e) => e.type === 'run_finished') ?? tail[tail.length - 1];
+    }
+    const reconciled = reconcileStatus(runStatus, { pidAlive: this.pidAlive, lastEvent, now: this.now() });
+    const info: RunInfo = { id, dir, meta: runMeta, status: reconciled, config, lastEvent };
+    if (problems.length) info.error = problems.join('; ');
+    return info;
+  }
+}
+
+async function readJson(file: string): Promise<{ value?: unknown; missing?: boolean; error?: string }> {
+  let text: string;
+  try { text = await fs.promises.readFile(file, 'utf8'); } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? { missing: true } : { error: (e as Error).message };
+  }
+  try { return { value: JSON.parse(text) }; } catch (e) { return { error: `not JSON (${(e as Error).message})` }; }
+}

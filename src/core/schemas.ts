@@ -1,0 +1,49 @@
+// The four contracts between the extension and the trainer (DESIGN.md "Contracts"), loaded once and
+// compiled once. esbuild bundles the JSON, so dist/ needs no schemas/ folder at run time.
+import Ajv, { type ValidateFunction, type ErrorObject } from 'ajv';
+import experimentSchema from '../../schemas/experiment.schema.json';
+import eventsSchema from '../../schemas/events.schema.json';
+import statusSchema from '../../schemas/status.schema.json';
+import metaSchema from '../../schemas/meta.schema.json';
+import type { ExperimentConfig } from './generated/experiment';
+import type { RunEvent } from './generated/events';
+import type { RunStatus } from './generated/status';
+import type { RunMeta } from './generated/meta';
+
+export { experimentSchema, eventsSchema, statusSchema, metaSchema };
+export type { ErrorObject };
+
+let ajvInstance: Ajv | undefined;
+
+/** One Ajv for all schemas: draft-07 (Ajv 8's default), every error (allErrors), the failing schema kept (verbose). */
+export function ajv(): Ajv {
+  if (!ajvInstance) {
+    // strict: false because the schemas use `default` next to `$ref` and nullable types with `minimum`,
+    // both valid draft-07 that Ajv's strict mode only warns about.
+    ajvInstance = new Ajv({ allErrors: true, verbose: true, strict: false });
+    for (const s of [experimentSchema, eventsSchema, statusSchema, metaSchema]) ajvInstance.addSchema(s as object);
+  }
+  return ajvInstance;
+}
+
+function compiled<T>(id: string): ValidateFunction<T> {
+  const v = ajv().getSchema<T>(id);
+  if (!v) throw new Error(`schema not found: ${id}`);
+  return v;
+}
+
+export const validateExperiment = (): ValidateFunction<ExperimentConfig> => compiled<ExperimentConfig>(experimentSchema.$id);
+export const validateEvent = (): ValidateFunction<RunEvent> => compiled<RunEvent>(eventsSchema.$id);
+export const validateStatus = (): ValidateFunction<RunStatus> => compiled<RunStatus>(statusSchema.$id);
+export const validateMeta = (): ValidateFunction<RunMeta> => compiled<RunMeta>(metaSchema.$id);
+
+/** A validator for one part of the experiment schema, by JSON pointer (e.g. `/properties/lora/properties/rank`). */
+export function validateExperimentAt(pointer: string): ValidateFunction | undefined {
+  return ajv().getSchema(`${experimentSchema.$id}#${pointer}`);
+}
+
+/** One-line summary of Ajv errors, for files (status.json, meta.json) where positions do not matter. */
+export function errorsText(errors: ErrorObject[] | null | undefined): string {
+  if (!errors?.length) return '';
+  return errors.slice(0, 3).map((e) => `${e.instancePath || '(root)'} ${e.message}`).join('; ');
+}
