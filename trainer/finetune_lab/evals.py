@@ -1,0 +1,434 @@
+"""Learning and forgetting scores: the two axes of the paper's Pareto plot.
+
+"LoRA Learns Less and Forgets Less" (Biderman et al., TMLR 2024, arXiv 2405.09673) scores
+learning on the target domain (HumanEval, GSM8K) and forgetting on the source domain (mean of
+HellaSwag, WinoGrande, ARC-Challenge) relative to the base. Here each task is one of:
+
+- ``loss``: mean next-token loss (nats per token; per byte for the built-in models) over up to
+  ``max_examples`` sequences, lower is better. Text data is packed like training
+  (``data.PackedText``: documents joined with eos, windows of seq_len + 1, evenly spaced through
+  the stream); instruction data (prompt/response) is scored on response tokens only, like
+  ``data.InstructionBatches``.
+- ``multiple_choice``: the lm-evaluation-harness way (Gao et al., github.com/EleutherAI/
+  lm-evaluation-harness): sum of log p(choice tokens | context); accuracy = argmax is the label.
+  Also ``accuracy_norm``: the same with the log-likelihood divided by the choice's length in
+  bytes (the harness's ``acc_norm``, its headline number for HellaSwag). Data: JSONL rows with
+  context/choices/label; or built deterministically: a HellaSwag-like cloze from text (context =
+  the previous sentence and the first half of a sentence, choices = its true ending and the
+  endings of 3 other sentences); for examples with an ``answer`` (builtin:arithmetic), the true
+  response against 3 copies whose answer is replaced by a nearby wrong number.
+- ``exact_match``: greedy generation after bos + prompt, up to ``max_new_tokens``; the answer is
+  the text after "The answer is" (up to the end of the sentence), else the last number in the
+  output; compared with the example's ``answer`` (numbers compared as numbers), like GSM8K.
+
+Aggregates (``learning``, ``forgetting``): the mean of the role's task values; ``delta`` is the
+change since the first ``evaluate`` call (step 0, the base), or since ``set_baseline``. When a
+role mixes directions (a loss and an accuracy), lower-is-better values are negated before the
+mean, so the aggregate is "higher is better" (a documented simplification: the units differ).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import re
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+EVAL_BATCH_TOKENS = 8192  # rows per forward = this // row length: bounds the [B, T, V] logits
+_CHOICES = 4  # true choice + 3 distractors, as HellaSwag and ARC
+
+
+# ---------------------------------------------------------------------------- answer extraction
+
+_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+_ANSWER_IS = re.compile(r"the answer is[:\s]*", re.IGNORECASE)
+
+
+def extract_answer(text: str) -> str | None:
+    """The final answer in a generation: what follows the first "The answer is" (its number if
+    it has one, else the text up to the end of the sentence), else the last number in the text.
+
+    Args:
+        text (str): decoded generation.
+
+    Returns:
+        str | None: the answer, or None when there is none.
+    """
+    m = _ANSWER_IS.search(text)
+    if m:
+        rest = text[m.end():]
+        sentence = re.split(r"\n|(?<!\d)\.(?!\d)|\.\s|\.$", rest, maxsplit=1)[0]
+        num = _NUMBER.search(sentence)
+        if num:
+            return num.group(0).rstrip(".")
+        return sentence.strip().rstrip(".") or None
+    nums = _NUMBER.findall(text)
+    return nums[-1].rstrip(".") if nums else None
+
+
+def answers_match(predicted: str | None, answer: str) -> bool:
+    """Numbers compare as numbers ("1,000" == "1000.0"); other text case- and space-insensitively."""
+    if predicted is None:
+        return False
+
+    def num(s: str) -> float | None:
+        try:
+            return float(s.replace(",", "").strip())
+        except ValueError:
+            return None
+
+    a, b = num(predicted), num(str(answer))
+    if a is not None and b is not None:
+        return math.isclose(a, b, rel_tol=0, abs_tol=1e-6)
+    return " ".join(predicted.lower().split()) == " ".join(str(answer).lower().split())
+
+
+# ---------------------------------------------------------------------------- building tasks
+
+def _data():
+    # Imported lazily: data.py is the trainer's, and tests may stand in for it.
+    from finetune_lab import data
+    return data
+
+
+def _is_text_ref(ref: str) -> bool:
+    return ref.partition("#")[0] in ("builtin:brown", "builtin:python-stdlib")
+
+
+def _split_units(text: str, code: bool) -> list[str]:
+    """Sentences of prose, or non-blank lines of code."""
+    if code:
+        return [ln.strip() for ln in text.splitlines() if ln.strip()]
+    out = []
+    for para in re.split(r"\n\s*\n", text):
+        out += [s.strip() for s in re.split(r"(?<=[.!?])\s+(?=[\"'(A-Z])", para) if s.strip()]
+    return out
+
+
+def cloze_from_texts(texts: list[str], n: int, code: bool = False, seed: int = 0) -> list[dict]:
+    """A HellaSwag-like cloze, deterministic: context = the previous unit and the first half of a
+    unit (sentence or code line), choices = its true ending and the endings of 3 others.
+
+    Args:
+        texts (list[str]): documents.
+        n (int): examples wanted.
+        code (bool): split into lines (code) instead of sentences (prose).
+        seed (int): selection seed.
+
+    Returns:
+        list[dict]: {context, choices (4 str, each with its leading space), label}.
+    """
+    items = []  # (previous unit, head, tail)
+    for text in texts:
+        units = _split_units(text, code)
+        for i, u in enumerate(units):
+            words = u.split()
+            if 6 <= len(words) <= 40:
+                half = len(words) // 2
+                prev = units[i - 1] if i else ""
+                items.append((prev, " ".join(words[:half]), " ".join(words[half:])))
+    if len(items) < _CHOICES:
+        raise ValueError("not enough text for a multiple-choice cloze")
+    rng = random.Random(seed)
+    picked = rng.sample(range(len(items)), min(n, len(items)))
+    out = []
+    for i in picked:
+        prev, head, tail = items[i]
+        others = []
+        while len(others) < _CHOICES - 1:
+            j = rng.randrange(len(items))
+            if j != i and items[j][2] != tail and items[j][2] not in others:
+                others.append(items[j][2])
+        choices = [tail] + others
+        rng.shuffle(choices)
+        sep = "\n" if code else " "
+        out.append({"context": (prev + sep if prev else "") + head,
+                    "choices": [" " + c for c in choices], "label": choices.index(tail)})
+    return out
+
+
+def _distractors(answer: str, pool: list[str], rng: random.Random) -> list[str]:
+    try:
+        a = int(answer.replace(",", ""))
+        cands = [a + 1, a - 1, a + 2, a - 2, a + 10, a - 10, 2 * a, a + 3]
+        cands = [str(c) for c in cands if c >= 0 and c != a]
+    except ValueError:
+        cands = [p for p in pool if p != answer]
+    cands = list(dict.fromkeys(cands))
+    if len(cands) < _CHOICES - 1:
+        raise ValueError(f"cannot build distractors for answer {answer!r}")
+    return rng.sample(cands, _CHOICES - 1)
+
+
+def _with_answer(response: str, answer: str, new: str) -> str:
+    """The response with its final answer (after "= " or "is ", else its last occurrence) replaced."""
+    pat = re.compile(r"(= |is )" + re.escape(answer) + r"(?![\d])")
+    if pat.search(response):
+        return pat.sub(lambda m: m.group(1) + new, response)
+    i = response.rfind(answer)
+    return response[:i] + new + response[i + len(answer):] if i >= 0 else response
+
+
+def choices_from_examples(examples: list[dict], n: int, seed: int = 0) -> list[dict]:
+    """Multiple choice from instruction examples with an ``answer`` (builtin:arithmetic): context
+    = the prompt, choices = the true response and 3 with the answer replaced by a wrong one."""
+    rng = random.Random(seed)
+    pool = sorted({str(ex["answer"]) for ex in examples})
+    out = []
+    for ex in examples[:n]:
+        ans = str(ex["answer"])
+        responses = [ex["response"]] + [_with_answer(ex["response"], ans, d)
+                                         for d in _distractors(ans, pool, rng)]
+        order = list(range(_CHOICES))
+        rng.shuffle(order)
+        out.append({"context": ex["prompt"], "choices": [responses[k] for k in order],
+                    "label": order.index(0), "instruction": True})
+    return out
+
+
+# ---------------------------------------------------------------------------- the evaluator
+
+class Evaluator:
+    """Scores a model on the experiment's ``evals`` tasks; data is loaded and tokenized once.
+
+    Args:
+        evals_cfg (dict): the ``evals`` section: ``learning`` and ``forgetting`` lists of tasks
+            {name, type loss|multiple_choice|exact_match, data, max_examples, max_new_tokens}.
+        tokenizer: encode(str) -> list[int], decode(list[int]) -> str, bos/eos/pad_token_id.
+        seq_len (int): longest sequence scored (longer ones are cut, contexts from the left).
+        device: fallback device; ``evaluate`` uses the model's own.
+        base_dir (Path): folder that relative .jsonl paths are relative to.
+    """
+
+    def __init__(self, evals_cfg: dict, tokenizer, seq_len: int, device, base_dir: Path):
+        self.tok, self.seq_len, self.device, self.base_dir = tokenizer, int(seq_len), device, Path(base_dir)
+        self.tasks = []
+        for role in ("learning", "forgetting"):
+            for t in evals_cfg.get(role) or []:
+                task = {"name": t["name"], "role": role, "type": t["type"], "data": t["data"],
+                        "max_examples": int(t.get("max_examples", 64)),
+                        "max_new_tokens": int(t.get("max_new_tokens", 32))}
+                task["items"] = self._prepare(task)
+                self.tasks.append(task)
+        self.baseline: dict[str, float | None] | None = None
+
+    # -- preparation (token ids, once)
+
+    def _prepare(self, t: dict):
+        ref, n, data = t["data"], t["max_examples"], _data()
+        if t["type"] == "loss":
+            if _is_text_ref(ref):
+                return self._packed_windows(data.load_texts(ref, self.base_dir), n)
+            examples = data.load_examples(ref, self.base_dir)
+            if not any(ex["prompt"] for ex in examples):
+                return self._packed_windows([ex["response"] for ex in examples], n)
+            return [self._instruction_row(ex["prompt"], ex["response"]) for ex in examples[:n]]
+        if t["type"] == "multiple_choice":
+            return [self._choice_rows(it) for it in self._choice_items(ref, n)]
+        if t["type"] == "exact_match":
+            examples = [ex for ex in data.load_examples(ref, self.base_dir) if "answer" in ex][:n]
+            if not examples:
+                raise ValueError(f"eval '{t['name']}': exact_match needs examples with an 'answer' ({ref})")
+            return [([self.tok.bos_token_id] + self.tok.encode(ex["prompt"]))[-self.seq_len:] for ex in examples], \
+                   [str(ex["answer"]) for ex in examples]
+        raise ValueError(f"unknown eval type {t['type']!r}")
+
+    def _choice_items(self, ref: str, n: int) -> list[dict]:
+        """{context, choices, label} items: from a JSONL of such rows, from examples with an
+        answer, or a cloze from text."""
+        data = _data()
+        if _is_text_ref(ref):
+            return cloze_from_texts(data.load_texts(ref, self.base_dir), n, code="python-stdlib" in ref)
+        if ref.endswith(".jsonl"):
+            path = Path(ref).expanduser()
+            rows = [json.loads(ln) for ln in (path if path.is_absolute() else self.base_dir / path)
+                    .read_text(encoding="utf-8").splitlines() if ln.strip()]
+            if rows and all("choices" in r and "label" in r for r in rows):
+                return [{"context": str(r.get("context", "")), "choices": [str(c) for c in r["choices"]],
+                         "label": int(r["label"])} for r in rows[:n]]
+        examples = data.load_examples(ref, self.base_dir)
+        if examples and all("answer" in ex for ex in examples):
+            return choices_from_examples(examples, n)
+        return cloze_from_texts([ex["prompt"] + ex["response"] for ex in examples], n)
+
+    def _packed_windows(self, texts: list[str], n: int) -> list[tuple[list[int], int]]:
+        """Up to n windows of seq_len + 1 tokens, evenly spaced through the eos-joined stream."""
+        need = self.seq_len + 1
+        stream: list[int] = []
+        for text in texts:
+            stream += self.tok.encode(text) + [self.tok.eos_token_id]
+        n_windows = (len(stream) - 1) // self.seq_len
+        if n_windows < 1:
+            raise ValueError(f"not enough text for one eval sequence of {self.seq_len} tokens")
+        picks = sorted({round(i * (n_windows - 1) / max(1, n - 1)) for i in range(min(n, n_windows))})
+        return [(stream[w * self.seq_len: w * self.seq_len + need], 1) for w in picks]
+
+    def _instruction_row(self, prompt: str, response: str) -> tuple[list[int], int]:
+        """(ids, index of the first scored target): bos + prompt + response + eos, as in training."""
+        p = [self.tok.bos_token_id] + self.tok.encode(prompt)
+        ids = (p + self.tok.encode(response) + [self.tok.eos_token_id])[: self.seq_len + 1]
+        return ids, min(len(p), len(ids) - 1)
+
+    def _choice_rows(self, it: dict) -> tuple[list[tuple[list[int], int]], int, list[int]]:
+        """Per choice (context + choice ids, index of the choice's first token); label; byte lengths."""
+        start = self.tok.bos_token_id if it.get("instruction") else self.tok.eos_token_id
+        ctx = [start] + self.tok.encode(it["context"])
+        rows = []
+        for c in it["choices"]:
+            cont = self.tok.encode(c)[: self.seq_len]
+            ids = (ctx + cont)[-(self.seq_len + 1):]  # cut the context from the left
+            rows.append((ids, len(ids) - len(cont)))
+        return rows, it["label"], [max(1, len(c.encode("utf-8"))) for c in it["choices"]]
+
+    # -- scoring
+
+    def _token_nll(self, model, rows: list[tuple[list[int], int]], device) -> list[tuple[float, int]]:
+        """For each (ids, first): the summed next-token NLL of ids[first:] and its token count."""
+        width = max(len(ids) for ids, _ in rows)
+        bs = max(1, EVAL_BATCH_TOKENS // width)
+        order = sorted(range(len(rows)), key=lambda i: -len(rows[i][0]))  # similar lengths together
+        res: dict[int, tuple[float, int]] = {}
+        for b in range(0, len(order), bs):
+            idx = order[b: b + bs]
+            T = max(len(rows[i][0]) for i in idx)
+            x = torch.full((len(idx), T), self.tok.pad_token_id, dtype=torch.long)
+            y = torch.full((len(idx), T), -100, dtype=torch.long)
+            mask = torch.zeros((len(idx), T), dtype=torch.long)
+            for r, i in enumerate(idx):
+                ids, first = rows[i]
+                x[r, : len(ids)] = torch.tensor(ids)
+                mask[r, : len(ids)] = 1
+                y[r, first: len(ids)] = torch.tensor(ids[first:])
+            x, y, mask = x.to(device), y.to(device), mask.to(device)
+            with self._autocast(device):
+                logits = model(input_ids=x[:, :-1], attention_mask=mask[:, :-1], use_cache=False).logits
+            nll = F.cross_entropy(logits.float().transpose(1, 2), y[:, 1:], reduction="none", ignore_index=-100)
+            sums, counts = nll.sum(1).tolist(), (y[:, 1:] != -100).sum(1).tolist()
+            for r, i in enumerate(idx):
+                res[i] = (sums[r], int(counts[r]))
+        return [res[i] for i in range(len(rows))]
+
+    def _score(self, model, t: dict, device) -> dict:
+        kind = t["type"]
+        if kind == "loss":
+            scored = self._token_nll(model, t["items"], device)
+            tokens = sum(c for _, c in scored)
+            return {"metric": "loss", "value": sum(s for s, _ in scored) / max(1, tokens),
+                    "higher_is_better": False, "n": len(scored), "tokens": tokens}
+        if kind == "multiple_choice":
+            flat = [row for rows, _, _ in t["items"] for row in rows]
+            scored = self._token_nll(model, flat, device)
+            correct = correct_norm = 0
+            k = 0
+            for rows, label, lengths in t["items"]:
+                ll = [-s for s, _ in scored[k: k + len(rows)]]
+                k += len(rows)
+                correct += int(max(range(len(ll)), key=lambda j: ll[j]) == label)
+                correct_norm += int(max(range(len(ll)), key=lambda j: ll[j] / lengths[j]) == label)
+            n = len(t["items"])
+            return {"metric": "accuracy", "value": correct / max(1, n), "higher_is_better": True, "n": n,
+                    "accuracy_norm": correct_norm / max(1, n)}
+        prompts, answers = t["items"]
+        outputs = self._generate(model, prompts, t["max_new_tokens"], device)
+        hits = sum(answers_match(extract_answer(o), a) for o, a in zip(outputs, answers))
+        return {"metric": "exact_match", "value": hits / len(answers), "higher_is_better": True,
+                "n": len(answers), "sample": outputs[0][:200]}
+
+    def _generate(self, model, prompts: list[list[int]], max_new: int, device) -> list[str]:
+        """Greedy decoding, left-padded batches, stopping at eos; returns the decoded new text."""
+        gen = getattr(model, "module", model)  # DDP keeps generate on .module
+        outs = []
+        bs = max(1, EVAL_BATCH_TOKENS // (max(len(p) for p in prompts) + max_new))
+        for b in range(0, len(prompts), bs):
+            batch = prompts[b: b + bs]
+            T = max(len(p) for p in batch)
+            x = torch.full((len(batch), T), self.tok.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((len(batch), T), dtype=torch.long)
+            for r, p in enumerate(batch):
+                x[r, T - len(p):], mask[r, T - len(p):] = torch.tensor(p), 1
+            with self._autocast(device):
+                y = gen.generate(input_ids=x.to(device), attention_mask=mask.to(device), max_new_tokens=max_new,
+                                 do_sample=False, pad_token_id=self.tok.pad_token_id,
+                                 eos_token_id=self.tok.eos_token_id)
+            for row in y[:, T:].tolist():
+                if self.tok.eos_token_id in row:
+                    row = row[: row.index(self.tok.eos_token_id)]
+                outs.append(self.tok.decode(row))
+        return outs
+
+    @staticmethod
+    def _autocast(device):
+        # bf16 autocast on CUDA, as training; fp32 on CPU (bf16 matmuls are slow on many CPUs).
+        if torch.device(device).type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return nullcontext()
+
+    # -- the payload
+
+    def set_baseline(self, step0_payload: dict) -> None:
+        """Take the aggregate values of an earlier ``eval`` payload (the step-0 event in
+        events.jsonl) as the baseline, so a resumed run's deltas stay relative to the base."""
+        self.baseline = {r: (step0_payload.get(r) or {}).get("value") for r in ("learning", "forgetting")}
+
+    def evaluate(self, model, step: int) -> dict:
+        """Score every task; returns the ``eval`` event payload (no v/type/time).
+
+        Args:
+            model: the causal LM (transformers, PEFT-wrapped or DDP); left in its train/eval mode.
+            step (int): optimizer step (0 = the base).
+
+        Returns:
+            dict: {step, tasks: [{name, role, type, metric, value, higher_is_better, n, ...}],
+            learning, forgetting}: aggregates {value, higher_is_better, delta} or None.
+        """
+        try:
+            device = next(model.parameters()).device
+        except StopIteration:
+            device = torch.device(self.device)
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                tasks = [{"name": t["name"], "role": t["role"], "type": t["type"], **self._score(model, t, device)}
+                         for t in self.tasks]
+        finally:
+            model.train(was_training)
+        for t in tasks:
+            t["value"] = float(t["value"])
+        payload = {"step": int(step), "tasks": tasks}
+        values = {}
+        for role in ("learning", "forgetting"):
+            values[role] = aggregate([t for t in tasks if t["role"] == role])
+        if self.baseline is None:
+            self.baseline = {r: (a or {}).get("value") for r, a in values.items()}
+        for role, agg in values.items():
+            if agg is not None:
+                base = self.baseline.get(role)
+                agg["delta"] = agg["value"] - base if base is not None else 0.0
+            payload[role] = agg
+        return payload
+
+
+def aggregate(tasks: list[dict]) -> dict | None:
+    """Mean of the tasks' values, or None for no tasks. Mixed directions: lower-is-better values
+    are negated first and the aggregate is higher-is-better.
+
+    Args:
+        tasks (list[dict]): task scores with ``value`` and ``higher_is_better``.
+
+    Returns:
+        dict | None: {value, higher_is_better} (``delta`` is added by the evaluator).
+    """
+    if not tasks:
+        return None
+    directions = {t["higher_is_better"] for t in tasks}
+    if len(directions) == 1:
+        hib = directions.pop()
+        return {"value": sum(t["value"] for t in tasks) / len(tasks), "higher_is_better": hib}
+    return {"value": sum(t["value"] if t["higher_is_better"] else -t["value"] for t in tasks) / len(tasks),
+            "higher_is_better": True}
