@@ -113,7 +113,7 @@ function sweepDiagnostics(raw: Record<string, unknown>, src: YamlSource): Diagno
 /** A lora: section has no effect on a full run (unless a sweep also runs LoRA). */
 function methodDiagnostics(raw: Record<string, unknown>, src: YamlSource): Diagnostic[] {
   const sweptMethods = isObj(raw.sweep) && Array.isArray(raw.sweep.method) ? raw.sweep.method : [raw.method];
-  if (raw.lora === undefined || sweptMethods.includes('lora')) return [];
+  if (raw.lora === undefined || raw.method !== 'full' || sweptMethods.includes('lora')) return [];
   return [{ severity: 'info', code: 'lora-unused', path: 'lora', ...rangeOf(src, ['lora'], 'key'), message: "the 'lora' section is ignored: method is full" }];
 }
 

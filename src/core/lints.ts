@@ -89,9 +89,13 @@ export function lintExperiment(cfg: ExperimentConfig, src: YamlSource): Diagnost
     const applicable = runs.filter(lint.applies);
     if (!applicable.length || !applicable.every(lint.trips)) continue;
     const first = applicable[0];
-    const swept = lint.paths.find((p) => p in sweep);
-    const written = lint.paths.find((p) => locate(src.doc, p.split('.')).depth === p.split('.').length);
-    const anchor = swept ? ['sweep', swept] : (written ?? lint.paths[lint.paths.length - 1]).split('.');
+    // The first of the lint's settings that the file sets (in the sweep or directly) locates it.
+    let anchor = lint.paths[lint.paths.length - 1].split('.');
+    let swept = false;
+    for (const p of lint.paths) {
+      if (p in sweep) { anchor = ['sweep', p]; swept = true; break; }
+      if (locate(src.doc, p.split('.')).depth === p.split('.').length) { anchor = p.split('.'); break; }
+    }
     const range = rangeOf(src, anchor, swept ? 'key' : 'value');
     const fix = !swept ? lint.fix?.(first) : undefined;
     const d: Diagnostic = { severity: lint.severity, message: lint.message(first), ...range, path: anchor.join('.'), code: lint.code, cite: lint.cite };

@@ -1,0 +1,59 @@
+// One run's outcome from its events: final train loss and each eval task at step 0 (the base) and at
+// the end. Used by the CLI's results table and available to the editor's views.
+import type { RunEvent, EvalEvent, Aggregate } from './generated/events';
+
+export interface TaskSummary {
+  name: string;
+  role: 'learning' | 'forgetting';
+  metric: string;
+  higherIsBetter: boolean;
+  /** At step 0 (the base model), when evaluated. */
+  base?: number;
+  final: number;
+  finalStep: number;
+}
+
+export interface RunSummary {
+  method?: 'lora' | 'full';
+  totalSteps?: number;
+  lastStep?: number;
+  finalTrainLoss?: number;
+  tasks: TaskSummary[];
+  learning: Aggregate;
+  forgetting: Aggregate;
+  finished?: { status: 'completed' | 'failed' | 'stopped'; error: string | null };
+  /** Seconds from run_started to the last event. */
+  seconds?: number;
+}
+
+export function summarizeRun(events: readonly RunEvent[]): RunSummary {
+  const s: RunSummary = { tasks: [], learning: null, forgetting: null };
+  let started: number | undefined;
+  let lastTime: number | undefined;
+  const evals: EvalEvent[] = [];
+  for (const e of events) {
+    lastTime = e.time;
+    switch (e.type) {
+      case 'run_started': s.method = e.method; s.totalSteps = e.total_steps; started ??= e.time; break;
+      case 'train': s.finalTrainLoss = e.loss; s.lastStep = e.step; break;
+      case 'eval': evals.push(e); break;
+      case 'run_finished': s.finished = { status: e.status, error: e.error }; break;
+      default: break;
+    }
+  }
+  if (started !== undefined && lastTime !== undefined) s.seconds = lastTime - started;
+  const byName = new Map<string, TaskSummary>();
+  for (const ev of evals) {
+    for (const t of ev.tasks) {
+      const key = `${t.role}:${t.name}`;
+      const cur = byName.get(key) ?? { name: t.name, role: t.role, metric: t.metric, higherIsBetter: t.higher_is_better, final: t.value, finalStep: ev.step };
+      if (ev.step === 0) cur.base = t.value;
+      if (ev.step >= cur.finalStep) { cur.final = t.value; cur.finalStep = ev.step; }
+      byName.set(key, cur);
+    }
+    s.learning = ev.learning;
+    s.forgetting = ev.forgetting;
+  }
+  s.tasks = [...byName.values()];
+  return s;
+}
