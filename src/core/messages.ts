@@ -26,15 +26,20 @@ export interface RunInfo {
   error: string | null;
 }
 
-/** Train events as columns (same length); null where the trainer wrote null. */
+/**
+ * Train events as columns of equal length; NaN where the trainer wrote null. Float64Array
+ * because a million points cross postMessage as one buffer each, not a million JSON numbers
+ * (VS Code transfers typed arrays since 1.57).
+ */
 export interface TrainColumns {
-  step: number[];
-  loss: number[];
-  lr: number[];
-  gradNorm: (number | null)[];
-  tokensPerS: (number | null)[];
-  memoryMb: (number | null)[];
+  step: Float64Array;
+  loss: Float64Array;
+  lr: Float64Array;
+  gradNorm: Float64Array;
+  tokensPerS: Float64Array;
+  memoryMb: Float64Array;
 }
+export const TRAIN_COLUMNS = ['step', 'loss', 'lr', 'gradNorm', 'tokensPerS', 'memoryMb'] as const;
 
 export interface EvalTaskScore {
   name: string;
@@ -76,8 +81,18 @@ export interface RunAppend {
   spectra?: SpectrumRecord[];
 }
 
+/**
+ * What a panel needs to come back after a reload: the webview keeps it in its state
+ * (setState) and VS Code hands that state to the panel serializer.
+ */
+export interface RestoreInfo {
+  runs: { id: string; dir: string }[];
+  runsDir?: string;
+  filter?: { experimentName?: string; runIds?: string[] };
+}
+
 export type HostToWebview =
-  | { type: 'init'; view: ViewKind; runs: RunInfo[] }
+  | { type: 'init'; view: ViewKind; runs: RunInfo[]; restore: RestoreInfo }
   | { type: 'append'; batches: RunAppend[] }
   | { type: 'status'; runId: string; status: RunStatus; error: string | null }
   | { type: 'error'; message: string };
@@ -114,12 +129,9 @@ function isRunInfo(x: unknown): boolean {
 }
 
 function isTrainColumns(x: unknown): boolean {
-  if (!isObj(x)) return false;
-  const n = Array.isArray(x.step) ? x.step.length : -1;
-  const cols = ['step', 'loss', 'lr', 'gradNorm', 'tokensPerS', 'memoryMb'];
-  return cols.every((c) => Array.isArray(x[c]) && (x[c] as unknown[]).length === n)
-    && isArr(x.step, isNum) && isArr(x.loss, (v) => typeof v === 'number') && isArr(x.lr, isNum)
-    && isArr(x.gradNorm, isNumOrNull) && isArr(x.tokensPerS, isNumOrNull) && isArr(x.memoryMb, isNumOrNull);
+  if (!isObj(x) || !(x.step instanceof Float64Array)) return false;
+  const n = x.step.length;
+  return TRAIN_COLUMNS.every((c) => x[c] instanceof Float64Array && (x[c] as Float64Array).length === n);
 }
 
 const isAggregate = (x: unknown): boolean => x === null || (isObj(x) && isNum(x.value) && typeof x.higherIsBetter === 'boolean' && isNum(x.delta));
@@ -144,10 +156,18 @@ function isRunAppend(x: unknown): boolean {
     && (x.spectra === undefined || isArr(x.spectra, isSpectrum));
 }
 
+export function isRestoreInfo(x: unknown): x is RestoreInfo {
+  if (!isObj(x) || !isArr(x.runs, (r) => isObj(r) && isStr(r.id) && isStr(r.dir))) return false;
+  if (x.runsDir !== undefined && !isStr(x.runsDir)) return false;
+  if (x.filter === undefined) return true;
+  const f = x.filter;
+  return isObj(f) && (f.experimentName === undefined || isStr(f.experimentName)) && (f.runIds === undefined || isArr(f.runIds, isStr));
+}
+
 export function isHostToWebview(x: unknown): x is HostToWebview {
   if (!isObj(x)) return false;
   switch (x.type) {
-    case 'init': return VIEWS.has(x.view as string) && isArr(x.runs, isRunInfo);
+    case 'init': return VIEWS.has(x.view as string) && isArr(x.runs, isRunInfo) && isRestoreInfo(x.restore);
     case 'append': return isArr(x.batches, isRunAppend);
     case 'status': return isStr(x.runId) && RUN_STATUS.has(x.status as string) && (x.error === null || isStr(x.error));
     case 'error': return isStr(x.message);

@@ -5,18 +5,23 @@
  * divided by 1 - w^n (as Adam debiases its moments). A constant series stays constant.
  * Non-finite values (NaN, ±Infinity) and nulls pass through and do not enter the average.
  */
-export function debiasedEma(values: ArrayLike<number | null>, weight: number): Float64Array {
-  const w = Math.min(Math.max(weight, 0), 0.999);
-  const out = new Float64Array(values.length);
-  let last = 0;
-  let n = 0;
-  for (let i = 0; i < values.length; i++) {
-    const y = values[i];
-    if (y === null || !Number.isFinite(y)) { out[i] = y === null ? NaN : y; continue; }
-    last = last * w + (1 - w) * y;
-    n++;
-    const debias = w === 0 ? 1 : 1 - Math.pow(w, n);
-    out[i] = last / debias;
+export class DebiasedEma {
+  private last = 0;
+  private n = 0;
+  private readonly w: number;
+  constructor(weight: number) { this.w = Math.min(Math.max(weight, 0), 0.999); }
+  /** The smoothed value at y (live updates push only the new points). */
+  push(y: number | null): number {
+    if (y === null || !Number.isFinite(y)) return y === null ? NaN : y;
+    this.last = this.last * this.w + (1 - this.w) * y;
+    this.n++;
+    return this.w === 0 ? this.last : this.last / (1 - Math.pow(this.w, this.n));
   }
+}
+
+export function debiasedEma(values: ArrayLike<number | null>, weight: number): Float64Array {
+  const ema = new DebiasedEma(weight);
+  const out = new Float64Array(values.length);
+  for (let i = 0; i < values.length; i++) out[i] = ema.push(values[i]);
   return out;
 }

@@ -4,19 +4,23 @@
  * events' JSON shape (schemas/events.schema.json) rather than the generated types, so a
  * field the schema adds later is simply ignored.
  */
-import type { EvalPoint, RunAppend, RunInfo, RunStatus, SpectrumRecord, TrainColumns } from '../core/messages';
+import { TRAIN_COLUMNS, type EvalPoint, type RunAppend, type RunInfo, type RunStatus, type SpectrumRecord, type TrainColumns } from '../core/messages';
 
 type Ev = { type?: unknown; [k: string]: unknown };
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const nan = (v: unknown): number => num(v) ?? NaN;
 const obj = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {});
 
-export function emptyTrain(): TrainColumns {
-  return { step: [], loss: [], lr: [], gradNorm: [], tokensPerS: [], memoryMb: [] };
-}
+type Cols = Record<(typeof TRAIN_COLUMNS)[number], number[]>;
+const emptyCols = (): Cols => ({ step: [], loss: [], lr: [], gradNorm: [], tokensPerS: [], memoryMb: [] });
+const toTyped = (c: Cols): TrainColumns => ({
+  step: Float64Array.from(c.step), loss: Float64Array.from(c.loss), lr: Float64Array.from(c.lr),
+  gradNorm: Float64Array.from(c.gradNorm), tokensPerS: Float64Array.from(c.tokensPerS), memoryMb: Float64Array.from(c.memoryMb),
+});
 
 /** Folds a run's new events into one batch; returns undefined when nothing drawable came. */
 export function toAppend(runId: string, events: readonly unknown[]): RunAppend | undefined {
-  let train: TrainColumns | undefined;
+  let train: Cols | undefined;
   const evals: EvalPoint[] = [];
   const spectra: SpectrumRecord[] = [];
   for (const raw of events) {
@@ -24,9 +28,9 @@ export function toAppend(runId: string, events: readonly unknown[]): RunAppend |
     if (e.type === 'train') {
       const step = num(e.step), loss = typeof e.loss === 'number' ? e.loss : null, lr = num(e.lr);
       if (step === null || loss === null || lr === null) continue;
-      train ??= emptyTrain();
+      train ??= emptyCols();
       train.step.push(step); train.loss.push(loss); train.lr.push(lr);
-      train.gradNorm.push(num(e.grad_norm)); train.tokensPerS.push(num(e.tokens_per_s)); train.memoryMb.push(num(e.memory_mb));
+      train.gradNorm.push(nan(e.grad_norm)); train.tokensPerS.push(nan(e.tokens_per_s)); train.memoryMb.push(nan(e.memory_mb));
     } else if (e.type === 'eval') {
       const step = num(e.step);
       if (step === null || !Array.isArray(e.tasks)) continue;
@@ -58,7 +62,7 @@ export function toAppend(runId: string, events: readonly unknown[]): RunAppend |
   }
   if (!train && evals.length === 0 && spectra.length === 0) return undefined;
   const out: RunAppend = { runId };
-  if (train) out.train = train;
+  if (train) out.train = toTyped(train);
   if (evals.length) out.evals = evals;
   if (spectra.length) out.spectra = spectra;
   return out;
@@ -68,10 +72,12 @@ export function toAppend(runId: string, events: readonly unknown[]): RunAppend |
 export function mergeAppend(a: RunAppend, b: RunAppend): RunAppend {
   const out: RunAppend = { runId: a.runId };
   if (a.train || b.train) {
-    const t = emptyTrain();
-    for (const src of [a.train, b.train]) {
-      if (!src) continue;
-      for (const k of Object.keys(t) as (keyof TrainColumns)[]) (t[k] as (number | null)[]).push(...(src[k] as (number | null)[]));
+    const n = (a.train?.step.length ?? 0) + (b.train?.step.length ?? 0);
+    const t = {} as TrainColumns;
+    for (const k of TRAIN_COLUMNS) {
+      t[k] = new Float64Array(n);
+      if (a.train) t[k].set(a.train[k]);
+      if (b.train) t[k].set(b.train[k], a.train?.step.length ?? 0);
     }
     out.train = t;
   }

@@ -28,11 +28,12 @@ test('host -> webview: validates nested batches', () => {
   ])!;
   assert.equal(a.spectra![0].name, 'up_proj');
   assert.ok(isHostToWebview({ type: 'append', batches: [a] }));
-  assert.ok(isHostToWebview({ type: 'init', view: 'pareto', runs: [runInfoFrom('r', '/tmp/r', [])] }));
-  const broken = JSON.parse(JSON.stringify(a));
-  broken.train.loss.pop();
+  assert.ok(isHostToWebview({ type: 'init', view: 'pareto', runs: [runInfoFrom('r', '/tmp/r', [])], restore: { runs: [], runsDir: '/w/.finetune/runs', filter: { experimentName: 'x' } } }));
+  assert.ok(!isHostToWebview({ type: 'init', view: 'pareto', runs: [], restore: { runs: [{ id: 1 }] } }));
+  const broken = { ...a, train: { ...a.train!, loss: a.train!.loss.subarray(0, 0) } };
+  assert.ok(Number.isNaN(a.train!.gradNorm[0]));
   for (const bad of [
-    { type: 'append', batches: [broken] }, { type: 'append', batches: 'x' }, { type: 'init', view: 'evil', runs: [] },
+    { type: 'append', batches: [broken] }, { type: 'append', batches: 'x' }, { type: 'init', view: 'evil', runs: [], restore: { runs: [] } }, { type: 'init', view: 'dashboard', runs: [] },
     { type: 'status', runId: 'r', status: 'exploded', error: null }, { type: 'error' }, { type: 'append' },
   ]) assert.equal(isHostToWebview(bad), false, JSON.stringify(bad));
 });
@@ -40,7 +41,7 @@ test('host -> webview: validates nested batches', () => {
 test('wire: merge concatenates columns; runInfo reads config and finish', () => {
   const a = toAppend('r', [{ type: 'train', step: 1, loss: 2, lr: 1 }])!;
   const b = toAppend('r', [{ type: 'train', step: 2, loss: 1, lr: 1 }, { type: 'train', step: 3, loss: 'x', lr: 1 }])!;
-  assert.deepEqual(mergeAppend(a, b).train!.step, [1, 2]);
+  assert.deepEqual(Array.from(mergeAppend(a, b).train!.step), [1, 2]);
   assert.equal(toAppend('r', [{ type: 'log', message: 'x' }]), undefined);
   const info = runInfoFrom('r', '/d', [
     { type: 'run_started', method: 'lora', total_steps: 300, config: { name: 'code-cpt', lora: { rank: 16, target_modules: 'all' }, train: { lr: 2e-3 } } },

@@ -1,0 +1,132 @@
+/**
+ * What the three views' panels share, in the shape of vscode-extension-samples' CatCodingPanel
+ * (webview-sample/src/extension.ts): the HTML with a nonce CSP, localResourceRoots limited to
+ * dist/webview, the `ready` handshake (PR extension's WebviewBase: nothing is posted before the
+ * webview says it listens), validated incoming messages, exports saved through a dialog.
+ */
+import * as vscode from 'vscode';
+import * as crypto from 'node:crypto';
+import { assertNever, isWebviewToHost, type HostToWebview, type RestoreInfo, type ViewKind, type WebviewToHost } from '../core/messages';
+import { RunFeed, type FeedFilter } from './runFeed';
+import type { RunRef } from './runRef';
+
+export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewPanelOptions & vscode.WebviewOptions {
+  return {
+    enableScripts: true,
+    // Only the bundles; no media/, no node_modules (chart.js and the elements are bundled).
+    localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist', 'webview')],
+  };
+}
+
+export function getHtml(webview: vscode.Webview, extensionUri: vscode.Uri, view: ViewKind, title: string): string {
+  const nonce = crypto.randomUUID().replace(/-/g, '');
+  const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', `${view}.js`));
+  // No 'unsafe-inline' anywhere: styles come in as constructable stylesheets (webview/common/ui.ts).
+  const csp = [
+    "default-src 'none'",
+    `script-src 'nonce-${nonce}'`,
+    `style-src ${webview.cspSource}`,
+    `img-src ${webview.cspSource} data:`,
+    `font-src ${webview.cspSource}`,
+  ].join('; ');
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>${escapeHtml(title)}</title>
+</head>
+<body>
+<script nonce="${nonce}" src="${script.toString()}"></script>
+</body>
+</html>`;
+}
+
+const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** One open view over a set of runs, fed by a RunFeed once the webview is ready. */
+export abstract class RunViewPanel {
+  protected readonly _disposables: vscode.Disposable[] = [];
+  protected readonly feed: RunFeed;
+  private ready = false;
+
+  protected constructor(
+    protected readonly _panel: vscode.WebviewPanel,
+    protected readonly _extensionUri: vscode.Uri,
+    protected readonly view: ViewKind,
+    runs: readonly RunRef[],
+    filter: FeedFilter,
+  ) {
+    this.feed = new RunFeed(runs, filter);
+    _panel.webview.options = webviewOptions(_extensionUri);
+    _panel.webview.html = getHtml(_panel.webview, _extensionUri, view, _panel.title);
+    _panel.onDidDispose(() => this.dispose(), null, this._disposables);
+    _panel.webview.onDidReceiveMessage((m: unknown) => this._onMessage(m), null, this._disposables);
+  }
+
+  protected abstract restoreInfo(): RestoreInfo;
+
+  private _onMessage(m: unknown): void {
+    if (!isWebviewToHost(m)) { console.warn('[finetune-lab] dropped an invalid webview message'); return; }
+    const msg: WebviewToHost = m;
+    switch (msg.type) {
+      case 'ready': return this._onReady();
+      case 'openRun': return this._openRun(msg.runId);
+      case 'export': return void this._export(msg);
+      case 'log': return msg.level === 'error' ? console.error(`[finetune-lab webview] ${msg.message}`) : console.log(`[finetune-lab webview] ${msg.message}`);
+      default: return assertNever(msg);
+    }
+  }
+
+  /** Also after a reload of the webview (it sends `ready` again): everything, then live batches. */
+  private _onReady(): void {
+    this.ready = true;
+    this._post({ type: 'init', view: this.view, runs: this.feed.infos, restore: this.restoreInfo() });
+    const all = this.feed.attach({
+      batches: (b) => this._post({ type: 'append', batches: b }),
+      status: (info) => this._post({ type: 'status', runId: info.id, status: info.status, error: info.error }),
+    });
+    if (all.length) this._post({ type: 'append', batches: all });
+  }
+
+  /** Re-sends init + all data (the run set changed). */
+  protected _reinit(): void {
+    if (this.ready) this._onReady();
+  }
+
+  protected _post(msg: HostToWebview): void {
+    if (this.ready) void this._panel.webview.postMessage(msg);
+  }
+
+  private _openRun(runId: string): void {
+    const ref = this.feed.refs.find((r) => r.id === runId);
+    if (ref) void vscode.commands.executeCommand('finetuneLab.openDashboard', ref);
+  }
+
+  private async _export(msg: Extract<WebviewToHost, { type: 'export' }>): Promise<void> {
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(this.feed.refs[0]?.dir ?? '.');
+    const target = await vscode.window.showSaveDialog({
+      defaultUri: vscode.Uri.joinPath(folder, msg.name),
+      filters: msg.format === 'png' ? { 'PNG image': ['png'] } : { CSV: ['csv'] },
+    });
+    if (!target) return;
+    const bytes = msg.format === 'png'
+      ? Buffer.from(msg.data.slice('data:image/png;base64,'.length), 'base64')
+      : Buffer.from(msg.data, 'utf8');
+    await vscode.workspace.fs.writeFile(target, bytes);
+    void vscode.window.showInformationMessage(`Saved ${vscode.workspace.asRelativePath(target)}`);
+  }
+
+  dispose(): void {
+    this.onDispose();
+    this.feed.dispose();
+    this._panel.dispose();
+    while (this._disposables.length) this._disposables.pop()?.dispose();
+  }
+
+  protected abstract onDispose(): void;
+}
+
+/** Panels are kept one per run set: the same runs in the same view reveal the open panel. */
+export const runSetKey = (runs: readonly RunRef[]): string => runs.map((r) => r.id).sort().join('\n');

@@ -1,0 +1,120 @@
+/**
+ * chart.js set-up shared by the views: only the parts we draw with are registered (smaller
+ * bundle), animation is off (live updates redraw at most 10×/s and must not queue tweens),
+ * data arrives decimated and pre-parsed ({x, y} objects, `parsing: false`), and every colour
+ * comes from the theme palette.
+ */
+import {
+  Chart, LineController, LineElement, PointElement, ScatterController, BarController, BarElement,
+  LinearScale, LogarithmicScale, CategoryScale, Tooltip, Legend, Filler,
+  type ChartConfiguration, type ChartType, type Plugin, type ChartOptions,
+} from 'chart.js';
+import type { Palette } from './theme';
+
+Chart.register(LineController, LineElement, PointElement, ScatterController, BarController, BarElement,
+  LinearScale, LogarithmicScale, CategoryScale, Tooltip, Legend, Filler);
+
+export { Chart };
+
+/** A horizontal reference line (LoRA rank, random-matrix rank90) drawn under the data. */
+export interface RefLine { value: number; label: string; color: string; dash?: number[] }
+
+declare module 'chart.js' {
+  interface PluginOptionsByType<TType extends ChartType> {
+    refLines?: { lines: RefLine[]; _t?: TType };
+  }
+}
+
+/** The tiny inline plugin: a dashed line across the chart area at y = value, labelled. */
+export const refLinesPlugin: Plugin = {
+  id: 'refLines',
+  afterDatasetsDraw(chart, _args, opts: { lines?: RefLine[] }) {
+    const y = chart.scales.y;
+    if (!y || !opts?.lines?.length) return;
+    const { ctx, chartArea: a } = chart;
+    ctx.save();
+    for (const l of opts.lines) {
+      const py = y.getPixelForValue(l.value);
+      if (!Number.isFinite(py) || py < a.top - 1 || py > a.bottom + 1) continue;
+      ctx.strokeStyle = l.color;
+      ctx.fillStyle = l.color;
+      ctx.lineWidth = 1.5;
+      ctx.setLineDash(l.dash ?? [6, 4]);
+      ctx.beginPath(); ctx.moveTo(a.left, py); ctx.lineTo(a.right, py); ctx.stroke();
+      ctx.setLineDash([]);
+      ctx.font = `11px ${Chart.defaults.font.family ?? 'sans-serif'}`;
+      ctx.textAlign = 'right';
+      ctx.fillText(l.label, a.right - 4, py - 4);
+    }
+    ctx.restore();
+  },
+};
+Chart.register(refLinesPlugin);
+
+/** Applies the palette to chart.js's defaults (new charts) — call before creating charts. */
+export function applyDefaults(p: Palette): void {
+  Chart.defaults.color = p.fg;
+  Chart.defaults.borderColor = p.grid;
+  Chart.defaults.font.family = p.font;
+  Chart.defaults.font.size = Math.max(11, p.fontSize - 1);
+  Chart.defaults.animation = false;
+  Chart.defaults.maintainAspectRatio = false;
+  Chart.defaults.responsive = true;
+  Chart.defaults.plugins.legend.labels.boxWidth = 12;
+  Chart.defaults.plugins.legend.labels.boxHeight = 2;
+  Chart.defaults.plugins.tooltip.backgroundColor = p.bg;
+  Chart.defaults.plugins.tooltip.titleColor = p.fg;
+  Chart.defaults.plugins.tooltip.bodyColor = p.fg;
+  Chart.defaults.plugins.tooltip.borderColor = p.grid;
+  Chart.defaults.plugins.tooltip.borderWidth = 1;
+}
+
+/** Re-themes an existing chart's scales (text, grid) after a theme switch. */
+export function themeScales(chart: Chart, p: Palette): void {
+  for (const s of Object.values(chart.options.scales ?? {})) {
+    if (!s) continue;
+    const sc = s as { ticks?: { color?: unknown }; grid?: { color?: unknown }; title?: { color?: unknown }; border?: { color?: unknown } };
+    if (sc.ticks) sc.ticks.color = p.muted;
+    if (sc.grid) sc.grid.color = p.grid;
+    if (sc.title) sc.title.color = p.fg;
+    if (sc.border) sc.border.color = p.grid;
+  }
+  const legend = chart.options.plugins?.legend;
+  if (legend?.labels) legend.labels.color = p.fg;
+}
+
+export function linearAxis(p: Palette, title: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    type: 'linear',
+    title: { display: !!title, text: title, color: p.fg },
+    ticks: { color: p.muted, maxTicksLimit: 8 },
+    grid: { color: p.grid },
+    border: { color: p.grid },
+    ...extra,
+  };
+}
+
+export function lineOptions(p: Palette, xTitle: string, yTitle: string, logY = false): ChartOptions<'line'> {
+  return {
+    parsing: false,
+    normalized: true,
+    animation: false,
+    spanGaps: true,
+    interaction: { mode: 'nearest', axis: 'x', intersect: false },
+    elements: { point: { radius: 0, hoverRadius: 3 }, line: { borderWidth: 1.5 } },
+    scales: {
+      x: linearAxis(p, xTitle) as never,
+      y: linearAxis(p, yTitle, { type: logY ? 'logarithmic' : 'linear' }) as never,
+    },
+    plugins: { legend: { display: true, position: 'top', align: 'end', labels: { color: p.fg } } },
+  };
+}
+
+export function makeChart<T extends ChartType>(canvas: HTMLCanvasElement, cfg: ChartConfiguration<T>): Chart<T> {
+  return new Chart(canvas, cfg);
+}
+
+/** Canvas width in device-independent pixels → decimation buckets (M4 keeps ≤ 4 a bucket, ≈ 2 per px). */
+export function bucketsFor(canvas: HTMLCanvasElement): number {
+  return Math.max(50, Math.round((canvas.clientWidth || 600) / 2));
+}

@@ -1,0 +1,256 @@
+/**
+ * Run dashboard: training loss (raw, faded, under the debiased-EMA smoothed line), learning
+ * rate, gradient norm, tokens/s, memory, and eval scores per task (learning and forgetting
+ * apart) — for one run, or several overlaid (Compare). Live: the host posts only new points;
+ * drawing is coalesced to one animation frame and decimated (M4) to ~2 points per pixel.
+ */
+import { assertNever, type HostToWebview, type RestoreInfo, type RunInfo } from '../../src/core/messages';
+import { DebiasedEma } from '../../src/core/smoothing';
+import { decimatePoints } from '../../src/core/decimate';
+import { onHostMessage, loadState, saveState, ready, post } from '../common/vscodeApi';
+import { readPalette, onThemeChange, withAlpha, type Palette } from '../common/theme';
+import { applyDefaults, makeChart, lineOptions, themeScales, bucketsFor, type Chart } from '../common/charts';
+import { adoptStyles, el, card, Banner, button, checkbox, exportCsv, fmt, type Card } from '../common/ui';
+import { RunData, runLabel } from '../common/runData';
+
+/** restore: what the panel serializer needs after a reload (src/panels/serializers.ts). */
+interface State { smoothing: number; logY: boolean; restore?: RestoreInfo }
+const state = loadState<State>({ smoothing: 0.6, logY: false });
+
+adoptStyles();
+let pal: Palette = readPalette();
+applyDefaults(pal);
+
+// ---- layout ---------------------------------------------------------------------------
+const bar = el('div', 'toolbar');
+const title = el('h1', '', 'Run dashboard');
+const smoothLabel = el('label', 'field', 'Smoothing');
+const slider = el('input');
+slider.type = 'range'; slider.min = '0'; slider.max = '0.99'; slider.step = '0.01'; slider.value = String(state.smoothing);
+slider.setAttribute('aria-label', 'Smoothing');
+const smoothValue = el('span', '', state.smoothing.toFixed(2));
+smoothLabel.append(slider, smoothValue);
+const logBox = checkbox('Log scale', state.logY, (v) => { state.logY = v; saveState(state); rebuildScales(); });
+bar.append(title, smoothLabel, logBox, el('span', 'spacer'),
+  button('Export PNG', () => exportPng()), button('Export CSV', () => exportAllCsv()));
+document.body.append(bar);
+const banner = new Banner(document.body);
+banner.root.after(bar);
+const runsRow = el('div', 'runs');
+document.body.append(runsRow);
+const grid = el('div', 'grid');
+document.body.append(grid);
+const cards = {
+  loss: card(grid, 'Training loss', 'tall', true),
+  lr: card(grid, 'Learning rate'),
+  grad: card(grid, 'Gradient norm'),
+  tps: card(grid, 'Throughput (tokens/s)'),
+  mem: card(grid, 'Memory (MiB)'),
+};
+const evalTitle = el('h2', 'section-title', 'Evaluation — learning (target domain) and forgetting (source domain)');
+const evalGrid = el('div', 'grid');
+document.body.append(evalTitle, evalGrid);
+const evalCards = { learning: card(evalGrid, 'Learning'), forgetting: card(evalGrid, 'Forgetting') };
+
+// ---- data -----------------------------------------------------------------------------
+const runs = new Map<string, RunData>();
+/** Smoothed loss per run, extended incrementally; dropped when the weight changes. */
+const smooth = new Map<string, { ema: DebiasedEma; out: Float64Array; n: number }>();
+
+function smoothedLoss(r: RunData): Float64Array {
+  let s = smooth.get(r.info.id);
+  if (!s) { s = { ema: new DebiasedEma(state.smoothing), out: new Float64Array(1024), n: 0 }; smooth.set(r.info.id, s); }
+  const loss = r.train.loss.view();
+  if (s.out.length < loss.length) { const next = new Float64Array(r.train.loss.data.length); next.set(s.out.subarray(0, s.n)); s.out = next; }
+  for (let i = s.n; i < loss.length; i++) s.out[i] = s.ema.push(loss[i]);
+  s.n = loss.length;
+  return s.out.subarray(0, s.n);
+}
+
+slider.addEventListener('input', () => {
+  state.smoothing = Number(slider.value);
+  smoothValue.textContent = state.smoothing.toFixed(2);
+  smooth.clear();
+  saveState(state);
+  scheduleDraw();
+});
+
+// ---- charts ---------------------------------------------------------------------------
+type LineChart = Chart<'line', { x: number; y: number | null }[]>;
+const charts = new Map<Card, LineChart>();
+
+function chartFor(c: Card, yTitle: string, logY: boolean, xTitle = 'step'): LineChart {
+  let ch = charts.get(c);
+  if (!ch) {
+    ch = makeChart(c.canvas, { type: 'line', data: { datasets: [] }, options: lineOptions(pal, xTitle, yTitle, logY) }) as LineChart;
+    charts.set(c, ch);
+  }
+  return ch;
+}
+
+function runColor(i: number): string { return pal.series[i % pal.series.length]; }
+
+function seriesOf(r: RunData, col: 'lr' | 'gradNorm' | 'tokensPerS' | 'memoryMb', buckets: number): { x: number; y: number | null }[] {
+  return decimatePoints(r.train.step.data, r.train[col].data, buckets, r.trainLength);
+}
+
+let frame = 0;
+function scheduleDraw(): void {
+  if (!frame) frame = requestAnimationFrame(() => { frame = 0; draw(); });
+}
+
+function draw(): void {
+  const list = [...runs.values()];
+  const compare = list.length > 1;
+  // Loss: raw faded + smoothed, per run.
+  const lossChart = chartFor(cards.loss, 'loss', state.logY);
+  const b = bucketsFor(cards.loss.canvas);
+  lossChart.data.datasets = list.flatMap((r, i) => {
+    const color = runColor(i);
+    const n = r.trainLength;
+    const name = compare ? runLabel(r.info) : 'loss';
+    return [
+      { label: `${name} (raw)`, data: decimatePoints(r.train.step.data, r.train.loss.data, b, n), borderColor: withAlpha(color, 0.28), borderWidth: 1, pointRadius: 0 },
+      { label: `${name} (smoothed ${state.smoothing.toFixed(2)})`, data: decimatePoints(r.train.step.data, smoothedLoss(r), b, n), borderColor: color, borderWidth: 2, pointRadius: 0 },
+    ];
+  });
+  const last = list.map((r) => (r.trainLength ? r.train.loss.data[r.trainLength - 1] : NaN));
+  cards.loss.note.textContent = list.length === 1 && list[0].trainLength
+    ? `step ${list[0].train.step.data[list[0].trainLength - 1]}${list[0].info.totalSteps ? ` / ${list[0].info.totalSteps}` : ''} · loss ${fmt(last[0])} · ${list[0].trainLength.toLocaleString()} points`
+    : '';
+  lossChart.update('none');
+
+  const small: [Card, 'lr' | 'gradNorm' | 'tokensPerS' | 'memoryMb', string, boolean][] = [
+    [cards.lr, 'lr', 'learning rate', false], [cards.grad, 'gradNorm', 'grad norm', state.logY], [cards.tps, 'tokensPerS', 'tokens/s', false], [cards.mem, 'memoryMb', 'MiB', false],
+  ];
+  for (const [c, col, yTitle, logY] of small) {
+    const ch = chartFor(c, yTitle, logY);
+    const bb = bucketsFor(c.canvas);
+    ch.data.datasets = list.map((r, i) => ({ label: runLabel(r.info), data: seriesOf(r, col, bb), borderColor: runColor(i), pointRadius: 0 }));
+    ch.options.plugins!.legend!.display = compare;
+    ch.update('none');
+  }
+  drawEvals(list, compare);
+  updateBanner(list);
+}
+
+function drawEvals(list: RunData[], compare: boolean): void {
+  for (const role of ['learning', 'forgetting'] as const) {
+    const c = evalCards[role];
+    const ch = chartFor(c, 'score', false);
+    const dash = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
+    const sets: LineChart['data']['datasets'] = [];
+    const dirs = new Set<string>();
+    list.forEach((r, i) => {
+      const names = [...new Set(r.evals.flatMap((e) => e.tasks.filter((t) => t.role === role).map((t) => t.name)))];
+      names.forEach((name, k) => {
+        const pts = r.evals.map((e) => ({ x: e.step, y: e.tasks.find((t) => t.name === name && t.role === role)?.value ?? null }));
+        const t = r.evals.flatMap((e) => e.tasks).find((t) => t.name === name);
+        if (t) dirs.add(`${name} ${t.metric}${t.higherIsBetter ? ' ↑ better' : ' ↓ better'}`);
+        sets.push({ label: compare ? `${runLabel(r.info)} · ${name}` : name, data: pts, borderColor: compare ? runColor(i) : pal.series[(k + (role === 'learning' ? 2 : 1)) % 6],
+          backgroundColor: compare ? runColor(i) : pal.series[(k + (role === 'learning' ? 2 : 1)) % 6], borderDash: dash[k % dash.length], pointRadius: 3 });
+      });
+    });
+    c.title.textContent = role === 'learning' ? 'Learning (target domain)' : 'Forgetting (source domain)';
+    c.note.textContent = [...dirs].join(' · ') || 'no evaluations yet';
+    ch.data.datasets = sets;
+    ch.update('none');
+  }
+}
+
+function updateBanner(list: RunData[]): void {
+  const failed = list.find((r) => r.info.status === 'failed');
+  if (list.length === 0) banner.show('empty', 'No run selected. Open a run from the Finetune Lab explorer.');
+  else if (failed) banner.show('error', `run failed: ${failed.info.error ?? 'unknown error'}${list.length > 1 ? ` (${runLabel(failed.info)})` : ''}`);
+  else if (list.every((r) => r.trainLength === 0)) banner.show('loading', list.some((r) => r.info.status === 'queued') ? 'queued: waiting for the trainer to start…' : 'waiting for the first step…');
+  else banner.show(null);
+}
+
+function rebuildScales(): void {
+  for (const [c, ch] of charts) {
+    const logY = state.logY && (c === cards.loss || c === cards.grad);
+    const y = ch.options.scales!.y as { type: string };
+    y.type = logY ? 'logarithmic' : 'linear';
+  }
+  scheduleDraw();
+}
+
+function renderRuns(): void {
+  title.textContent = runs.size > 1 ? `Compare ${runs.size} runs` : runs.size === 1 ? [...runs.values()][0].info.id : 'Run dashboard';
+  runsRow.replaceChildren(...[...runs.values()].map((r, i) => {
+    const chip = el('span', 'run-chip');
+    const sw = el('span', `swatch s${i % 6}`);
+    chip.append(sw, el('span', '', `${runLabel(r.info)} · ${r.info.status}`));
+    chip.title = r.info.id;
+    return chip;
+  }));
+  // Swatch colours cannot be inline styles (CSP): paint them as tiny canvases' backgrounds via classes set below.
+  paintSwatches();
+}
+
+function paintSwatches(): void {
+  const sheet = new CSSStyleSheet();
+  sheet.replaceSync(pal.series.map((c, i) => `.swatch.s${i}{background:${c}}`).join('\n'));
+  document.adoptedStyleSheets = [...document.adoptedStyleSheets.slice(0, 1), sheet];
+}
+
+// ---- export ---------------------------------------------------------------------------
+function exportPng(): void {
+  const list = [cards.loss, cards.lr, cards.grad, cards.tps, cards.mem, evalCards.learning, evalCards.forgetting].map((c) => charts.get(c)).filter((c): c is LineChart => !!c);
+  const w = Math.max(...list.map((c) => c.canvas.width));
+  const h = list.reduce((s, c) => s + c.canvas.height, 0);
+  const out = document.createElement('canvas');
+  out.width = w; out.height = h;
+  const ctx = out.getContext('2d')!;
+  ctx.fillStyle = pal.bg; ctx.fillRect(0, 0, w, h);
+  let y = 0;
+  for (const c of list) { ctx.drawImage(c.canvas, 0, y); y += c.canvas.height; }
+  const name = runs.size === 1 ? [...runs.keys()][0] : 'compare';
+  post({ type: 'export', format: 'png', name: `${name.replace(/[^\w.\- ]+/g, '_')}-dashboard.png`, data: out.toDataURL('image/png') });
+}
+
+function exportAllCsv(): void {
+  const rows: (string | number | null)[][] = [];
+  for (const r of runs.values()) {
+    const s = smoothedLoss(r);
+    const t = r.train;
+    for (let i = 0; i < r.trainLength; i++) rows.push([r.info.id, t.step.data[i], t.loss.data[i], s[i], t.lr.data[i], t.gradNorm.data[i], t.tokensPerS.data[i], t.memoryMb.data[i]]);
+  }
+  const name = runs.size === 1 ? [...runs.keys()][0] : 'compare';
+  exportCsv(['run', 'step', 'loss', `loss_smoothed_${state.smoothing}`, 'lr', 'grad_norm', 'tokens_per_s', 'memory_mb'], rows, `${name}-train`);
+  const evalRows: (string | number | null)[][] = [];
+  for (const r of runs.values()) for (const e of r.evals) for (const t of e.tasks) evalRows.push([r.info.id, e.step, t.role, t.name, t.metric, t.value, t.higherIsBetter ? 1 : 0]);
+  exportCsv(['run', 'step', 'role', 'task', 'metric', 'value', 'higher_is_better'], evalRows, `${name}-evals`);
+}
+
+// ---- messages -------------------------------------------------------------------------
+function setRuns(infos: RunInfo[]): void {
+  runs.clear(); smooth.clear();
+  for (const i of infos) runs.set(i.id, new RunData(i));
+  renderRuns();
+}
+
+function onMessage(msg: HostToWebview): void {
+  switch (msg.type) {
+    case 'init': state.restore = msg.restore; saveState(state); setRuns(msg.runs); return scheduleDraw();
+    case 'append': for (const b of msg.batches) runs.get(b.runId)?.append(b); return scheduleDraw();
+    case 'status': { const r = runs.get(msg.runId); if (r) { r.info.status = msg.status; r.info.error = msg.error; renderRuns(); } return scheduleDraw(); }
+    case 'error': return banner.show('error', msg.message);
+    default: return assertNever(msg);
+  }
+}
+
+onThemeChange(() => {
+  pal = readPalette();
+  applyDefaults(pal);
+  for (const ch of charts.values()) themeScales(ch, pal);
+  paintSwatches();
+  scheduleDraw();
+});
+new ResizeObserver(() => scheduleDraw()).observe(grid);
+banner.show('loading', 'loading run…');
+onHostMessage(onMessage);
+ready();
+
+// For the benchmark harness (bench/webview): lets it time a synchronous full redraw.
+(window as unknown as { __finetuneLabDraw?: () => void }).__finetuneLabDraw = draw;
