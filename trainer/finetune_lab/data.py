@@ -272,8 +272,12 @@ class InstructionBatches:
         for ex in examples:
             p = [tokenizer.bos_token_id] + tokenizer.encode(ex["prompt"])
             r = tokenizer.encode(ex["response"]) + [tokenizer.eos_token_id]
-            ids = (p + r)[: seq_len + 1]
-            labels = ([-100] * len(p) + r)[: seq_len + 1]
+            budget = seq_len + 1
+            if len(p) + len(r) > budget:  # too long: keep at least half the window for the response
+                keep_r = min(len(r), max(budget - len(p), budget // 2))
+                p, r = p[len(p) - (budget - keep_r):] if budget > keep_r else [], r[:keep_r]
+            ids = p + r
+            labels = [-100] * len(p) + r
             pad = seq_len + 1 - len(ids)
             self.rows.append((ids + [tokenizer.pad_token_id] * pad, labels + [-100] * pad))
         self.n_windows = len(self.rows)

@@ -12,11 +12,13 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers.utils import logging as hf_logging
 
 from .paths import PACKAGE_DIR
 from .tokenizer import ByteTokenizer, HFTokenizer
 
 ATTN_IMPLEMENTATION = "sdpa"
+hf_logging.disable_progress_bar()  # train.log is for our progress lines, not tqdm bars
 
 
 def builtin_spec(size: str) -> dict:

@@ -102,3 +102,9 @@ def _pretrain(size: str, s: dict, on_progress, device) -> LlamaForCausalLM:
             if on_progress is not None:
                 on_progress(step + 1, s["steps"], value, False)
     return model.cpu()
+
+
+def pretrained_builtin_path(size: str, steps: int | None = None) -> str:
+    """Warm the cache for ``size`` (CLI ``pretrain``); returns the cached folder."""
+    pretrained_builtin(size, steps=steps)
+    return str(cache_dir() / "bases" / cache_key(size, pretrain_settings(size, steps)))

@@ -1,0 +1,278 @@
+"""The training recipe: setup -> train -> cleanup (the shape of torchtune's single-device
+recipes), for LoRA and full finetuning alike. Everything it reports goes to the run folder:
+events.jsonl (events.py), status.json (status.py), checkpoints/ (checkpoint.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import resource
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import checkpoint as ckpt
+from .config import load_config
+from .data import make_batches
+from .events import EventWriter
+from .lora import apply_method
+from .model import count_params, load_base
+from .optim import build_optimizer, get_lr, set_lr
+from .status import StatusFile
+
+
+class Stopped(Exception):
+    """Raised when a stop was requested before training started (e.g. during pretraining)."""
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
+        if not torch.cuda.is_available():
+            raise RuntimeError("train.device is cuda but CUDA is not available")
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def memory_mb(device: torch.device) -> float:
+    """Peak CUDA memory allocated, or the process's peak resident memory on CPU, in MiB."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _data_base_dir(run_dir: Path) -> Path:
+    """Relative .jsonl paths are relative to the experiment file (meta.json), else the run dir."""
+    meta = run_dir / "meta.json"
+    if meta.exists():
+        exp = json.loads(meta.read_text(encoding="utf-8")).get("experiment_file")
+        if exp:
+            return Path(exp).parent
+    return run_dir
+
+
+class Recipe:
+    """One run in ``run_dir``. ``stop_after`` stops (as SIGINT would) after that many steps."""
+
+    def __init__(self, run_dir: Path, resume: bool = False, stop_after: int | None = None):
+        self.run_dir = Path(run_dir)
+        self.resume, self.stop_after = resume, stop_after
+        self.events = EventWriter(self.run_dir)
+        self.status = StatusFile(self.run_dir)
+        self.stop_requested = False
+        self.step = 0
+
+    # ------------------------------------------------------------------ setup
+
+    def setup(self) -> None:
+        self.status.start_heartbeat()
+        self.status.update(phase="starting")
+        self.cfg = cfg = load_config(self.run_dir)
+        t = cfg.train
+        self.total_steps = t["steps"]
+        self.status.update(total_steps=self.total_steps)
+        self.device = pick_device(t["device"])
+        self.bf16 = t["precision"] == "bf16" or (
+            t["precision"] == "auto" and self.device.type == "cuda" and torch.cuda.is_bf16_supported())
+        if t["precision"] == "bf16" and self.device.type == "cpu":
+            self.events.emit("log", level="warning", message="bf16 autocast on CPU is slow; fp32 is usually faster")
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True  # TF32 matmuls for the fp32 parts
+            torch.backends.cudnn.allow_tf32 = True
+        seed_everything(t["seed"])
+        self._setup_model()
+        self.base_dir = _data_base_dir(self.run_dir)
+        self.batches = make_batches(cfg.data, self.tokenizer, t["batch_size"], t["seed"], self.base_dir)
+        self._setup_observers()  # before any update (and before a resumed checkpoint loads): W_base
+        self.optimizer = build_optimizer(self.model.parameters(), t["optimizer"], t["lr"],
+                                         t["weight_decay"], self.device)
+        self.tokens = 0
+        self.resumed_from = self._maybe_resume()
+        device_name = str(self.device)
+        if self.device.type == "cuda":
+            device_name = f"cuda:{torch.cuda.current_device()} ({torch.cuda.get_device_name()})"
+        self.events.emit(
+            "run_started", config=cfg.raw, device=device_name, precision="bf16" if self.bf16 else "fp32",
+            method=cfg.method, model=cfg.model["base"], params=count_params(self.model),
+            total_steps=self.total_steps, resumed_from=self.resumed_from, world_size=1)
+        params = count_params(self.model)
+        print(f"run {cfg.name}: {cfg.method} on {cfg.model['base']} ({device_name}), "
+              f"{params['trainable']:,} of {params['total']:,} params train", flush=True)
+
+    def _setup_model(self) -> None:
+        cfg = self.cfg
+
+        def on_pretrain(step, total, loss, cached):
+            self._check_stop_before_training()
+            self.events.emit("pretrain", step=step, total_steps=max(total, 1), loss=loss, cached=cached)
+
+        if cfg.model["base"].startswith("builtin:"):
+            self.status.update(phase="pretraining")
+        model, self.tokenizer = load_base(cfg.model["base"], cfg.model.get("pretrain_steps"), on_pretrain)
+        self.model = apply_method(model, cfg.method, cfg.lora, cfg.train["seed"]).to(self.device)
+        self.model.train()
+
+    def _setup_observers(self) -> None:
+        cfg = self.cfg
+        self.evaluator = self.spectra = None
+        if cfg.evals["learning"] or cfg.evals["forgetting"]:
+            from .evals import Evaluator
+            self.evaluator = Evaluator(cfg.evals, self.tokenizer, cfg.data["seq_len"], self.device, self.base_dir)
+        if cfg.spectra["every_steps"] > 0:
+            from .spectra import SpectraTracker
+            self.spectra = SpectraTracker(self.model, cfg.method, cfg.spectra, cfg.lora, cfg.train["seed"])
+
+    def _maybe_resume(self) -> int | None:
+        if not self.resume:
+            return None
+        found = ckpt.list_checkpoints(self.run_dir)
+        if not found:
+            self.events.emit("log", level="warning", message="--resume: no checkpoint found, starting from step 0")
+            return None
+        state = ckpt.load_checkpoint(found[-1], self.model, self.optimizer, self.cfg.method)
+        self.step, self.tokens = state["step"], state.get("tokens", 0)
+        self.events.emit("log", level="info", message=f"resumed from {found[-1].name}")
+        return self.step
+
+    def _check_stop_before_training(self) -> None:
+        if self.stop_requested:
+            raise Stopped()
+
+    # ------------------------------------------------------------------ train
+
+    def _loss_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Mean next-token cross-entropy over targets != -100. x, y: (B, T) int64."""
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            logits = self.model(input_ids=x).logits  # (B, T, V)
+        return F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1), ignore_index=-100)
+
+    def _observe(self, step: int, final: bool) -> None:
+        """Evals and spectra when due; they run under fork_rng so they never shift the
+        training RNG (a resumed run then matches an uninterrupted one)."""
+        evals_due = self.evaluator is not None and (step % self.cfg.evals["every_steps"] == 0 or final)
+        every = self.cfg.spectra["every_steps"]
+        spectra_due = self.spectra is not None and step > 0 and (step % every == 0 or final)
+        if not (evals_due or spectra_due):
+            return
+        devices = [torch.cuda.current_device()] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            self.model.eval()
+            if evals_due:
+                self.status.update(phase="evaluating")
+                result = self.evaluator.evaluate(self.model, step)
+                self.events.emit("eval", **{**result, "step": step})
+            if spectra_due:
+                self.status.update(phase="spectra")
+                for payload in self.spectra.compute(self.model, step):
+                    self.events.emit("spectrum", **payload)
+            self.model.train()
+        self.status.update(phase="training")
+
+    def _checkpoint(self) -> None:
+        self.status.update(phase="checkpointing")
+        path, fmt = ckpt.save_checkpoint(
+            self.run_dir, self.model, self.optimizer, self.cfg.method, self.step,
+            {"tokens": self.tokens, "data_position": self.step * self.cfg.train["grad_accum"]},
+            self.cfg.checkpoint["keep_last"])
+        self.events.emit("checkpoint", step=self.step, path=path, format=fmt)
+        self.status.update(phase="training")
+
+    def train(self) -> str:
+        """Run the remaining steps. Returns "completed" or "stopped"."""
+        t = self.cfg.train
+        accum, clip, log_every = t["grad_accum"], t["grad_clip"], t["log_every_steps"]
+        ckpt_every = self.cfg.checkpoint["every_steps"]
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.status.update(phase="training", step=self.step)
+        if self.resumed_from is None:
+            self._observe(0, final=self.total_steps == 0)
+        while self.step < self.total_steps:
+            t0 = time.perf_counter()
+            lr = get_lr(self.step, t["lr"], self.total_steps, t["warmup_steps"], t["schedule"])
+            set_lr(self.optimizer, lr)
+            loss_sum, step_tokens = 0.0, 0
+            for micro in range(accum):
+                x, y = self.batches.batch(self.step * accum + micro)
+                x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+                loss = self._loss_step(x, y) / accum
+                loss.backward()
+                loss_sum += loss.detach()
+                step_tokens += int((y != -100).sum())
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            self.step += 1
+            self.tokens += step_tokens
+            final = self.step == self.total_steps
+            if self.step % log_every == 0 or final or self.step == 1:
+                loss_value = float(loss_sum)  # a CPU-GPU sync point: only when logging
+                dt = time.perf_counter() - t0
+                self.events.emit(
+                    "train", step=self.step, loss=loss_value, lr=lr, grad_norm=float(grad_norm),
+                    tokens_per_s=step_tokens / dt if dt > 0 else None, tokens=self.tokens,
+                    memory_mb=round(memory_mb(self.device), 1))
+                self.status.update(step=self.step, loss=loss_value if np.isfinite(loss_value) else None)
+                print(f"step {self.step}/{self.total_steps} loss {loss_value:.4f} lr {lr:.2e} "
+                      f"grad_norm {float(grad_norm):.3f} {step_tokens / dt:,.0f} tok/s", flush=True)
+            stopping = self.stop_requested or (self.stop_after is not None and self.step >= self.stop_after)
+            self._observe(self.step, final=final)
+            if final or stopping or (ckpt_every > 0 and self.step % ckpt_every == 0):
+                self._checkpoint()
+            if stopping and not final:
+                return "stopped"
+        return "completed"
+
+    # ------------------------------------------------------------------ cleanup
+
+    def cleanup(self, state: str, error: str | None = None, tb: str | None = None) -> None:
+        self.events.emit("run_finished", status=state, error=error, step=self.step, traceback=tb)
+        self.status.finish(state, error)
+        print(f"run {state}" + (f": {error}" if error else ""), flush=True)
+
+
+def run(run_dir: Path | str, resume: bool = False, stop_after: int | None = None) -> int:
+    """Train the run in ``run_dir``. Returns the process exit code: 0 completed or stopped,
+    1 failed (the error is in events.jsonl's run_finished and status.json)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        print(f"error: run folder not found: {run_dir}", file=sys.stderr)
+        return 1
+    recipe = Recipe(run_dir, resume=resume, stop_after=stop_after)
+
+    def on_signal(signum, frame):
+        # Finish the current step, checkpoint, then stop (docs/DECISIONS.md).
+        print(f"received {signal.Signals(signum).name}: stopping after this step", flush=True)
+        recipe.stop_requested = True
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        recipe.setup()
+        recipe.cleanup(recipe.train())
+        return 0
+    except Stopped:
+        recipe.cleanup("stopped")
+        return 0
+    except Exception as e:  # incl. torch.OutOfMemoryError: report it, keep the folder readable
+        tb = traceback.format_exc()
+        print(tb, file=sys.stderr, flush=True)
+        message = f"{type(e).__name__}: {e}"
+        if isinstance(e, torch.OutOfMemoryError):
+            message = "out of GPU memory: lower train.batch_size or data.seq_len, or use LoRA. " + message
+        with contextlib.suppress(Exception):
+            recipe.cleanup("failed", message, tb)
+        return 1
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)

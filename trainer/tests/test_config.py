@@ -1,0 +1,43 @@
+import pytest
+
+from finetune_lab.config import ConfigError, RunConfig, load_schema
+
+
+def minimal(**extra):
+    return {"name": "x", "model": {"base": "builtin:tiny"}, "data": {"train": "builtin:brown"},
+            "method": "lora", **extra}
+
+
+def test_defaults_come_from_the_schema():
+    cfg = RunConfig.from_dict(minimal())
+    props = load_schema("experiment")["properties"]
+    assert cfg.train["steps"] == props["train"]["properties"]["steps"]["default"]
+    assert cfg.lora["rank"] == props["lora"]["properties"]["rank"]["default"]
+    assert cfg.data["seq_len"] == props["data"]["properties"]["seq_len"]["default"]
+    assert cfg.lora["target_modules"] == "all"
+    assert cfg.evals == {"every_steps": 50, "learning": [], "forgetting": []}
+
+
+def test_computed_defaults():
+    lora = RunConfig.from_dict(minimal(lora={"rank": 8}))
+    assert lora.lora["alpha"] == 16 and lora.train["lr"] == 2e-4
+    full = RunConfig.from_dict(minimal(method="full"))
+    assert full.train["lr"] == 2e-5 and full.lora is None
+    explicit = RunConfig.from_dict(minimal(lora={"rank": 8, "alpha": 3}, train={"lr": 0.1}))
+    assert explicit.lora["alpha"] == 3 and explicit.train["lr"] == 0.1
+
+
+def test_eval_task_items_get_defaults():
+    cfg = RunConfig.from_dict(minimal(evals={"learning": [{"name": "c", "type": "loss", "data": "builtin:brown#heldout"}]}))
+    assert cfg.evals["learning"][0]["max_examples"] == 64
+
+
+@pytest.mark.parametrize("bad, field", [
+    ({"train": {"lr": "fast"}}, "train.lr"),
+    ({"lora": {"rank": 0}}, "lora.rank"),
+    ({"train": {"stepz": 3}}, "train.stepz"),
+    ({"method": "qlora"}, "method"),
+])
+def test_bad_config_names_the_field(bad, field):
+    with pytest.raises(ConfigError, match=f"'{field}'"):
+        RunConfig.from_dict(minimal(**bad))

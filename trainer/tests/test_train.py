@@ -1,0 +1,78 @@
+import json
+import math
+
+from conftest import assert_valid_run_files, read_events
+
+from finetune_lab.train import run
+
+
+def train_losses(events):
+    return {e["step"]: e["loss"] for e in events if e["type"] == "train"}
+
+
+def test_lora_run_writes_valid_events_and_status(make_run):
+    run_dir = make_run(evals={"every_steps": 2, "forgetting": [
+        {"name": "english", "type": "loss", "data": "builtin:brown#heldout", "max_examples": 2}]},
+        spectra={"every_steps": 2, "top_k": 8})
+    assert run(run_dir) == 0
+    events = assert_valid_run_files(run_dir)
+    types = [e["type"] for e in events]
+    assert types[0] == "pretrain" and events[0]["cached"] is True
+    assert types.count("train") == 4 and types[-1] == "run_finished"
+    started = next(e for e in events if e["type"] == "run_started")
+    assert 0 < started["params"]["trainable"] < started["params"]["total"]
+    assert [e["step"] for e in events if e["type"] == "eval"] == [0, 2, 4]
+    assert {e["step"] for e in events if e["type"] == "spectrum"} == {2, 4}
+    assert [e["path"] for e in events if e["type"] == "checkpoint"] == ["checkpoints/step-000002", "checkpoints/step-000004"]
+    assert (run_dir / "checkpoints/step-000004/adapter_model.safetensors").exists()
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "completed" and status["step"] == 4 and status["phase"] == "done"
+    assert all(math.isfinite(loss) for loss in train_losses(events).values())
+
+
+def test_full_run_instruction_data(make_run):
+    run_dir = make_run(method="full", data={"train": "builtin:arithmetic", "format": "instruction", "seq_len": 128},
+                       train={"steps": 3, "batch_size": 2, "grad_accum": 2, "optimizer": "lion", "lr": 1e-4},
+                       checkpoint={"every_steps": 0, "keep_last": 1})
+    assert run(run_dir) == 0
+    events = assert_valid_run_files(run_dir)
+    started = next(e for e in events if e["type"] == "run_started")
+    assert started["params"]["trainable"] == started["params"]["total"]
+    ckpts = [e for e in events if e["type"] == "checkpoint"]
+    assert len(ckpts) == 1 and ckpts[0]["format"] == "safetensors"
+    assert (run_dir / ckpts[0]["path"] / "model.safetensors").exists()
+
+
+def test_resume_continues_to_the_same_losses(make_run):
+    straight = make_run("straight", train={"steps": 4, "batch_size": 2, "warmup_steps": 1, "lr": 1e-2},
+                        lora={"rank": 4, "dropout": 0.1})
+    assert run(straight) == 0
+    resumed = make_run("resumed", train={"steps": 4, "batch_size": 2, "warmup_steps": 1, "lr": 1e-2},
+                       lora={"rank": 4, "dropout": 0.1})
+    assert run(resumed, stop_after=2) == 0
+    assert json.loads((resumed / "status.json").read_text())["state"] == "stopped"
+    assert run(resumed, resume=True) == 0
+    events = assert_valid_run_files(resumed)
+    assert [e["resumed_from"] for e in events if e["type"] == "run_started"] == [None, 2]
+    a, b = train_losses(read_events(straight)), train_losses(events)
+    assert set(b) == {1, 2, 3, 4}
+    for step in (3, 4):
+        assert abs(a[step] - b[step]) < 1e-6, (step, a[step], b[step])
+
+
+def test_crash_ends_failed_with_the_message(make_run):
+    run_dir = make_run(data={"train": "missing/nothing.jsonl"})
+    assert run(run_dir) == 1
+    events = assert_valid_run_files(run_dir)
+    finished = events[-1]
+    assert finished["type"] == "run_finished" and finished["status"] == "failed"
+    assert "nothing.jsonl" in finished["error"] and "Traceback" in finished["traceback"]
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["state"] == "failed" and "nothing.jsonl" in status["error"]
+
+
+def test_bad_config_fails_naming_the_field(make_run):
+    run_dir = make_run(train={"steps": 0})
+    assert run(run_dir) == 1
+    events = assert_valid_run_files(run_dir)
+    assert "train.steps" in events[-1]["error"]
