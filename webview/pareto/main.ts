@@ -1,0 +1,169 @@
+/**
+ * Learning vs forgetting (Biderman et al. 2024, Fig. 1): x = forgetting (source-domain score,
+ * or its change from the base), y = learning (target-domain score). Each run is a path through
+ * its eval steps, points growing with step; colour by method and LoRA rank; the base (step 0)
+ * marked; the Pareto frontier over all points drawn as a step line. Axes are flipped by each
+ * score's direction so that right is always more forgetting and up always more learning.
+ */
+import { assertNever, type HostToWebview, type RestoreInfo, type RunInfo } from '../../src/core/messages';
+import { paretoFrontier, type Directions } from '../../src/core/pareto';
+import { onHostMessage, loadState, saveState, ready, post } from '../common/vscodeApi';
+import { readPalette, onThemeChange, methodColor, withAlpha, type Palette } from '../common/theme';
+import { applyDefaults, makeChart, linearAxis, themeScales, type Chart } from '../common/charts';
+import { adoptStyles, el, card, Banner, button, checkbox, exportCsv, exportPng, fmt } from '../common/ui';
+import { RunData, runLabel } from '../common/runData';
+
+interface State { delta: boolean; restore?: RestoreInfo }
+const state = loadState<State>({ delta: true });
+adoptStyles();
+let pal: Palette = readPalette();
+applyDefaults(pal);
+
+const bar = el('div', 'toolbar');
+bar.append(el('h1', '', 'Learning vs forgetting'),
+  checkbox('Change from base', state.delta, (v) => { state.delta = v; saveState(state); draw(); }),
+  el('span', 'spacer'),
+  button('Export PNG', () => chart && exportPng(chart, 'pareto', pal.bg)), button('Export CSV', () => exportAll()));
+document.body.append(bar);
+const banner = new Banner(document.body);
+banner.root.after(bar);
+const main = card(document.body, 'Each run is a path through its evaluations (bigger points = later steps)', 'tall', true);
+main.root.classList.add('pareto-card');
+const note = el('p', 'legend-note', 'Colour: full finetuning in one hue, LoRA ranks on a light→dark scale. ◆ base model (step 0). Dashed step line: the Pareto frontier over all points (upper left is better). Click a point to open its run.');
+document.body.append(note);
+
+const runs = new Map<string, RunData>();
+interface Pt { x: number; y: number; step: number; runId: string; lv: number; fv: number; ld: number; fd: number }
+let chart: Chart | undefined;
+
+function points(r: RunData): Pt[] {
+  return r.evals.filter((e) => e.learning && e.forgetting).map((e) => ({
+    x: state.delta ? e.forgetting!.delta : e.forgetting!.value,
+    y: state.delta ? e.learning!.delta : e.learning!.value,
+    step: e.step, runId: r.info.id, lv: e.learning!.value, fv: e.forgetting!.value, ld: e.learning!.delta, fd: e.forgetting!.delta,
+  }));
+}
+
+function directions(): Directions & { fName: string; lName: string; fMetric: string; lMetric: string } {
+  for (const r of runs.values()) for (const e of r.evals) if (e.learning && e.forgetting) {
+    const f = e.tasks.filter((t) => t.role === 'forgetting'), l = e.tasks.filter((t) => t.role === 'learning');
+    return {
+      forgettingHigherIsBetter: e.forgetting.higherIsBetter, learningHigherIsBetter: e.learning.higherIsBetter,
+      fName: f.map((t) => t.name).join(' + ') || 'source', lName: l.map((t) => t.name).join(' + ') || 'target',
+      fMetric: f[0]?.metric ?? 'score', lMetric: l[0]?.metric ?? 'score',
+    };
+  }
+  return { forgettingHigherIsBetter: false, learningHigherIsBetter: false, fName: 'source', lName: 'target', fMetric: 'loss', lMetric: 'loss' };
+}
+
+function axisTitles(d: ReturnType<typeof directions>): [string, string] {
+  const fWord = d.forgettingHigherIsBetter ? (state.delta ? 'drop vs base' : '(lower →)') : (state.delta ? 'rise vs base' : '');
+  const lWord = d.learningHigherIsBetter ? (state.delta ? 'gain vs base' : '') : (state.delta ? 'change vs base (lower ↑)' : '(lower ↑)');
+  return [
+    `${d.fName} ${d.fMetric} ${fWord} → more forgetting`.replace(/\s+/g, ' '),
+    `${d.lName} ${d.lMetric} ${lWord} ↑ more learning`.replace(/\s+/g, ' '),
+  ];
+}
+
+function draw(): void {
+  const list = [...runs.values()];
+  const d = directions();
+  const all: Pt[] = list.flatMap(points);
+  const maxStep = Math.max(1, ...all.map((p) => p.step));
+  const radius = (s: number): number => 3 + 6 * Math.sqrt(s / maxStep);
+  const datasets: Record<string, unknown>[] = list.map((r) => {
+    const pts = points(r).filter((p) => p.step > 0);
+    const c = methodColor(pal, r.info.method, r.info.rank);
+    return {
+      type: 'line', label: runLabel(r.info), data: pts, runId: r.info.id,
+      borderColor: withAlpha(c, 0.8), backgroundColor: c, borderWidth: 1.5,
+      pointRadius: pts.map((p) => radius(p.step)), pointHoverRadius: pts.map((p) => radius(p.step) + 2), showLine: true,
+    };
+  });
+  const base = all.filter((p) => p.step === 0);
+  if (base.length) {
+    // Every run is evaluated at step 0; the base is one model, so one marker (their mean).
+    const m = { x: base.reduce((s, p) => s + p.x, 0) / base.length, y: base.reduce((s, p) => s + p.y, 0) / base.length, step: 0, runId: '', lv: base[0].lv, fv: base[0].fv, ld: 0, fd: 0 };
+    datasets.push({ type: 'scatter', label: 'base model (step 0)', data: [m], pointStyle: 'rectRot', pointRadius: 9, pointHoverRadius: 10,
+      backgroundColor: withAlpha(pal.fg, 0.15), borderColor: pal.fg, borderWidth: 2 });
+  }
+  const front = paretoFrontier(all.map((p) => ({ forgetting: p.x, learning: p.y })), { forgettingHigherIsBetter: d.forgettingHigherIsBetter, learningHigherIsBetter: d.learningHigherIsBetter }).map((i) => all[i]);
+  if (front.length) {
+    datasets.push({ type: 'line', label: 'Pareto frontier', data: front, stepped: 'after', borderColor: pal.fg, borderDash: [6, 4], borderWidth: 1.5,
+      pointRadius: 0, pointHoverRadius: 0, fill: false, order: 10 });
+  }
+  const [xt, yt] = axisTitles(d);
+  const scales = {
+    x: linearAxis(pal, xt, { reverse: d.forgettingHigherIsBetter }),
+    y: linearAxis(pal, yt, { reverse: !d.learningHigherIsBetter }),
+  };
+  const tooltip = {
+    callbacks: {
+      title: (items: { raw: unknown; dataset: { label?: string } }[]) => {
+        const p = items[0]?.raw as Pt | undefined;
+        if (!p) return '';
+        const r = runs.get(p.runId);
+        return r ? `${runLabel(r.info)} · step ${p.step}` : 'base model (step 0)';
+      },
+      label: (item: { raw: unknown }) => {
+        const p = item.raw as Pt;
+        const r = runs.get(p.runId);
+        const cfg = r ? [`${r.info.method}${r.info.rank ? ` r=${r.info.rank}` : ''}${r.info.targetModules ? ` (${r.info.targetModules})` : ''}, lr ${fmt(r.info.lr)}`] : [];
+        return [...cfg, `learning ${d.lName}: ${fmt(p.lv, 4)} (${p.ld >= 0 ? '+' : ''}${fmt(p.ld, 3)})`, `forgetting ${d.fName}: ${fmt(p.fv, 4)} (${p.fd >= 0 ? '+' : ''}${fmt(p.fd, 3)})`];
+      },
+    },
+  };
+  if (!chart) {
+    chart = makeChart(main.canvas, {
+      type: 'scatter',
+      data: { datasets: datasets as never },
+      options: {
+        animation: false, parsing: { xAxisKey: 'x', yAxisKey: 'y' }, scales: scales as never,
+        interaction: { mode: 'nearest', intersect: true },
+        plugins: { legend: { position: 'right', labels: { color: pal.fg, usePointStyle: true, boxWidth: 8, boxHeight: 8 } }, tooltip: tooltip as never },
+        onClick: (_e, els) => {
+          const hit = els[0];
+          const id = hit ? (chart!.data.datasets[hit.datasetIndex] as { runId?: string }).runId : undefined;
+          if (id) post({ type: 'openRun', runId: id });
+        },
+        onHover: (e, els) => { (e.native?.target as HTMLElement | undefined)?.classList.toggle('clickable', els.length > 0); },
+      },
+    });
+  } else {
+    chart.data.datasets = datasets as never;
+    chart.options.scales = scales as never;
+    chart.options.plugins!.tooltip = tooltip as never;
+    chart.update('none');
+  }
+  main.note.textContent = all.length ? `${list.length} runs · ${all.length} points · frontier ${front.length} points` : '';
+  if (list.length === 0) banner.show('empty', 'No runs in this experiment yet. Start a run (or a sweep over method, rank and learning rate) to fill this plot.');
+  else if (all.length === 0) banner.show('loading', 'waiting for the first evaluation…');
+  else banner.show(null);
+}
+
+function exportAll(): void {
+  const rows: (string | number | null)[][] = [];
+  for (const r of runs.values()) for (const p of points(r)) rows.push([r.info.id, r.info.method, r.info.rank, r.info.lr, p.step, p.lv, p.ld, p.fv, p.fd]);
+  exportCsv(['run', 'method', 'rank', 'lr', 'step', 'learning', 'learning_delta', 'forgetting', 'forgetting_delta'], rows, 'pareto');
+}
+
+function setRuns(infos: RunInfo[]): void {
+  runs.clear();
+  for (const i of infos) runs.set(i.id, new RunData(i));
+}
+
+let frame = 0;
+const schedule = (): void => { if (!frame) frame = requestAnimationFrame(() => { frame = 0; draw(); }); };
+
+onHostMessage((msg: HostToWebview) => {
+  switch (msg.type) {
+    case 'init': state.restore = msg.restore; saveState(state); setRuns(msg.runs); return schedule();
+    case 'append': for (const b of msg.batches) runs.get(b.runId)?.append(b); return schedule();
+    case 'status': { const r = runs.get(msg.runId); if (r) { r.info.status = msg.status; r.info.error = msg.error; } return schedule(); }
+    case 'error': return banner.show('error', msg.message);
+    default: return assertNever(msg);
+  }
+});
+onThemeChange(() => { pal = readPalette(); applyDefaults(pal); if (chart) themeScales(chart, pal); draw(); });
+banner.show('loading', 'loading runs…');
+ready();
