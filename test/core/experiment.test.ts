@@ -1,0 +1,126 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseExperiment, loadExperimentFile } from '../../src/core/experiment';
+import { applyDefaults } from '../../src/core/defaults';
+import { experimentSchema } from '../../src/core/schemas';
+import { applyFix } from '../../src/core/experimentEdit';
+import { repoRoot, tmpDir } from './helpers';
+
+const GOOD = `name: t
+model: {base: builtin:tiny}
+data: {train: builtin:python-stdlib}
+evals:
+  forgetting: [{name: english, type: loss, data: "builtin:brown#heldout"}]
+method: lora
+`;
+
+const errors = (text: string) => parseExperiment(text, undefined, { lints: false }).diagnostics.filter((d) => d.severity === 'error');
+
+test('a valid file parses, ok, with defaults filled', () => {
+  const r = parseExperiment(GOOD);
+  assert.equal(r.ok, true, JSON.stringify(r.diagnostics));
+  assert.equal(r.value?.lora?.rank, 16);
+  assert.equal(r.value?.lora?.alpha, 32);
+  assert.equal(r.value?.train?.lr, 2e-4);
+  assert.equal(r.value?.data.seq_len, 128);
+});
+
+test('bad enum: message lists the values, points at the value, offers a fix', () => {
+  const text = GOOD.replace('method: lora', 'method: lorra');
+  const [d] = errors(text);
+  assert.match(d.message, /method must be one of 'lora', 'full'/);
+  assert.match(d.message, /did you mean 'lora'/);
+  assert.deepEqual([d.line, d.column, d.endLine, d.endColumn], [6, 9, 6, 14]);
+  assert.equal(d.path, 'method');
+  assert.deepEqual(d.fix, { path: 'method', value: 'lora', title: "Change to 'lora'" });
+  assert.equal(applyFix(text, d.fix!).includes('method: lora\n'), true);
+});
+
+test('unknown key: named with its section, at the key, with did-you-mean and a rename fix', () => {
+  const text = GOOD + 'lorra: {rank: 4}\n';
+  const [d] = errors(text);
+  assert.equal(d.message, "unknown key 'lorra' in the top level (did you mean 'lora'?)");
+  assert.deepEqual([d.line, d.column, d.endLine, d.endColumn], [7, 1, 7, 6]);
+  assert.equal(d.fix?.renameKey, 'lora');
+  const fixed = parseExperiment(applyFix(text, d.fix!));
+  assert.equal(fixed.ok, true);
+  assert.equal(fixed.value?.lora?.rank, 4);
+  const nested = errors(GOOD + 'lora:\n  rnak: 4\n')[0];
+  assert.equal(nested.message, "unknown key 'rnak' in 'lora' (did you mean 'rank'?)");
+  assert.deepEqual([nested.line, nested.column], [8, 3]);
+});
+
+test('range and type errors name the field', () => {
+  const [d] = errors(GOOD + 'lora:\n  rank: 0\n');
+  assert.match(d.message, /^lora\.rank must be an integer ≥ 1/);
+  assert.deepEqual([d.line, d.column], [8, 9]);
+  const [t] = errors(GOOD + 'train: {steps: many}\n');
+  assert.match(t.message, /^train\.steps must be an integer ≥ 1 \(got 'many'\)/);
+  const [m] = errors(GOOD.replace('method: lora\n', ''));
+  assert.match(m.message, /missing required key 'method'/);
+  const [tm] = errors(GOOD + 'lora: {target_modules: attn}\n');
+  assert.match(tm.message, /lora\.target_modules must be one of 'all', 'attention', 'mlp' or a list of names/);
+});
+
+test('YAML syntax error has a position and stops there', () => {
+  const r = parseExperiment('name: t\nmodel: {base: builtin:tiny\ndata: x\n');
+  assert.equal(r.ok, false);
+  assert.equal(r.value, undefined);
+  const d = r.diagnostics[0];
+  assert.match(d.code ?? '', /^yaml-/);
+  assert.ok(d.line >= 2, `line ${d.line}`);
+  const dup = parseExperiment('name: a\nname: b\n').diagnostics[0];
+  assert.equal(dup.line, 2);
+});
+
+test('sweep: unknown keys and bad values are errors at the key/value', () => {
+  const r = parseExperiment(GOOD + 'sweep: {lora.rnk: [4], train.lr: [1e-4, 0]}\n', undefined, { lints: false });
+  const [k, v] = r.diagnostics.filter((d) => d.severity === 'error');
+  assert.match(k.message, /sweep key 'lora.rnk' is not a setting.*did you mean 'lora.rank'/);
+  assert.deepEqual([k.line, k.column], [7, 9]);
+  assert.match(v.message, /sweep value 0 is not a valid train.lr/);
+  assert.equal(v.path, 'sweep.train.lr.1');
+});
+
+test('lora section with method full is an info; a missing data file is a warning', () => {
+  const r = parseExperiment(GOOD.replace('method: lora', 'method: full').replace('builtin:python-stdlib', 'data/train.jsonl') + 'lora: {rank: 8}\n', '/x/exp.finetune.yaml', { lints: false, fileExists: () => false });
+  assert.equal(r.ok, true);
+  const info = r.diagnostics.find((d) => d.code === 'lora-unused');
+  assert.equal(info?.severity, 'info');
+  const miss = r.diagnostics.find((d) => d.code === 'data-missing');
+  assert.equal(miss?.severity, 'warning');
+  assert.equal(miss?.line, 3);
+  assert.match(miss!.message, /\/x\/data\/train\.jsonl/);
+});
+
+test('defaults come from the schema default keywords', () => {
+  const cfg = applyDefaults({ name: 'x', model: { base: 'builtin:tiny' }, data: { train: 'builtin:brown' }, method: 'full', evals: { learning: [{ name: 'a', type: 'loss', data: 'builtin:brown' }] } });
+  const props = experimentSchema.properties;
+  assert.equal(cfg.train?.steps, props.train.properties.steps.default);
+  assert.equal(cfg.train?.schedule, props.train.properties.schedule.default);
+  assert.equal(cfg.spectra?.top_k, props.spectra.properties.top_k.default);
+  assert.equal(cfg.launcher?.kind, 'local');
+  assert.deepEqual(cfg.evals?.forgetting, []);
+  assert.equal(cfg.evals?.learning?.[0].max_examples, 64);
+  assert.equal(cfg.train?.lr, 2e-5, 'full default lr');
+  assert.equal(cfg.lora, undefined, 'no lora section for a full run');
+  const lora = applyDefaults({ name: 'x', model: { base: 'builtin:tiny' }, data: { train: 'builtin:brown' }, method: 'lora', lora: { rank: 64 } });
+  assert.equal(lora.lora?.alpha, 128);
+  assert.equal(lora.lora?.target_modules, 'all');
+  assert.equal(lora.train?.lr, 2e-4);
+});
+
+test('the demo experiment is valid and has no errors', async () => {
+  const r = await loadExperimentFile(path.join(repoRoot(), 'examples', 'demo.finetune.yaml'));
+  assert.equal(r.ok, true, JSON.stringify(r.diagnostics.filter((d) => d.severity === 'error')));
+});
+
+test('loadExperimentFile checks data files relative to the file', async () => {
+  const dir = tmpDir();
+  fs.writeFileSync(path.join(dir, 'train.jsonl'), '{}\n');
+  fs.writeFileSync(path.join(dir, 'e.finetune.yaml'), GOOD.replace('builtin:python-stdlib', 'train.jsonl'));
+  const r = await loadExperimentFile(path.join(dir, 'e.finetune.yaml'));
+  assert.equal(r.diagnostics.some((d) => d.code === 'data-missing'), false);
+});
