@@ -1,0 +1,251 @@
+// The run commands: start (a run or a sweep) from an experiment file, and what the explorer's
+// context menu does with runs. Each takes a tree node, a run id, or nothing (then asks).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import YAML from 'yaml';
+import { expandSweep } from '../core/sweep';
+import type { RunInfo } from '../core/runStore';
+import { parsedExperiment, isExperimentFile } from '../editor/parsedCache';
+import { lastRunFor } from '../editor/codeLens';
+import { DashboardPanel, ParetoPanel, SpectraPanel } from '../panelLinks';
+import { requirePython } from '../python';
+import type { RunManager } from '../runManager';
+import { requireTrust } from '../trust';
+import { RunNode, type RunsNode, type RunsTreeProvider } from '../views/runsTreeProvider';
+
+type RunArg = RunsNode | string | undefined;
+
+export class RunCommands {
+  constructor(
+    private readonly extensionUri: vscode.Uri,
+    private readonly runs: RunManager,
+    private readonly tree: RunsTreeProvider,
+    private readonly view: vscode.TreeView<RunsNode>,
+  ) {}
+
+  // ---- picking ------------------------------------------------------------------------------
+
+  /** Runs named by the arguments (clicked node and multi-selection), or asked for with a quick pick. */
+  private async resolveRuns(arg: RunArg, selected: readonly RunsNode[] | undefined, opts: { many?: boolean; title: string; filter?: (r: RunInfo) => boolean }): Promise<RunInfo[]> {
+    await this.runs.load();
+    const out: RunInfo[] = [];
+    const add = (n: RunsNode | string): void => {
+      if (typeof n === 'string') { const r = this.runs.find(n); if (r) out.push(r); return; }
+      if (n.kind === 'run') out.push(this.runs.find(n.run.id) ?? n.run);
+      else for (const c of n.children) add(c);
+    };
+    const nodes = selected && selected.length > 1 ? selected : arg !== undefined ? [arg] : [];
+    for (const n of nodes) if (n !== undefined) add(n);
+    const unique = [...new Map(out.map((r) => [r.id, r])).values()];
+    if (unique.length) return opts.many ? unique : unique.slice(0, 1);
+    const candidates = this.runs.runs.filter(opts.filter ?? (() => true));
+    if (!candidates.length) {
+      void vscode.window.showInformationMessage('Finetune Lab: no runs to choose from.');
+      return [];
+    }
+    const items = candidates.map((r) => ({ label: r.id, description: r.status.state, detail: r.meta.label, run: r }));
+    if (opts.many) {
+      const picks = await vscode.window.showQuickPick(items, { title: opts.title, canPickMany: true });
+      return picks?.map((p) => p.run) ?? [];
+    }
+    const pick = await vscode.window.showQuickPick(items, { title: opts.title });
+    return pick ? [pick.run] : [];
+  }
+
+  private async experimentDocument(arg?: vscode.Uri): Promise<vscode.TextDocument | undefined> {
+    if (arg instanceof vscode.Uri) return vscode.workspace.openTextDocument(arg);
+    const active = vscode.window.activeTextEditor?.document;
+    if (active && isExperimentFile(active)) return active;
+    const tab = vscode.window.tabGroups.activeTabGroup.activeTab?.input;
+    if (tab instanceof vscode.TabInputCustom && isExperimentFile({ uri: tab.uri, fileName: tab.uri.fsPath })) return vscode.workspace.openTextDocument(tab.uri);
+    const files = await vscode.workspace.findFiles('**/*.finetune.yaml', '**/node_modules/**', 50);
+    if (!files.length) {
+      const choice = await vscode.window.showWarningMessage('No experiment file (*.finetune.yaml) in this workspace.', 'New Experiment');
+      if (choice) await vscode.commands.executeCommand('finetuneLab.newExperiment');
+      return undefined;
+    }
+    const pick = files.length === 1 ? { uri: files[0] } : await vscode.window.showQuickPick(
+      files.map((f) => ({ label: vscode.workspace.asRelativePath(f), uri: f })), { title: 'Start which experiment?' });
+    return pick ? vscode.workspace.openTextDocument(pick.uri) : undefined;
+  }
+
+  // ---- start / stop / resume ------------------------------------------------------------------
+
+  async start(arg?: vscode.Uri): Promise<void> {
+    if (!(await requireTrust('start a run'))) return;
+    const doc = await this.experimentDocument(arg);
+    if (!doc) return;
+    if (doc.isDirty) await doc.save();
+    const parsed = parsedExperiment(doc);
+    const file = vscode.workspace.asRelativePath(doc.uri);
+    const firstError = parsed.diagnostics.find((d) => d.severity === 'error');
+    if (!parsed.ok || !parsed.value || firstError) {
+      const where = firstError ? `${file}:${firstError.line}:${firstError.column}: ${firstError.message}` : file;
+      const choice = await vscode.window.showErrorMessage(`Cannot start: the experiment has errors. ${where}`, 'Show Problem');
+      if (choice && firstError) {
+        const pos = new vscode.Position(firstError.line - 1, firstError.column - 1);
+        await vscode.window.showTextDocument(doc, { selection: new vscode.Range(pos, pos) });
+      }
+      return;
+    }
+    await this.runs.load();
+    const store = this.runs.store;
+    if (!store) { void vscode.window.showErrorMessage('Open a folder first: runs are kept in the workspace.'); return; }
+    const python = await requirePython();
+    if (!python) return;
+    const planned = expandSweep(parsed.value);
+    const sweepId = planned.length > 1 ? `${parsed.value.name}-${Date.now().toString(36)}` : undefined;
+    const created: RunInfo[] = [];
+    for (const [i, p] of planned.entries()) {
+      created.push(await store.create(p, {
+        experimentName: parsed.value.name, experimentFile: doc.uri.fsPath,
+        sweepId, sweepIndex: sweepId ? i : undefined, sweepSize: sweepId ? planned.length : undefined,
+      }));
+    }
+    await this.runs.refresh();
+    this.runs.enqueue(created.map((r) => r.id));
+    await this.reveal(created[0].id);
+    const what = created.length > 1 ? `sweep of ${created.length} runs (${created.map((r) => r.meta.label).join(', ')})` : created[0].id;
+    void vscode.window.setStatusBarMessage(`$(play) Finetune Lab: started ${what}`, 5000);
+  }
+
+  async stop(arg: RunArg, selected?: readonly RunsNode[]): Promise<void> {
+    const runs = await this.resolveRuns(arg, selected, { many: true, title: 'Stop which run?', filter: (r) => r.status.state === 'running' || r.status.state === 'queued' });
+    await Promise.all(runs.map((r) => vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: `Stopping ${r.id}: the trainer checkpoints first…` },
+      () => this.runs.stop(r.id),
+    )));
+  }
+
+  async resume(arg: RunArg): Promise<void> {
+    if (!(await requireTrust('resume a run'))) return;
+    const [run] = await this.resolveRuns(arg, undefined, { title: 'Resume which run?', filter: (r) => r.status.state === 'stopped' || r.status.state === 'failed' });
+    if (!run) return;
+    if (run.status.state === 'running' || this.runs.isActive(run.id)) { void vscode.window.showInformationMessage(`${run.id} is already running.`); return; }
+    const python = await requirePython();
+    if (!python) return;
+    this.runs.enqueue([run.id], true);
+  }
+
+  // ---- opening ------------------------------------------------------------------------------
+
+  private ref = (r: RunInfo) => ({ id: r.id, dir: r.dir });
+
+  async openDashboard(arg: RunArg, selected?: readonly RunsNode[]): Promise<void> {
+    const runs = await this.resolveRuns(arg, selected, { many: true, title: 'Open the dashboard of which run?' });
+    if (runs.length) DashboardPanel.createOrShow(this.extensionUri, runs.map(this.ref));
+  }
+
+  async compare(arg: RunArg, selected?: readonly RunsNode[]): Promise<void> {
+    let runs = await this.resolveRuns(arg, selected, { many: true, title: 'Compare which runs?' });
+    if (runs.length === 1 && !(selected && selected.length > 1)) {
+      runs = await this.resolveRuns(undefined, undefined, { many: true, title: 'Compare which runs? (pick two or more)' });
+    }
+    if (runs.length) DashboardPanel.createOrShow(this.extensionUri, runs.map(this.ref));
+  }
+
+  async pareto(arg: RunArg, selected?: readonly RunsNode[]): Promise<void> {
+    await this.runs.load();
+    const dir = this.runs.runsDir;
+    if (!dir) { void vscode.window.showErrorMessage('Open a folder first: runs are kept in the workspace.'); return; }
+    if (arg && typeof arg !== 'string' && arg.kind === 'experiment' && !(selected && selected.length > 1)) {
+      ParetoPanel.createOrShow(this.extensionUri, dir, { experimentName: arg.name });
+      return;
+    }
+    const nodes = selected && selected.length > 1 ? selected : arg ? [arg] : [];
+    const ids = nodes.length ? (await this.resolveRuns(arg, selected, { many: true, title: '' })).map((r) => r.id) : undefined;
+    ParetoPanel.createOrShow(this.extensionUri, dir, ids ? { runIds: ids } : undefined);
+  }
+
+  async spectra(arg: RunArg, selected?: readonly RunsNode[]): Promise<void> {
+    const runs = await this.resolveRuns(arg, selected, { many: true, title: 'Spectra of which runs?' });
+    if (runs.length) SpectraPanel.createOrShow(this.extensionUri, runs.map(this.ref));
+  }
+
+  async openLastRun(arg?: vscode.Uri): Promise<void> {
+    await this.runs.load();
+    const uri = arg instanceof vscode.Uri ? arg : vscode.window.activeTextEditor?.document.uri;
+    const run = uri ? lastRunFor(this.runs, uri) : this.runs.runs[0];
+    if (!run) { void vscode.window.showInformationMessage('No run of this experiment yet: start one from the CodeLens above the file.'); return; }
+    DashboardPanel.createOrShow(this.extensionUri, [this.ref(run)]);
+  }
+
+  async openLog(arg: RunArg): Promise<void> {
+    const [run] = await this.resolveRuns(arg, undefined, { title: 'Open the log of which run?' });
+    if (!run) return;
+    const log = path.join(run.dir, 'train.log');
+    if (!fs.existsSync(log)) { void vscode.window.showInformationMessage(`${run.id} has no train.log yet (it has not started).`); return; }
+    const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(log));
+    const editor = await vscode.window.showTextDocument(doc, { preview: false });
+    const end = doc.lineAt(Math.max(0, doc.lineCount - 1)).range.end;
+    editor.revealRange(new vscode.Range(end, end));
+  }
+
+  async revealFolder(arg: RunArg): Promise<void> {
+    const [run] = await this.resolveRuns(arg, undefined, { title: 'Reveal the folder of which run?' });
+    if (!run) return;
+    const uri = vscode.Uri.file(run.dir);
+    const inWorkspace = vscode.workspace.getWorkspaceFolder(uri);
+    // revealFileInOS needs a local desktop; inside the workspace the Explorer works everywhere (also code-server).
+    await vscode.commands.executeCommand(inWorkspace ? 'revealInExplorer' : 'revealFileInOS', uri);
+  }
+
+  async copyAdapterPath(arg: RunArg): Promise<void> {
+    const [run] = await this.resolveRuns(arg, undefined, { title: 'Copy the adapter path of which run?' });
+    if (!run) return;
+    const ckpt = latestCheckpoint(run.dir);
+    if (!ckpt) { void vscode.window.showInformationMessage(`${run.id} has no checkpoint yet.`); return; }
+    await vscode.env.clipboard.writeText(ckpt);
+    const what = fs.existsSync(path.join(ckpt, 'adapter_config.json')) ? 'LoRA adapter (PEFT format)' : 'checkpoint';
+    void vscode.window.showInformationMessage(`Copied the ${what} path: ${ckpt}`);
+  }
+
+  /** A new experiment file from this run's resolved config (its sweep point included), to edit and start. */
+  async duplicate(arg: RunArg): Promise<void> {
+    if (!(await requireTrust('duplicate a run'))) return;
+    const [run] = await this.resolveRuns(arg, undefined, { title: 'Duplicate which run?' });
+    if (!run?.config) { if (run) void vscode.window.showErrorMessage(`${run.id} has no readable config.yaml.`); return; }
+    const folder = run.meta.experiment_file ? path.dirname(run.meta.experiment_file) : vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    if (!folder) return;
+    const base = `${run.meta.experiment_name}-${run.meta.label ?? 'copy'}`.replace(/[^A-Za-z0-9_.-]+/g, '-');
+    let name = base;
+    for (let n = 2; fs.existsSync(path.join(folder, `${name}.finetune.yaml`)); n++) name = `${base}-${n}`;
+    const config = { ...run.config, name };
+    const header = `# Duplicated from run ${run.id}${run.meta.experiment_file ? ` (${path.basename(run.meta.experiment_file)})` : ''}.\n# Change what you want to try, then Start from the CodeLens above.\n`;
+    const target = vscode.Uri.file(path.join(folder, `${name}.finetune.yaml`));
+    await vscode.workspace.fs.writeFile(target, Buffer.from(header + YAML.stringify(config), 'utf8'));
+    await vscode.window.showTextDocument(target);
+  }
+
+  async delete(arg: RunArg, selected?: readonly RunsNode[]): Promise<void> {
+    const runs = await this.resolveRuns(arg, selected, { many: true, title: 'Delete which runs?' });
+    if (!runs.length) return;
+    const running = runs.filter((r) => r.status.state === 'running').length;
+    const what = runs.length === 1 ? runs[0].id : `${runs.length} runs`;
+    const detail = `This deletes the run folder${runs.length > 1 ? 's' : ''} with checkpoints and events.${running ? ` ${running} running run(s) are stopped first.` : ''}`;
+    const ok = await vscode.window.showWarningMessage(`Delete ${what}?`, { modal: true, detail }, 'Delete');
+    if (ok !== 'Delete') return;
+    for (const r of runs) await this.runs.delete(r.id);
+  }
+
+  async refresh(): Promise<void> {
+    await this.runs.load();
+    await this.runs.refresh();
+  }
+
+  private async reveal(id: string): Promise<void> {
+    await vscode.commands.executeCommand('finetuneLab.runs.focus');
+    const node = this.tree.nodeFor(id);
+    if (node instanceof RunNode) await this.view.reveal(node, { select: true, focus: false, expand: true });
+  }
+}
+
+/** The newest checkpoints/step-NNNNNN folder, or undefined. */
+export function latestCheckpoint(runDir: string): string | undefined {
+  const dir = path.join(runDir, 'checkpoints');
+  let names: string[] = [];
+  try { names = fs.readdirSync(dir).filter((n) => /^step-\d+$/.test(n)); } catch { return undefined; }
+  names.sort();
+  return names.length ? path.join(dir, names[names.length - 1]) : undefined;
+}

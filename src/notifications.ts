@@ -1,0 +1,32 @@
+// A notification when a run ends: completed, failed (with its error) or stopped, with the actions
+// that come next (Open Dashboard, Open Log).
+import * as vscode from 'vscode';
+import type { RunManager, StateChange } from './runManager';
+
+export class RunNotifications implements vscode.Disposable {
+  private readonly subscription: vscode.Disposable;
+
+  constructor(runs: RunManager) {
+    this.subscription = runs.onDidChangeState((c) => void this.notify(c));
+  }
+
+  private async notify({ run, to }: StateChange): Promise<void> {
+    let choice: string | undefined;
+    const name = run.id;
+    if (to === 'completed') {
+      const loss = typeof run.status.loss === 'number' ? ` (loss ${run.status.loss.toPrecision(3)})` : '';
+      choice = await vscode.window.showInformationMessage(`Finetune Lab: ${name} completed${loss}.`, 'Open Dashboard', 'Open Log');
+    } else if (to === 'failed') {
+      choice = await vscode.window.showErrorMessage(`Finetune Lab: ${name} failed: ${run.status.error ?? 'see its log'}`, 'Open Log', 'Open Dashboard');
+    } else if (to === 'stopped') {
+      choice = await vscode.window.showInformationMessage(`Finetune Lab: ${name} stopped at step ${run.status.step}.`, 'Resume', 'Open Dashboard');
+    } else {
+      return;
+    }
+    if (choice === 'Open Dashboard') await vscode.commands.executeCommand('finetuneLab.openDashboard', run.id);
+    else if (choice === 'Open Log') await vscode.commands.executeCommand('finetuneLab.openLog', run.id);
+    else if (choice === 'Resume') await vscode.commands.executeCommand('finetuneLab.resumeRun', run.id);
+  }
+
+  dispose(): void { this.subscription.dispose(); }
+}

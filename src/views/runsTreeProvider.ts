@@ -1,0 +1,140 @@
+// The "Runs" view: experiments → sweeps → runs, from the RunManager (which a file-system watcher keeps
+// current). Icons by state, "step 120/500 · loss 1.93 · ETA 2m", and a tooltip with the config that
+// differs from the experiment and, for a failed run, the error and the last lines of train.log.
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import type { RunInfo } from '../core/runStore';
+import { readTail, type RunManager } from '../runManager';
+import { lastLines, runDescription, runTooltipMarkdown, STATE_COLOR, STATE_ICON } from './runFormat';
+
+export type RunsNode = ExperimentNode | SweepNode | RunNode;
+
+export class ExperimentNode extends vscode.TreeItem {
+  readonly kind = 'experiment' as const;
+  constructor(readonly name: string, readonly children: (SweepNode | RunNode)[], runs: RunInfo[]) {
+    super(name, vscode.TreeItemCollapsibleState.Expanded);
+    this.id = `experiment:${name}`;
+    this.contextValue = 'experiment';
+    this.iconPath = new vscode.ThemeIcon('beaker');
+    const running = runs.filter((r) => r.status.state === 'running').length;
+    this.description = `${runs.length} run${runs.length === 1 ? '' : 's'}${running ? ` · ${running} running` : ''}`;
+    const file = runs.find((r) => r.meta.experiment_file)?.meta.experiment_file;
+    if (file) this.tooltip = file;
+    if (file) this.resourceUri = vscode.Uri.file(file);
+  }
+}
+
+export class SweepNode extends vscode.TreeItem {
+  readonly kind = 'sweep' as const;
+  constructor(readonly sweepId: string, readonly parent: ExperimentNode | undefined, readonly children: RunNode[], runs: RunInfo[]) {
+    super(`sweep ${new Date(Math.min(...runs.map((r) => r.meta.created)) * 1000).toLocaleString()}`, vscode.TreeItemCollapsibleState.Expanded);
+    this.id = `sweep:${sweepId}`;
+    this.contextValue = 'sweep';
+    this.iconPath = new vscode.ThemeIcon('layers');
+    const done = runs.filter((r) => r.status.state === 'completed').length;
+    const running = runs.filter((r) => r.status.state === 'running').length;
+    const queued = runs.filter((r) => r.status.state === 'queued').length;
+    this.description = [`${runs.length} runs`, `${done} done`, running && `${running} running`, queued && `${queued} queued`].filter(Boolean).join(' · ');
+  }
+}
+
+export class RunNode extends vscode.TreeItem {
+  readonly kind = 'run' as const;
+  parent?: ExperimentNode | SweepNode;
+  constructor(readonly run: RunInfo) {
+    const state = run.status.state;
+    // The label is the run id (unique, what folders and the CLI use); the sweep point is in the tooltip.
+    super(run.id, vscode.TreeItemCollapsibleState.None);
+    this.id = `run:${run.id}`;
+    this.contextValue = `run.${state}`;
+    this.description = run.status.stale ? `${runDescription(run.status)} · no heartbeat` : runDescription(run.status);
+    const color = STATE_COLOR[state];
+    this.iconPath = new vscode.ThemeIcon(STATE_ICON[state] ?? 'circle-outline', color ? new vscode.ThemeColor(color) : undefined);
+    this.accessibilityInformation = { label: `${this.label as string}, ${state}, ${this.description}` };
+    this.command = { command: 'finetuneLab.openDashboard', title: 'Open Dashboard', arguments: [this] };
+  }
+}
+
+export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode> {
+  private readonly _onDidChangeTreeData = new vscode.EventEmitter<RunsNode | undefined | void>();
+  readonly onDidChangeTreeData = this._onDidChangeTreeData.event;
+  private roots: ExperimentNode[] = [];
+  private byRun = new Map<string, RunNode>();
+
+  constructor(private readonly runs: RunManager) {
+    runs.onDidChangeRuns(() => this.rebuild());
+  }
+
+  refresh(): void { void this.runs.refresh(); }
+
+  private rebuild(): void {
+    const byExperiment = new Map<string, RunInfo[]>();
+    for (const r of this.runs.runs) {
+      const list = byExperiment.get(r.meta.experiment_name) ?? [];
+      list.push(r);
+      byExperiment.set(r.meta.experiment_name, list);
+    }
+    this.byRun = new Map();
+    this.roots = [...byExperiment.entries()].map(([name, runs]) => {
+      const children: (SweepNode | RunNode)[] = [];
+      const sweeps = new Map<string, RunInfo[]>();
+      for (const r of runs) {
+        if (r.meta.sweep_id && (r.meta.sweep_size ?? 0) > 1) {
+          const s = sweeps.get(r.meta.sweep_id) ?? [];
+          s.push(r);
+          sweeps.set(r.meta.sweep_id, s);
+        } else {
+          const node = new RunNode(r);
+          this.byRun.set(r.id, node);
+          children.push(node);
+        }
+      }
+      const exp = new ExperimentNode(name, children, runs);
+      for (const [id, sweepRuns] of sweeps) {
+        sweepRuns.sort((a, b) => (a.meta.sweep_index ?? 0) - (b.meta.sweep_index ?? 0));
+        const nodes = sweepRuns.map((r) => new RunNode(r));
+        const sweep = new SweepNode(id, exp, nodes, sweepRuns);
+        for (const n of nodes) { n.parent = sweep; this.byRun.set(n.run.id, n); }
+        children.push(sweep);
+      }
+      for (const c of children) if (c instanceof RunNode) c.parent = exp;
+      // Newest first, as the store lists runs.
+      const newest = (c: SweepNode | RunNode): number =>
+        c instanceof RunNode ? c.run.meta.created : Math.max(...c.children.map((n) => n.run.meta.created));
+      children.sort((a, b) => newest(b) - newest(a));
+      return exp;
+    });
+    this._onDidChangeTreeData.fire();
+  }
+
+  getTreeItem(node: RunsNode): vscode.TreeItem { return node; }
+
+  getChildren(node?: RunsNode): RunsNode[] {
+    if (!node) {
+      void this.runs.load();
+      return this.roots;
+    }
+    return node.kind === 'run' ? [] : node.children;
+  }
+
+  getParent(node: RunsNode): RunsNode | undefined {
+    if (node.kind === 'run') return node.parent;
+    if (node.kind === 'sweep') return node.parent;
+    return undefined;
+  }
+
+  /** The tooltip is built when hovered: it may read train.log. */
+  resolveTreeItem(item: vscode.TreeItem, node: RunsNode): vscode.TreeItem {
+    if (node.kind !== 'run') return item;
+    const r = node.run;
+    const logTail = r.status.state === 'failed' ? lastLines(readTail(path.join(r.dir, 'train.log'), 4096), 8) : undefined;
+    const md = new vscode.MarkdownString(runTooltipMarkdown({
+      id: r.id, label: r.meta.label, status: r.status, overrides: r.meta.overrides as Record<string, unknown> | undefined, logTail,
+    }));
+    if (r.error) md.appendMarkdown(`\n\n*Folder problem:* ${r.error.replace(/[*_`]/g, '')}`);
+    item.tooltip = md;
+    return item;
+  }
+
+  nodeFor(runId: string): RunNode | undefined { return this.byRun.get(runId); }
+}

@@ -1,0 +1,48 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { etaSeconds, formatDuration, lastLines, runDescription, runTooltipMarkdown, statusBarText, type StatusLike } from '../../src/views/runFormat';
+
+const running: StatusLike = { state: 'running', step: 120, total_steps: 500, started: 1000, heartbeat: 1060, loss: 1.9345 };
+
+test('description: state word, step/total, loss, ETA', () => {
+  // 60 s for 120 steps → 0.5 s/step → 380 steps left = 190 s ≈ 3m.
+  assert.equal(runDescription(running), 'running · step 120/500 · loss 1.93 · ETA 3m');
+  assert.equal(runDescription({ state: 'queued', step: 0, total_steps: 500 }), 'queued');
+  assert.equal(runDescription({ state: 'completed', step: 500, total_steps: 500, loss: 1.7123 }), 'completed · 500 steps · loss 1.71');
+  assert.equal(runDescription({ state: 'failed', step: 3, total_steps: 20, error: 'x' }), 'failed · at 3/20');
+  assert.equal(runDescription({ state: 'running', step: 0, total_steps: 20, phase: 'pretraining', started: 5 }), 'running · pretraining · step 0/20');
+  assert.equal(runDescription(undefined), 'no status');
+});
+
+test('ETA needs a step and timing', () => {
+  assert.equal(etaSeconds({ ...running, step: 0 }), undefined);
+  assert.equal(etaSeconds({ ...running, started: null }), undefined);
+  assert.equal(etaSeconds({ ...running, state: 'stopped' }), undefined);
+  assert.equal(etaSeconds(running), 190);
+  assert.equal(etaSeconds({ ...running, heartbeat: null }, 1120), 380);
+});
+
+test('durations', () => {
+  assert.equal(formatDuration(42), '42s');
+  assert.equal(formatDuration(150), '3m');
+  assert.equal(formatDuration(3900), '1h 05m');
+  assert.equal(formatDuration(-1), '?');
+});
+
+test('tooltip lists overrides, the error and the log tail', () => {
+  const md = runTooltipMarkdown({
+    id: 'exp-20250101-000000-lora-r16', label: 'lora-r16',
+    status: { state: 'failed', step: 3, total_steps: 20, error: 'CUDA out of memory' },
+    overrides: { 'lora.rank': 16, 'train.lr': 0.0005 }, logTail: ['Traceback', 'RuntimeError: boom'],
+  });
+  assert.match(md, /`lora\.rank`: `16`/);
+  assert.match(md, /`train\.lr`: `5e-4`/);
+  assert.match(md, /CUDA out of memory/);
+  assert.match(md, /```text\nTraceback\nRuntimeError: boom\n```/);
+});
+
+test('status bar text and log tail', () => {
+  assert.equal(statusBarText('lora-r16', running), '$(sync~spin) lora-r16 120/500');
+  assert.equal(statusBarText('lora-r16', running, 2), '$(sync~spin) lora-r16 120/500 (+2)');
+  assert.deepEqual(lastLines('a\n\nb\nc\n', 2), ['b', 'c']);
+});

@@ -1,0 +1,67 @@
+// Edits from quick fixes and the Experiment Form keep comments, key order and formatting elsewhere.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import YAML from 'yaml';
+import { applyEdit, renameKeyEdit, setValueEdit, splitPath } from '../../src/editor/yamlEdit';
+import { pathAtOffset } from '../../src/editor/yamlPath';
+import { fieldDoc } from '../../src/editor/fieldDocs';
+
+const TEXT = `# top comment
+name: x   # trailing
+lora: {rank: 16, alpha: 8}
+train:
+  lr: 2.0e-4   # why
+  steps: 200
+evals:
+  learning:
+    - {name: code, type: loss, data: builtin:python-stdlib#heldout}
+sweep:
+  train.lr: [1.0e-5, 5.0e-5]
+`;
+const set = (path: (string | number)[], value: unknown) => applyEdit(TEXT, setValueEdit(TEXT, path, value)!);
+
+test('replacing a scalar touches only that scalar', () => {
+  const out = set(['train', 'lr'], 5e-4);
+  assert.equal(out, TEXT.replace('2.0e-4', '5e-4'));
+  assert.equal(set(['lora', 'alpha'], 32), TEXT.replace('alpha: 8', 'alpha: 32'));
+});
+
+test('adding keys to block and flow maps, and new sections', () => {
+  assert.match(set(['train', 'warmup_steps'], 10), /  steps: 200\n  warmup_steps: 10\nevals:/);
+  assert.match(set(['lora', 'dropout'], 0.1), /lora: \{rank: 16, alpha: 8, dropout: 0\.1\}/);
+  const spectra = set(['spectra', 'every_steps'], 0);
+  assert.deepEqual(YAML.parse(spectra).spectra, { every_steps: 0 });
+  assert.match(spectra, /# top comment\nname: x   # trailing/);
+  assert.deepEqual(YAML.parse(set(['sweep', 'lora.rank'], [4, 16])).sweep, { 'train.lr': [1e-5, 5e-5], 'lora.rank': [4, 16] });
+});
+
+test('removing a key removes its line only', () => {
+  assert.equal(set(['train', 'steps'], undefined), TEXT.replace('  steps: 200\n', ''));
+});
+
+test('renaming a key', () => {
+  assert.equal(applyEdit(TEXT, renameKeyEdit(TEXT, ['train', 'steps'], 'max_steps')!), TEXT.replace('steps: 200', 'max_steps: 200'));
+});
+
+test('every edit result parses to the intended value', () => {
+  const out = set(['evals', 'every_steps'], 25);
+  assert.equal(YAML.parse(out).evals.every_steps, 25);
+  assert.match(out, /# why/);
+});
+
+test('splitPath keeps sweep axes whole', () => {
+  assert.deepEqual(splitPath('sweep.lora.rank'), ['sweep', 'lora.rank']);
+  assert.deepEqual(splitPath('evals.learning.0.name'), ['evals', 'learning', 0, 'name']);
+});
+
+test('hover: the path under the cursor and its guidance', () => {
+  const doc = YAML.parseDocument(TEXT);
+  const at = (s: string) => pathAtOffset(doc, TEXT.indexOf(s) + 1)?.path;
+  assert.deepEqual(at('lr: 2.0'), ['train', 'lr']);
+  assert.deepEqual(at('rank: 16'), ['lora', 'rank']);
+  assert.deepEqual(at('type: loss'), ['evals', 'learning', 0, 'type']);
+  assert.match(fieldDoc(['train', 'lr'])!, /10x/);
+  assert.match(fieldDoc(['lora', 'alpha'])!, /2·rank/);
+  assert.match(fieldDoc(['evals', 'learning', 0, 'type'])!, /exact_match/);
+  assert.match(fieldDoc(['sweep', 'lora.rank'])!, /sweep axis/);
+});
