@@ -1,0 +1,49 @@
+// Experiment files written into the test workspace before code-server opens it. They are what a
+// user would type into the editor, only small: builtin:tiny and a handful of steps, so a CPU run
+// takes seconds. The New Experiment scenario still creates its own file through the UI.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const evals = (every) => [
+  'evals:',
+  `  every_steps: ${every}`,
+  '  learning: [{name: code, type: loss, data: builtin:python-stdlib#heldout, max_examples: 4}]',
+  '  forgetting: [{name: english, type: loss, data: builtin:brown#heldout, max_examples: 4}]',
+];
+
+function experiment({ name, method, steps, every, rank = 4, lr }) {
+  return [
+    `name: ${name}`,
+    'model: {base: builtin:tiny}',
+    'data: {train: builtin:python-stdlib, format: text, seq_len: 64}',
+    ...evals(every),
+    `method: ${method}`,
+    ...(method === 'lora' ? [`lora: {rank: ${rank}, alpha: ${2 * rank}, target_modules: all}`] : []),
+    `train: {steps: ${steps}, batch_size: 4, lr: ${lr}, warmup_steps: 2, log_every_steps: 1}`,
+    `spectra: {every_steps: ${every}, top_k: 16}`,
+    `checkpoint: {every_steps: ${every}, keep_last: 2}`,
+    '',
+  ].join('\n');
+}
+
+export const FILES = {
+  'quick-lora.finetune.yaml': experiment({ name: 'e2e-lora', method: 'lora', steps: 12, every: 6, lr: '1.0e-3' }),
+  'quick-full.finetune.yaml': experiment({ name: 'e2e-full', method: 'full', steps: 12, every: 6, lr: '1.0e-4' }),
+  // Long enough to be caught running (reload, stop); it is stopped by the tests.
+  'long-lora.finetune.yaml': experiment({ name: 'e2e-long', method: 'lora', steps: 5000, every: 25, lr: '1.0e-3' }),
+  // Two mistakes a user makes: an unknown method and a negative step count.
+  'broken.finetune.yaml': [
+    'name: e2e-broken',
+    'model: {base: builtin:tiny}',
+    'data: {train: builtin:python-stdlib}',
+    'method: lora-ish',
+    'train: {steps: -5}',
+    '',
+  ].join('\n'),
+};
+
+export function writeWorkspace(dir, names = Object.keys(FILES)) {
+  mkdirSync(dir, { recursive: true });
+  for (const n of names) writeFileSync(join(dir, n), FILES[n]);
+  return dir;
+}

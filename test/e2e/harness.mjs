@@ -1,0 +1,392 @@
+// The end-to-end harness: a real VS Code (code-server, from npm) with the packaged extension
+// installed, driven by Debian's Chromium through playwright-core. Everything a scenario does
+// goes through the UI; the disk is read only to check what a user would also find there.
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, copyFileSync, rmSync } from 'node:fs';
+import { join, relative, basename } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chromium } from 'playwright-core';
+
+export const EXTENSION_ID = 'finetune-lab.finetune-lab';
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+  });
+}
+
+/** Kills a process group we started (we spawn code-server detached: it has its own group). */
+function killGroup(child, signal = 'SIGTERM') {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  try { process.kill(-child.pid, signal); } catch { try { child.kill(signal); } catch { /* gone */ } }
+}
+
+export function listFiles(dir, pred = () => true, out = []) {
+  if (!existsSync(dir)) return out;
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    let st; try { st = statSync(p); } catch { continue; }
+    if (st.isDirectory()) listFiles(p, pred, out); else if (pred(p)) out.push(p);
+  }
+  return out;
+}
+
+/**
+ * One code-server instance: its own user-data and extensions folders, the VSIX installed first,
+ * user settings written before start. `trust: false` starts it without --disable-workspace-trust.
+ */
+export class CodeServer {
+  constructor({ tools, root, name, workspace, vsix, settings, env, trust = true }) {
+    Object.assign(this, { tools, root, name, workspace, vsix, settings, env, trust });
+    this.dir = join(root, name);
+    this.userDataDir = join(this.dir, 'user-data');
+    this.extensionsDir = join(this.dir, 'extensions');
+    this.logFile = join(this.dir, 'code-server.log');
+    this.child = null;
+  }
+
+  get procEnv() {
+    return {
+      ...process.env,
+      ...this.env,
+      PATH: `${join(this.tools.nodeDir, 'bin')}:${process.env.PATH}`,
+      // code-server reads these; keep the run hermetic.
+      VSCODE_PROXY_URI: '',
+      CS_DISABLE_FILE_DOWNLOADS: '1',
+    };
+  }
+
+  baseArgs() {
+    return [this.tools.codeServerEntry, '--user-data-dir', this.userDataDir, '--extensions-dir', this.extensionsDir,
+      '--disable-telemetry', '--disable-update-check'];
+  }
+
+  installExtension() {
+    mkdirSync(this.extensionsDir, { recursive: true });
+    const r = spawnSync(this.tools.nodeBin, [...this.baseArgs(), '--install-extension', this.vsix], { env: this.procEnv, encoding: 'utf8', timeout: 120_000 });
+    const out = `${r.stdout}\n${r.stderr}`;
+    if (r.status !== 0 || !/successfully installed|was successfully installed/i.test(out)) {
+      throw new Error(`code-server --install-extension ${this.vsix} failed (exit ${r.status}):\n${out.trim()}`);
+    }
+    const installed = readdirSync(this.extensionsDir).filter((n) => n.startsWith(EXTENSION_ID));
+    if (installed.length === 0) throw new Error(`the VSIX installed but no ${EXTENSION_ID}-* folder is in ${this.extensionsDir}`);
+    this.extensionDir = join(this.extensionsDir, installed[0]);
+    return out.trim();
+  }
+
+  writeSettings() {
+    const userDir = join(this.userDataDir, 'User');
+    mkdirSync(userDir, { recursive: true });
+    writeFileSync(join(userDir, 'settings.json'), JSON.stringify(this.settings, null, 2));
+  }
+
+  async start() {
+    mkdirSync(this.dir, { recursive: true });
+    this.writeSettings();
+    this.port = await freePort();
+    const args = [...this.baseArgs(), '--auth', 'none', '--bind-addr', `127.0.0.1:${this.port}`,
+      ...(this.trust ? ['--disable-workspace-trust'] : []), this.workspace];
+    const { openSync } = await import('node:fs');
+    const fd = openSync(this.logFile, 'a');
+    this.child = spawn(this.tools.nodeBin, args, { env: this.procEnv, stdio: ['ignore', fd, fd], detached: true });
+    this.url = `http://127.0.0.1:${this.port}/?folder=${encodeURIComponent(this.workspace)}`;
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      if (this.child.exitCode !== null) throw new Error(`code-server exited with ${this.child.exitCode}: ${readFileSync(this.logFile, 'utf8').slice(-3000)}`);
+      try { const r = await fetch(`http://127.0.0.1:${this.port}/healthz`); if (r.ok) return; } catch { /* not yet */ }
+      await sleep(250);
+    }
+    throw new Error(`code-server did not answer /healthz on port ${this.port} within 60 s: ${readFileSync(this.logFile, 'utf8').slice(-3000)}`);
+  }
+
+  async stop() {
+    if (!this.child) return;
+    const c = this.child;
+    killGroup(c, 'SIGTERM');
+    for (let i = 0; i < 40 && c.exitCode === null && c.signalCode === null; i++) await sleep(100);
+    killGroup(c, 'SIGKILL');
+    this.child = null;
+  }
+
+  /** The extension host logs (code-server runs the extension host on the server side). */
+  exthostLogs() {
+    return listFiles(join(this.userDataDir, 'logs'), (p) => /exthost/i.test(p) && p.endsWith('.log'));
+  }
+
+  exthostLogText() {
+    return this.exthostLogs().map((p) => `==> ${relative(this.userDataDir, p)} <==\n${readFileSync(p, 'utf8')}`).join('\n');
+  }
+}
+
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+
+export async function launchBrowser(executablePath) {
+  return chromium.launch({ executablePath, args: CHROMIUM_ARGS, headless: true });
+}
+
+/** A browser page on one code-server, with the UI moves the scenarios use. */
+export class Workbench {
+  constructor({ browser, server, shots }) {
+    Object.assign(this, { browser, server, shots });
+  }
+
+  async open() {
+    this.context = await this.browser.newContext({ viewport: { width: 1400, height: 900 } });
+    this.page = await this.context.newPage();
+    this.page.setDefaultTimeout(20_000);
+    this.consoleErrors = [];
+    this.page.on('console', (m) => { if (m.type() === 'error') this.consoleErrors.push(m.text()); });
+    await this.page.goto(this.server.url);
+    await this.page.waitForSelector('div.monaco-workbench', { timeout: 60_000 });
+    // The workbench paints its parts a little after the root appears.
+    await this.page.waitForSelector('.part.statusbar', { timeout: 30_000 });
+    await sleep(1500);
+  }
+
+  async close() { try { await this.context?.close(); } catch { /* already gone */ } }
+
+  async shot(step) { return this.shots.take(this.page, step); }
+
+  /** F1, type a command's title, run it (the row whose label is exactly the title). */
+  async command(title) {
+    const p = this.page;
+    await this.dismissQuickInput();
+    await p.keyboard.press('F1');
+    const qi = p.locator('.quick-input-widget');
+    await qi.waitFor({ state: 'visible' });
+    const input = qi.locator('input');
+    await input.fill(`>${title}`);
+    const row = qi.locator('.monaco-list-row', { has: p.locator('.label-name', { hasText: title }) }).first();
+    try {
+      await row.waitFor({ state: 'visible', timeout: 15_000 });
+    } catch {
+      const rows = await qi.locator('.monaco-list-row').allInnerTexts();
+      throw new Error(`the palette has no command "${title}" (rows: ${JSON.stringify(rows.slice(0, 8))})`);
+    }
+    await row.click();
+  }
+
+  /** Picks an item in an open quick pick by its label. */
+  async pick(label, { timeout = 15_000 } = {}) {
+    const p = this.page;
+    const qi = p.locator('.quick-input-widget');
+    await qi.waitFor({ state: 'visible', timeout });
+    const row = qi.locator('.monaco-list-row', { has: p.locator('.label-name', { hasText: label }) }).first();
+    try {
+      await row.waitFor({ state: 'visible', timeout });
+    } catch {
+      const rows = await qi.locator('.monaco-list-row').allInnerTexts();
+      throw new Error(`the quick pick has no item "${label}" (items: ${JSON.stringify(rows.slice(0, 10))})`);
+    }
+    await row.click();
+  }
+
+  /** Answers an open input box (quick input with no list): types and presses Enter. */
+  async answerInput(text) {
+    const qi = this.page.locator('.quick-input-widget');
+    await qi.waitFor({ state: 'visible' });
+    await qi.locator('input').fill(text);
+    await this.page.keyboard.press('Enter');
+  }
+
+  async quickInputVisible() { return this.page.locator('.quick-input-widget').isVisible(); }
+
+  async quickInputText() {
+    const qi = this.page.locator('.quick-input-widget');
+    if (!(await qi.isVisible())) return null;
+    return qi.innerText();
+  }
+
+  async dismissQuickInput() {
+    if (await this.page.locator('.quick-input-widget').isVisible()) { await this.page.keyboard.press('Escape'); await sleep(200); }
+  }
+
+  /** Quick Open (F1 without '>'): opens a workspace file by name. */
+  async openFile(name) {
+    const p = this.page;
+    await this.dismissQuickInput();
+    await p.keyboard.press('F1');
+    const qi = p.locator('.quick-input-widget');
+    await qi.waitFor({ state: 'visible' });
+    await qi.locator('input').fill(name);
+    const row = qi.locator('.monaco-list-row', { has: p.locator('.label-name', { hasText: name }) }).first();
+    await row.waitFor({ state: 'visible', timeout: 15_000 });
+    await row.click();
+    await this.activeTab(name);
+  }
+
+  async activeTab(name, timeout = 15_000) {
+    const tab = this.page.locator('.tabs-container .tab.active', { hasText: name });
+    await tab.waitFor({ state: 'visible', timeout });
+    return tab;
+  }
+
+  /** The CodeLens texts shown in the active editor. */
+  async codeLenses() {
+    return this.page.locator('.editor-group-container.active .monaco-editor .codelens-decoration a').allInnerTexts();
+  }
+
+  async waitForCodeLens(re, timeout = 20_000) {
+    const p = this.page;
+    const lens = p.locator('.editor-group-container.active .monaco-editor .codelens-decoration a', { hasText: re }).first();
+    try { await lens.waitFor({ state: 'visible', timeout }); } catch {
+      throw new Error(`no CodeLens matching ${re} in the active editor (CodeLenses: ${JSON.stringify(await this.codeLenses())})`);
+    }
+    return lens;
+  }
+
+  /** Opens the Finetune Lab view container from the activity bar (if it is not open already). */
+  async openViewContainer() {
+    const p = this.page;
+    const title = p.locator('.part.sidebar .composite.title', { hasText: /finetune lab/i });
+    if (await title.isVisible().catch(() => false)) return;
+    const item = p.locator('.part.activitybar .action-item', { has: p.locator('[aria-label^="Finetune Lab"]') })
+      .or(p.locator('.part.activitybar .action-item[aria-label^="Finetune Lab"]')).first();
+    try { await item.waitFor({ state: 'visible', timeout: 20_000 }); } catch {
+      const labels = await p.locator('.part.activitybar [aria-label]').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+      throw new Error(`no "Finetune Lab" item in the activity bar (items: ${JSON.stringify(labels)})`);
+    }
+    await item.click();
+    await title.waitFor({ state: 'visible', timeout: 20_000 });
+  }
+
+  runsPane() {
+    return this.page.locator('.part.sidebar .pane', { has: this.page.locator('.pane-header[aria-label^="Runs"]') });
+  }
+
+  /** Rows of the Runs tree: [{text, ariaLabel}] (label + description as the user reads them). */
+  async runRows() {
+    const rows = this.runsPane().locator('.monaco-list-row');
+    const n = await rows.count();
+    const out = [];
+    for (let i = 0; i < n; i++) {
+      const r = rows.nth(i);
+      out.push({ text: (await r.innerText().catch(() => '')).replace(/\s+/g, ' ').trim(), ariaLabel: (await r.getAttribute('aria-label')) ?? '', locator: r });
+    }
+    return out;
+  }
+
+  /** Waits until a Runs row matches `pred` (on its text + aria-label); returns it. */
+  async waitForRunRow(pred, { timeout = 60_000, what = 'a matching run' } = {}) {
+    const deadline = Date.now() + timeout;
+    let last = [];
+    while (Date.now() < deadline) {
+      last = await this.runRows();
+      const hit = last.find((r) => pred(`${r.text} ${r.ariaLabel}`));
+      if (hit) return hit;
+      await sleep(500);
+    }
+    throw new Error(`the Runs view never showed ${what} within ${timeout / 1000} s (rows: ${JSON.stringify(last.map((r) => `${r.text} | ${r.ariaLabel}`))})`);
+  }
+
+  async statusBarTexts() {
+    return (await this.page.locator('.part.statusbar .statusbar-item').allInnerTexts()).map((s) => s.trim()).filter(Boolean);
+  }
+
+  async statusBarItems() {
+    const items = this.page.locator('.part.statusbar .statusbar-item');
+    const n = await items.count();
+    const out = [];
+    for (let i = 0; i < n; i++) {
+      const it = items.nth(i);
+      out.push({ id: await it.getAttribute('id'), text: (await it.innerText().catch(() => '')).trim(), aria: (await it.locator('[aria-label]').first().getAttribute('aria-label').catch(() => null)) ?? (await it.getAttribute('aria-label')) });
+    }
+    return out;
+  }
+
+  /** Texts of the notification toasts on screen (and in the notification center if open). */
+  async notifications() {
+    return (await this.page.locator('.notifications-toasts .notification-list-item, .notifications-center .notification-list-item').allInnerTexts()).map((s) => s.replace(/\s+/g, ' ').trim());
+  }
+
+  async waitForNotification(re, timeout = 30_000) {
+    const deadline = Date.now() + timeout;
+    let last = [];
+    while (Date.now() < deadline) {
+      last = await this.notifications();
+      const hit = last.find((t) => re.test(t));
+      if (hit) return hit;
+      await sleep(300);
+    }
+    throw new Error(`no notification matching ${re} within ${timeout / 1000} s (notifications: ${JSON.stringify(last)})`);
+  }
+
+  async clearNotifications() {
+    await this.command('Notifications: Clear All Notifications').catch(() => {});
+    await sleep(300);
+  }
+
+  /** The content frame of the webview panel whose tab title matches (the active one by default). */
+  webviewFrame() {
+    return this.page.frameLocator('iframe.webview.ready').frameLocator('#active-frame');
+  }
+
+  /** The frame of the visible webview (code-server keeps hidden ones around too). */
+  visibleWebviewFrame() {
+    return this.page.locator('iframe.webview.ready:visible').first().contentFrame().frameLocator('#active-frame');
+  }
+}
+
+/**
+ * Reads a canvas's pixels inside a webview: how many are painted, and how many are "coloured"
+ * (saturated: a data series, not grey axes, grid or text). A blank or axes-only chart has ~0 of
+ * the latter. `x` extent of coloured pixels too, to see a line grow.
+ */
+export async function canvasStats(canvasLocator) {
+  return canvasLocator.evaluate((c) => {
+    const w = c.width, h = c.height;
+    if (!w || !h) return { w, h, painted: 0, coloured: 0, colours: 0, minX: null, maxX: null };
+    const ctx = c.getContext('2d');
+    const d = ctx.getImageData(0, 0, w, h).data;
+    let painted = 0, coloured = 0, minX = Infinity, maxX = -Infinity;
+    const hues = new Set();
+    for (let i = 0; i < d.length; i += 4) {
+      const a = d[i + 3];
+      if (a < 16) continue;
+      painted++;
+      const r = d[i], g = d[i + 1], b = d[i + 2];
+      const mx = Math.max(r, g, b), mn = Math.min(r, g, b);
+      if (mx - mn > 60) {
+        coloured++;
+        const x = (i / 4) % w;
+        if (x < minX) minX = x; if (x > maxX) maxX = x;
+        hues.add(`${r >> 5},${g >> 5},${b >> 5}`);
+      }
+    }
+    return { w, h, painted, coloured, colours: hues.size, minX: Number.isFinite(minX) ? minX : null, maxX: Number.isFinite(maxX) ? maxX : null };
+  });
+}
+
+/** Screenshots: one PNG per step into test-results/e2e/, numbered in order. */
+export class Shots {
+  constructor(dir) { this.dir = dir; this.n = 0; this.scenario = 'setup'; this.files = []; mkdirSync(dir, { recursive: true }); }
+  async take(page, step) {
+    const safe = `${String(++this.n).padStart(3, '0')}-${this.scenario}-${step}`.replace(/[^A-Za-z0-9_.-]+/g, '-').slice(0, 120);
+    const file = join(this.dir, `${safe}.png`);
+    try { await page.screenshot({ path: file }); this.files.push(file); } catch (e) { process.stderr.write(`[e2e] screenshot ${safe} failed: ${e.message}\n`); }
+    return file;
+  }
+}
+
+/** Copies a server's logs (extension host, code-server, run train.logs) next to the screenshots. */
+export function saveLogs(server, destDir, tag) {
+  mkdirSync(destDir, { recursive: true });
+  const saved = [];
+  for (const p of [...server.exthostLogs(), server.logFile]) {
+    if (!existsSync(p)) continue;
+    const dst = join(destDir, `${tag}-${basename(join(p, '..'))}-${basename(p)}`);
+    copyFileSync(p, dst); saved.push(dst);
+  }
+  for (const p of listFiles(join(server.workspace, '.finetune'), (f) => f.endsWith('train.log') || f.endsWith('status.json'))) {
+    const dst = join(destDir, `${tag}-${basename(join(p, '..'))}-${basename(p)}`);
+    copyFileSync(p, dst); saved.push(dst);
+  }
+  return saved;
+}
+
+export function rmrf(p) { rmSync(p, { recursive: true, force: true }); }
