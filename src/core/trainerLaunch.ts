@@ -29,8 +29,11 @@ export function trainerCommand(python: string, trainerDir: string, runDir: strin
 export interface SpawnedTrainer {
   pid: number;
   child: ChildProcess;
-  /** Resolves when the process exits (only while this process is alive to see it). */
-  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /**
+   * Resolves when the process exits. The child is unref'd so this process may exit first; reading
+   * `exit` re-refs it, so awaiting it keeps this process alive until the trainer ends.
+   */
+  readonly exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
 /**
@@ -55,7 +58,7 @@ export function spawnTrainer(cmd: TrainerCommand, logFile = path.join(cmd.cwd, R
     child.once('spawn', () => {
       closeFd(); // the child holds its own copy
       child.unref();
-      resolve({ pid: child.pid!, child, exit });
+      resolve({ pid: child.pid!, child, get exit() { child.ref(); return exit; } });
     });
   });
 }
