@@ -31,6 +31,14 @@ class StatusFile:
             self.fields.update(fields)
             self._write_locked()
 
+    def update_throttled(self, min_interval_s: float = 1.0, **fields) -> None:
+        """Change fields; rewrite only if the last write is older than ``min_interval_s``
+        (per-step progress; the heartbeat writes the rest)."""
+        with self._lock:
+            self.fields.update(fields)
+            if time.time() - (self.fields["heartbeat"] or 0) >= min_interval_s:
+                self._write_locked()
+
     def _write_locked(self) -> None:
         self.fields["heartbeat"] = time.time()
         tmp = self.path.with_name(f".status.{os.getpid()}.tmp")

@@ -223,7 +223,7 @@ class Recipe:
                     "train", step=self.step, loss=loss_value, lr=lr, grad_norm=float(grad_norm),
                     tokens_per_s=step_tokens / dt if dt > 0 else None, tokens=self.tokens,
                     memory_mb=round(memory_mb(self.device), 1))
-                self.status.update(step=self.step, loss=loss_value if np.isfinite(loss_value) else None)
+                self.status.update_throttled(step=self.step, loss=loss_value if np.isfinite(loss_value) else None)
                 print(f"step {self.step}/{self.total_steps} loss {loss_value:.4f} lr {lr:.2e} "
                       f"grad_norm {float(grad_norm):.3f} {step_tokens / dt:,.0f} tok/s", flush=True)
             stopping = self.stop_requested or (self.stop_after is not None and self.step >= self.stop_after)
