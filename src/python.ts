@@ -53,7 +53,16 @@ export async function pythonCandidates(): Promise<PythonCandidate[]> {
     if (fs.existsSync(venv)) out.push({ path: venv, source: 'the workspace .venv' });
   }
   out.push({ path: process.platform === 'win32' ? 'python' : 'python3', source: 'python3 on PATH' });
-  return out;
+  // In Restricted Mode, no interpreter that lives in the workspace (the Python extension may pick one).
+  return vscode.workspace.isTrusted ? out : out.filter((c) => !insideWorkspace(c.path));
+}
+
+function insideWorkspace(p: string): boolean {
+  if (!path.isAbsolute(p)) return false;
+  return (vscode.workspace.workspaceFolders ?? []).some((f) => {
+    const rel = path.relative(f.uri.fsPath, p);
+    return !rel.startsWith('..') && !path.isAbsolute(rel);
+  });
 }
 
 let cached: { key: string; python: ResolvedPython } | undefined;

@@ -63,18 +63,22 @@ export class RunManager implements vscode.Disposable {
     this.disposables.push({ dispose: () => clearTimeout(t) });
   }
 
-  /** First read: starts the watcher, reconciles what died while the editor was away, resumes the queue. */
+  /**
+   * First read: starts the watcher and reconciles what died while the editor was away. Queued runs
+   * found here are not started: another window or the CLI may own their queue (Start them from the
+   * explorer's Resume).
+   */
   async load(): Promise<void> {
     if (this.loaded) return this.refreshing;
     this.loaded = true;
     this.watch();
+    // A process that dies says nothing to the file system: while runs are running, re-check
+    // pid and heartbeat now and then (reads status files; never talks to the trainer).
+    const check = setInterval(() => {
+      if (this._runs.some((r) => r.status.state === 'running')) void this.refresh();
+    }, 15_000);
+    this.disposables.push({ dispose: () => clearInterval(check) });
     await this.refresh();
-    if (vscode.workspace.isTrusted) {
-      // Queued runs of a sweep whose window closed: this window carries on with them, oldest first.
-      const waiting = this._runs.filter((r) => r.status.state === 'queued' && !r.error).sort((a, b) => a.meta.created - b.meta.created);
-      for (const r of waiting) this.queue.push({ id: r.id, resume: false });
-      if (waiting.length) void this.pump();
-    }
   }
 
   private watch(): void {
@@ -83,7 +87,14 @@ export class RunManager implements vscode.Disposable {
     this.watcher?.dispose();
     this.watchedDir = dir;
     if (!dir) return;
-    const w = vscode.workspace.createFileSystemWatcher(new vscode.RelativePattern(vscode.Uri.file(dir), '**/{status.json,meta.json}'));
+    // Inside the workspace, go through the workspace folder: its watcher also sees the runs folder
+    // being created later. Outside, watch the folder itself.
+    const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(dir));
+    const rel = folder ? path.relative(folder.uri.fsPath, dir).split(path.sep).join('/') : '';
+    const pattern = folder && rel && !rel.startsWith('..')
+      ? new vscode.RelativePattern(folder, `${rel}/**/{status.json,meta.json}`)
+      : new vscode.RelativePattern(vscode.Uri.file(dir), '**/{status.json,meta.json}');
+    const w = vscode.workspace.createFileSystemWatcher(pattern);
     const kick = (): void => this.scheduleRefresh();
     w.onDidChange(kick); w.onDidCreate(kick); w.onDidDelete(kick);
     this.watcher = w;

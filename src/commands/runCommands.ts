@@ -118,14 +118,18 @@ export class RunCommands {
     )));
   }
 
+  /** Resume a stopped or failed run from its last checkpoint; start a queued run nobody is running. */
   async resume(arg: RunArg): Promise<void> {
     if (!(await requireTrust('resume a run'))) return;
-    const [run] = await this.resolveRuns(arg, undefined, { title: 'Resume which run?', filter: (r) => r.status.state === 'stopped' || r.status.state === 'failed' });
+    const [run] = await this.resolveRuns(arg, undefined, { title: 'Resume which run?', filter: (r) => ['stopped', 'failed', 'queued'].includes(r.status.state) });
     if (!run) return;
-    if (run.status.state === 'running' || this.runs.isActive(run.id)) { void vscode.window.showInformationMessage(`${run.id} is already running.`); return; }
+    if (run.status.state === 'running' || this.runs.isActive(run.id) || this.runs.isQueued(run.id)) {
+      void vscode.window.showInformationMessage(`${run.id} is already ${run.status.state === 'running' ? 'running' : 'queued in this window'}.`);
+      return;
+    }
     const python = await requirePython();
     if (!python) return;
-    this.runs.enqueue([run.id], true);
+    this.runs.enqueue([run.id], run.status.state !== 'queued');
   }
 
   // ---- opening ------------------------------------------------------------------------------
