@@ -16,7 +16,7 @@ export function m4Indices(x: ArrayLike<number>, y: ArrayLike<number | null>, buc
     return all;
   }
   const x0 = x[0];
-  const span = x[n - 1] - x0 || 1;
+  const scale = buckets / (x[n - 1] - x0 || 1); // hoisted: one multiply a point, no divide
   const keep: number[] = [];
   let b = -1;
   let first = 0, last = 0, lo = -1, hi = -1;
@@ -26,7 +26,7 @@ export function m4Indices(x: ArrayLike<number>, y: ArrayLike<number | null>, buc
     for (const id of ids) if (keep.length === 0 || keep[keep.length - 1] !== id) keep.push(id);
   };
   for (let i = 0; i < n; i++) {
-    const bi = Math.min(buckets - 1, Math.floor(((x[i] - x0) / span) * buckets));
+    const bi = Math.min(buckets - 1, Math.floor((x[i] - x0) * scale));
     if (bi !== b) {
       if (b >= 0) flush();
       b = bi; first = i; lo = -1; hi = -1;

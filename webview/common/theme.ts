@@ -37,7 +37,8 @@ export function readPalette(): Palette {
   return {
     fg,
     muted: cssVar('--vscode-descriptionForeground', fg),
-    grid: cssVar('--vscode-charts-lines', withAlpha(fg, 0.15)),
+    // charts.lines is foreground at 50%: too loud for a grid, so it is thinned further.
+    grid: withAlpha(cssVar('--vscode-charts-lines', fg), 0.16),
     bg: cssVar('--vscode-editor-background', dark ? '#1e1e1e' : '#ffffff'),
     font: cssVar('--vscode-font-family', 'system-ui, sans-serif'),
     fontSize: parseFloat(cssVar('--vscode-font-size', '13')) || 13,

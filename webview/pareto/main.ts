@@ -29,7 +29,7 @@ const banner = new Banner(document.body);
 banner.root.after(bar);
 const main = card(document.body, 'Each run is a path through its evaluations (bigger points = later steps)', 'tall', true);
 main.root.classList.add('pareto-card');
-const note = el('p', 'legend-note', 'Colour: full finetuning in one hue, LoRA ranks on a light→dark scale. ◆ base model (step 0). Dashed step line: the Pareto frontier over all points (upper left is better). Click a point to open its run.');
+const note = el('p', 'legend-note', 'Colour: full finetuning in one hue (fainter = lower learning rate), LoRA ranks on a light→dark scale. ◆ base model (step 0). Dashed step line: the Pareto frontier over all points (upper left is better). Click a point to open its run.');
 document.body.append(note);
 
 const runs = new Map<string, RunData>();
@@ -71,9 +71,12 @@ function draw(): void {
   const all: Pt[] = list.flatMap(points);
   const maxStep = Math.max(1, ...all.map((p) => p.step));
   const radius = (s: number): number => 3 + 6 * Math.sqrt(s / maxStep);
+  const fulls = list.filter((r) => r.info.method === 'full').sort((a, b) => (a.info.lr ?? 0) - (b.info.lr ?? 0));
   const datasets: Record<string, unknown>[] = list.map((r) => {
     const pts = points(r).filter((p) => p.step > 0);
-    const c = methodColor(pal, r.info.method, r.info.rank);
+    // Full runs share one hue; their learning rates step from light to dark within it.
+    const fi = fulls.indexOf(r);
+    const c = fi >= 0 && fulls.length > 1 ? withAlpha(pal.orange, 0.45 + 0.55 * (fi / (fulls.length - 1))) : methodColor(pal, r.info.method, r.info.rank);
     return {
       type: 'line', label: runLabel(r.info), data: pts, runId: r.info.id,
       borderColor: withAlpha(c, 0.8), backgroundColor: c, borderWidth: 1.5,
@@ -89,7 +92,7 @@ function draw(): void {
   }
   const front = paretoFrontier(all.map((p) => ({ forgetting: p.x, learning: p.y })), { forgettingHigherIsBetter: d.forgettingHigherIsBetter, learningHigherIsBetter: d.learningHigherIsBetter }).map((i) => all[i]);
   if (front.length) {
-    datasets.push({ type: 'line', label: 'Pareto frontier', data: front, stepped: 'after', borderColor: pal.fg, borderDash: [6, 4], borderWidth: 1.5,
+    datasets.push({ type: 'line', label: 'Pareto frontier', data: front, stepped: 'before', borderColor: pal.fg, borderDash: [6, 4], borderWidth: 1.5,
       pointRadius: 0, pointHoverRadius: 0, fill: false, order: 10 });
   }
   const [xt, yt] = axisTitles(d);

@@ -72,6 +72,9 @@ function upsert(c: Column, card_: Card, type: 'line' | 'bar', datasets: unknown[
 
 function stepsOf(): number[] { return [...new Set([...runs.values()].flatMap((r) => r.spectra.map((s) => s.step)))].sort((a, b) => a - b); }
 
+/** Shared y maxima so side-by-side runs read on the same scale. */
+let shared = { r90: 1, intr: 1 };
+
 function drawRun(r: RunData, step: number): void {
   const c = column(r);
   const loraRank = r.info.rank ?? r.spectra.find((s) => s.loraRank)?.loraRank ?? null;
@@ -110,7 +113,7 @@ function drawRun(r: RunData, step: number): void {
   upsert(c, c.steps, 'line', [
     { label: 'attention', data: med('attention'), borderColor: pal.blue, backgroundColor: pal.blue, pointRadius: 3 },
     { label: 'mlp', data: med('mlp'), borderColor: pal.orange, backgroundColor: pal.orange, pointRadius: 3 },
-  ], { x: linearAxis(pal, 'step'), y: linearAxis(pal, 'median rank90', { min: 0 }) },
+  ], { x: linearAxis(pal, 'step'), y: linearAxis(pal, 'median rank90', { min: 0, max: shared.r90 }) },
   { parsing: false, plugins: { refLines: { lines: loraRank ? [{ value: loraRank, label: `LoRA rank ${loraRank}`, color: pal.green }] : [] } } });
   // 4) intruders per layer (summed over the layer's modules) vs the random baseline
   const sum = (l: number, key: 'intruders' | 'randomIntruders'): number | null => {
@@ -123,7 +126,7 @@ function drawRun(r: RunData, step: number): void {
   upsert(c, c.intr, 'bar', [
     { label: 'intruders', data: layers.map((l) => sum(l, 'intruders')), backgroundColor: pal.red },
     { label: 'random baseline', data: layers.map((l) => sum(l, 'randomIntruders')), backgroundColor: withAlpha(pal.muted, 0.5) },
-  ], { x: { ...linearAxis(pal, 'layer'), type: 'category' }, y: linearAxis(pal, 'count (top-10 left singular vectors)', { min: 0 }) }, {}, layers.map((l) => `L${l}`));
+  ], { x: { ...linearAxis(pal, 'layer'), type: 'category' }, y: linearAxis(pal, 'intruders (top-10 left sing. vectors)', { min: 0, max: shared.intr }) }, {}, layers.map((l) => `L${l}`));
 }
 
 function draw(): void {
@@ -140,6 +143,11 @@ function draw(): void {
   if (list.length === 0) { banner.show('empty', 'No run selected.'); return; }
   if (steps.length === 0) { banner.show('loading', 'waiting for the first spectrum analysis…'); return; }
   banner.show(null);
+  const perLayerIntr = list.flatMap((r) => {
+    const at = r.spectra.filter((s) => s.step === nearestStep(r, state.step!));
+    return [...new Set(at.map((s) => s.layer))].map((l) => at.filter((s) => s.layer === l).reduce((a, s) => a + Math.max(s.intruders ?? 0, s.randomIntruders ?? 0), 0));
+  });
+  shared = { r90: Math.ceil(Math.max(1, ...list.flatMap((r) => r.spectra.map((s) => s.rank90))) * 1.1), intr: Math.ceil(Math.max(1, ...perLayerIntr) * 1.1) };
   for (const r of list) drawRun(r, nearestStep(r, state.step!));
   const full = list.find((r) => r.info.method === 'full' && r.spectra.length);
   if (full) {

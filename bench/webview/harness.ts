@@ -1,0 +1,161 @@
+/**
+ * Loads a built webview bundle (dist/webview/<view>.js) in headless Chromium, in a plain page
+ * with the panel's own CSP, a fake acquireVsCodeApi and VS Code theme variables, and feeds it
+ * the host's messages. Two jobs:
+ *   shots  — screenshots of each view in dark and light themes (docs/screenshots/)
+ *   bench  — first paint and update cost of the dashboard with 1M training points (RESULTS.md)
+ * Build + run: node bench/webview/run.mjs [shots|bench]
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { chromium, type Page } from 'playwright-core';
+import { RUNS, synthEvents } from './synth';
+import { THEMES } from './themes';
+import { toAppend, runInfoFrom } from '../../src/panels/wire';
+import type { HostToWebview, ViewKind } from '../../src/core/messages';
+
+const ROOT = process.cwd(); // run from the repo root (run.mjs)
+const ORIGIN = 'http://harness.test';
+const NONCE = 'harnessnonce';
+
+/** Typed arrays do not survive JSON: send them as arrays (null for NaN) and rebuild in the page. */
+function toJson(msgs: HostToWebview[]): string {
+  return JSON.stringify(msgs, (_k, v) => (v instanceof Float64Array ? { __f64: Array.from(v, (x) => (Number.isNaN(x) ? null : x)) } : v));
+}
+
+const FAKE_API = `
+  window.__sent = []; window.__state = undefined;
+  window.acquireVsCodeApi = () => ({
+    postMessage: (m) => { window.__sent.push(m); if (m && m.type === 'ready') window.__ready = performance.now(); },
+    getState: () => window.__state, setState: (s) => { window.__state = s; },
+  });
+  window.__deliver = (json) => {
+    const msgs = JSON.parse(json, (k, v) => v && v.__f64 ? Float64Array.from(v.__f64, (x) => x === null ? NaN : x) : v);
+    for (const m of msgs) window.postMessage(m, '*');
+  };
+  window.__drawn = 0; document.addEventListener('finetunelab:drawn', () => { window.__drawn++; window.__drawnAt = performance.now(); });
+`;
+
+async function openView(browser: import('playwright-core').Browser, view: ViewKind, theme: 'dark' | 'light', width = 1280, height = 900): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width, height }, deviceScaleFactor: 1 });
+  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.log(`[${view}/${theme}] ${m.type()}: ${m.text()}`); });
+  page.on('pageerror', (e) => console.log(`[${view}/${theme}] pageerror: ${e.message}`));
+  const csp = `default-src 'none'; script-src 'nonce-${NONCE}'; style-src ${ORIGIN}; img-src ${ORIGIN} data:; font-src ${ORIGIN}`;
+  await page.route(`${ORIGIN}/**`, async (route) => {
+    const url = new URL(route.request().url());
+    if (url.pathname === '/index.html') return route.fulfill({ contentType: 'text/html', body:
+      `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><meta http-equiv="Content-Security-Policy" content="${csp}"><link rel="stylesheet" href="/theme.css"></head>` +
+      `<body class="${THEMES[theme].bodyClass}"><script nonce="${NONCE}" src="/dist/webview/${view}.js"></script></body></html>` });
+    if (url.pathname === '/theme.css') return route.fulfill({ contentType: 'text/css', body: THEMES[theme].css });
+    if (url.pathname.startsWith('/dist/webview/')) return route.fulfill({ contentType: 'text/javascript', body: fs.readFileSync(path.join(ROOT, url.pathname)) });
+    return route.fulfill({ status: 404, body: '' });
+  });
+  await page.addInitScript(FAKE_API);
+  await page.goto(`${ORIGIN}/index.html`);
+  await page.waitForFunction(() => (window as unknown as { __ready?: number }).__ready !== undefined);
+  return page;
+}
+
+function messagesFor(view: ViewKind, runs = RUNS): HostToWebview[] {
+  const evs = runs.map((r) => ({ r, events: synthEvents(r) }));
+  const infos = evs.map(({ r, events }) => runInfoFrom(r.id, `/ws/.finetune/runs/${r.id}`, events));
+  const batches = evs.map(({ r, events }) => toAppend(r.id, events)!).map((b) => (view === 'pareto' ? { runId: b.runId, evals: b.evals } : view === 'spectra' ? { runId: b.runId, spectra: b.spectra } : { runId: b.runId, train: b.train, evals: b.evals }));
+  return [{ type: 'init', view, runs: infos, restore: { runs: infos.map((i) => ({ id: i.id, dir: i.dir })) } }, { type: 'append', batches }];
+}
+
+async function shots(): Promise<void> {
+  const browser = await launch();
+  const outDir = path.join(ROOT, 'docs', 'screenshots');
+  fs.mkdirSync(outDir, { recursive: true });
+  const plan: [string, ViewKind, HostToWebview[]][] = [
+    ['dashboard', 'dashboard', messagesFor('dashboard', [RUNS[0]])],
+    ['compare', 'dashboard', messagesFor('dashboard', [RUNS[0], RUNS[3]])],
+    ['pareto', 'pareto', messagesFor('pareto')],
+    ['spectra', 'spectra', messagesFor('spectra', [RUNS[0], RUNS[3]])],
+  ];
+  for (const theme of ['dark', 'light'] as const) {
+    for (const [name, view, msgs] of plan) {
+      const page = await openView(browser, view, theme);
+      await page.evaluate((j) => (window as unknown as { __deliver: (j: string) => void }).__deliver(j), toJson(msgs));
+      await page.waitForTimeout(600);
+      const file = path.join(outDir, `${name}-${theme}.png`);
+      await page.screenshot({ path: file, fullPage: true });
+      console.log(`wrote ${path.relative(ROOT, file)}`);
+      await page.close();
+    }
+  }
+  // States: waiting and failed.
+  const page = await openView(browser, 'dashboard', 'dark', 1000, 300);
+  const failed = { ...RUNS[4], id: 'code-cpt-20250301-101500-lora-r4-lr3e-2', lr: 3e-2 };
+  const events = synthEvents(failed, { failAt: 141 });
+  const info = runInfoFrom(failed.id, '/ws/r', events);
+  await page.evaluate((j) => (window as unknown as { __deliver: (j: string) => void }).__deliver(j), toJson([{ type: 'init', view: 'dashboard', runs: [info], restore: { runs: [] } }, { type: 'append', batches: [toAppend(failed.id, events)!] }]));
+  await page.waitForTimeout(400);
+  await page.screenshot({ path: path.join(outDir, 'dashboard-failed-dark.png') });
+  await page.close();
+  await browser.close();
+}
+
+async function launch(): Promise<import('playwright-core').Browser> {
+  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+}
+
+/** 1M train points made in the page (shipping 50 MB of JSON would time the harness, not the view). */
+const MAKE_1M = `(n) => {
+  const step = new Float64Array(n), loss = new Float64Array(n), lr = new Float64Array(n), g = new Float64Array(n), t = new Float64Array(n), m = new Float64Array(n);
+  let s = 1;
+  const r = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 4294967296);
+  for (let i = 0; i < n; i++) { step[i] = i + 1; loss[i] = 1.9 + 0.5 * Math.exp(-i / 100000) + 0.1 * (r() - 0.5); lr[i] = 3e-4 * Math.min(1, i / 1000);
+    g[i] = 0.5 + 0.2 * r(); t[i] = 6500 + 200 * r(); m[i] = 742; }
+  loss[654321] = 9;
+  return { runId: 'big', train: { step, loss, lr, gradNorm: g, tokensPerS: t, memoryMb: m } };
+}`;
+
+async function bench(): Promise<void> {
+  const browser = await launch();
+  const results: string[] = [];
+  for (let rep = 0; rep < 3; rep++) {
+    const page = await openView(browser, 'dashboard', 'dark', 1280, 900);
+    const r = await page.evaluate(async (make) => {
+      const w = window as unknown as { __drawn: number; __drawnAt: number };
+      const batch = (0, eval)(make)(1_000_000);
+      const info = { id: 'big', dir: '/r', method: 'full', rank: null, lr: 3e-4, targetModules: null, totalSteps: 1_000_000, experiment: 'bench', status: 'running', error: null };
+      const waitDrawn = (k: number): Promise<number> => new Promise((res) => { const f = (): void => { if (w.__drawn >= k) res(w.__drawnAt); else requestAnimationFrame(f); }; f(); });
+      const base = w.__drawn;
+      const t0 = performance.now();
+      window.postMessage({ type: 'init', view: 'dashboard', runs: [info], restore: { runs: [] } }, '*');
+      window.postMessage({ type: 'append', batches: [batch] }, '*');
+      const t1 = await waitDrawn(base + 1);
+      // Wait for the paint after that draw.
+      await new Promise((res) => requestAnimationFrame(() => setTimeout(res, 0)));
+      const firstPaint = performance.now() - t0;
+      const drawOnly = t1 - t0;
+      // Live updates: 20 batches of 100 new points each, one per frame as the host sends at most 10/s.
+      const costs: number[] = [];
+      let next = 1_000_001;
+      for (let k = 0; k < 20; k++) {
+        const n = 100;
+        const mk = (f: (i: number) => number): Float64Array => Float64Array.from({ length: n }, (_, i) => f(i));
+        const b = { runId: 'big', train: { step: mk((i) => next + i), loss: mk(() => 1.9 + 0.1 * Math.random()), lr: mk(() => 3e-4), gradNorm: mk(() => 0.5), tokensPerS: mk(() => 6500), memoryMb: mk(() => 742) } };
+        next += n;
+        const before = w.__drawn;
+        const s = performance.now();
+        window.postMessage({ type: 'append', batches: [b] }, '*');
+        await waitDrawn(before + 1);
+        costs.push(w.__drawnAt - s);
+        await new Promise((res) => setTimeout(res, 100));
+      }
+      costs.sort((a, b) => a - b);
+      const points = (document.querySelectorAll('canvas').length);
+      return { firstPaint, drawOnly, updMedian: costs[10], updP95: costs[18], canvases: points };
+    }, MAKE_1M);
+    results.push(JSON.stringify(r));
+    console.log(`run ${rep + 1}: first paint ${r.firstPaint.toFixed(0)} ms (draw done ${r.drawOnly.toFixed(0)} ms), update median ${r.updMedian.toFixed(1)} ms, p95 ${r.updP95.toFixed(1)} ms`);
+    await page.close();
+  }
+  await browser.close();
+}
+
+const mode = process.argv[2] ?? 'shots';
+(mode === 'bench' ? bench() : shots()).catch((e) => { console.error(e); process.exit(1); });
