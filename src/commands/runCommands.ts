@@ -14,7 +14,8 @@ import type { RunManager } from '../runManager';
 import { requireTrust } from '../trust';
 import { RunNode, type RunsNode, type RunsTreeProvider } from '../views/runsTreeProvider';
 
-type RunArg = RunsNode | string | undefined;
+/** A tree node, a run id, or a RunRef `{id, dir}` (the Pareto view sends those). */
+type RunArg = RunsNode | string | { id: string; dir?: string } | undefined;
 
 export class RunCommands {
   constructor(
@@ -27,11 +28,16 @@ export class RunCommands {
   // ---- picking ------------------------------------------------------------------------------
 
   /** Runs named by the arguments (clicked node and multi-selection), or asked for with a quick pick. */
-  private async resolveRuns(arg: RunArg, selected: readonly RunsNode[] | undefined, opts: { many?: boolean; title: string; filter?: (r: RunInfo) => boolean }): Promise<RunInfo[]> {
+  private async resolveRuns(arg: RunArg, selected: readonly RunArg[] | undefined, opts: { many?: boolean; title: string; filter?: (r: RunInfo) => boolean }): Promise<RunInfo[]> {
     await this.runs.load();
     const out: RunInfo[] = [];
-    const add = (n: RunsNode | string): void => {
-      if (typeof n === 'string') { const r = this.runs.find(n); if (r) out.push(r); return; }
+    const add = (n: NonNullable<RunArg>): void => {
+      if (typeof n === 'string' || !('kind' in n)) {
+        const id = typeof n === 'string' ? n : n.id;
+        const r = this.runs.find(id);
+        if (r) out.push(r);
+        return;
+      }
       if (n.kind === 'run') out.push(this.runs.find(n.run.id) ?? n.run);
       else for (const c of n.children) add(c);
     };
@@ -153,7 +159,7 @@ export class RunCommands {
     await this.runs.load();
     const dir = this.runs.runsDir;
     if (!dir) { void vscode.window.showErrorMessage('Open a folder first: runs are kept in the workspace.'); return; }
-    if (arg && typeof arg !== 'string' && arg.kind === 'experiment' && !(selected && selected.length > 1)) {
+    if (arg && typeof arg !== 'string' && 'kind' in arg && arg.kind === 'experiment' && !(selected && selected.length > 1)) {
       ParetoPanel.createOrShow(this.extensionUri, dir, { experimentName: arg.name });
       return;
     }
