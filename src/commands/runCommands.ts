@@ -100,7 +100,7 @@ export class RunCommands {
     if (!store) { void vscode.window.showErrorMessage('Open a folder first: runs are kept in the workspace.'); return; }
     const python = await requirePython();
     if (!python) return;
-    const planned = expandSweep(parsed.value);
+    const planned = expandSweep(parsed.value).map((p) => ({ ...p, config: absoluteDataPaths(p.config, path.dirname(doc.uri.fsPath)) }));
     const sweepId = planned.length > 1 ? `${parsed.value.name}-${Date.now().toString(36)}` : undefined;
     const created: RunInfo[] = [];
     for (const [i, p] of planned.entries()) {
@@ -249,6 +249,18 @@ export class RunCommands {
     const node = this.tree.nodeFor(id);
     if (node instanceof RunNode) await this.view.reveal(node, { select: true, focus: false, expand: true });
   }
+}
+
+/**
+ * A run's config.yaml lives in its run folder, but .jsonl paths in the experiment are relative to the
+ * experiment file: make them absolute before the run is created.
+ */
+export function absoluteDataPaths<T extends { data: { train: string }; evals?: { learning?: { data: string }[]; forgetting?: { data: string }[] } }>(config: T, baseDir: string): T {
+  const abs = (ref: string): string => (ref.startsWith('builtin:') || path.isAbsolute(ref) ? ref : path.resolve(baseDir, ref));
+  const out = structuredClone(config);
+  out.data.train = abs(out.data.train);
+  for (const list of [out.evals?.learning, out.evals?.forgetting]) for (const t of list ?? []) t.data = abs(t.data);
+  return out;
 }
 
 /** The newest checkpoints/step-NNNNNN folder, or undefined. */
