@@ -35,7 +35,7 @@ bar.append(title, smoothLabel, logBox, el('span', 'spacer'),
   button('Export PNG', () => exportPng()), button('Export CSV', () => exportAllCsv()));
 document.body.append(bar);
 const banner = new Banner(document.body);
-banner.root.after(bar);
+bar.after(banner.root);
 const runsRow = el('div', 'runs');
 document.body.append(runsRow);
 const grid = el('div', 'grid');

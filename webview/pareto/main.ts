@@ -26,7 +26,7 @@ bar.append(el('h1', '', 'Learning vs forgetting'),
   button('Export PNG', () => chart && exportPng(chart, 'pareto', pal.bg)), button('Export CSV', () => exportAll()));
 document.body.append(bar);
 const banner = new Banner(document.body);
-banner.root.after(bar);
+bar.after(banner.root);
 const main = card(document.body, 'Each run is a path through its evaluations (bigger points = later steps)', 'tall', true);
 main.root.classList.add('pareto-card');
 const note = el('p', 'legend-note', 'Colour: full finetuning in one hue (fainter = lower learning rate), LoRA ranks on a light→dark scale. ◆ base model (step 0). Dashed step line: the Pareto frontier over all points (upper left is better). Click a point to open its run.');

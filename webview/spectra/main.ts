@@ -27,7 +27,7 @@ bar.append(el('h1', '', 'Weight-change spectra'), modField, stepField, el('span'
   button('Export PNG', () => exportPngs()), button('Export CSV', () => exportAll()));
 document.body.append(bar);
 const banner = new Banner(document.body);
-banner.root.after(bar);
+bar.after(banner.root);
 const advice = el('div', 'advice hidden');
 const cols = el('div', 'cols');
 document.body.append(advice, cols);
