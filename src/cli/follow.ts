@@ -130,7 +130,7 @@ export async function followRun(store: RunStore, id: string, opts: FollowOptions
         if (st) await store.writeStatus(id, { ...stripReconciled(st), state: 'failed', error: why, pid: trainer.pid, finished: Date.now() / 1000 });
       }
     }
-    if (progress.step != null) log(`${prefix}${id}  ${progress.line()}`);
+    if (progress.step != null && progress.changed) log(`${prefix}${id}  ${progress.line()}`);
     const err = progress.finished?.error ?? (outcome === 'failed' ? (await store.get(id))?.status.error : null);
     log(`${prefix}${id}  ${outcome}${err ? `: ${err}` : ''}`);
     if (outcome === 'failed') printLogTail(path.join(dir, RUN_FILES.log), log);
