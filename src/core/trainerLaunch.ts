@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { pidAlive } from './reconcile';
 import { RUN_FILES } from './runStore';
+import type { RunStatus } from './generated/status';
 
 export interface TrainerCommand {
   command: string;
@@ -58,9 +59,29 @@ export function spawnTrainer(cmd: TrainerCommand, logFile = path.join(cmd.cwd, R
     child.once('spawn', () => {
       closeFd(); // the child holds its own copy
       child.unref();
+      markStarted(cmd.cwd, child.pid!);
       resolve({ pid: child.pid!, child, get exit() { child.ref(); return exit; } });
     });
   });
+}
+
+/**
+ * Records the pid in status.json as soon as the process exists. Importing torch takes seconds before
+ * the trainer writes its own status; a trainer that dies in that window would otherwise leave the run
+ * `queued` forever, with no pid for a reader to find gone (reconcile then marks it failed).
+ */
+export function markStarted(runDir: string, pid: number, now = Date.now() / 1000): void {
+  const file = path.join(runDir, RUN_FILES.status);
+  let status: RunStatus | undefined;
+  try { status = JSON.parse(fs.readFileSync(file, 'utf8')) as RunStatus; } catch { /* missing or mid-write: write a fresh one */ }
+  if (status?.state === 'running' && status.pid === pid) return; // the trainer was quicker
+  const next: RunStatus = {
+    v: 1, step: 0, total_steps: 0, ...status,
+    state: 'running', pid, phase: 'starting', heartbeat: now, started: status?.started ?? now, finished: null, error: null,
+  };
+  const tmp = `${file}.${pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify(next, null, 2));
+  fs.renameSync(tmp, file);
 }
 
 /** Starts `python -m finetune_lab run` for a run folder; resolves to the trainer's pid (its group id). */

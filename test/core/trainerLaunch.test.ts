@@ -62,3 +62,25 @@ test('stopRun escalates to SIGKILL after the grace period', { skip: process.plat
 test('startTrainer rejects when the interpreter does not exist', async () => {
   await assert.rejects(startTrainer('/no/such/python', '/t', tmpDir()));
 });
+
+test('a trainer that dies before writing status.json is found failed, not left queued', { skip: process.platform === 'win32' }, async () => {
+  const { RunStore } = await import('../../src/core/runStore');
+  const { expandSweep } = await import('../../src/core/sweep');
+  const { parseExperiment } = await import('../../src/core/experiment');
+  const runs = tmpDir();
+  const loaded = parseExperiment('name: dies\nmodel: {base: builtin:tiny}\ndata: {train: builtin:python-stdlib}\nmethod: full\n');
+  assert.ok(loaded.value);
+  const store = new RunStore(runs);
+  const run = await store.create(expandSweep(loaded.value)[0], { experimentName: 'dies' });
+  assert.equal(run.status.state, 'queued');
+  const crash = path.join(runs, 'crash');
+  fs.writeFileSync(crash, '#!/bin/sh\necho "ImportError: no module named torch" >&2\nexit 1\n', { mode: 0o755 });
+  const pid = await startTrainer(crash, '/t', run.dir);
+  const started = JSON.parse(fs.readFileSync(path.join(run.dir, 'status.json'), 'utf8'));
+  assert.equal(started.pid, pid);
+  assert.equal(started.state, 'running');
+  await waitFor(() => !pidAlive(pid));
+  const after = await store.get(run.id);
+  assert.equal(after?.status.state, 'failed');
+  assert.equal(after?.status.error, 'process disappeared');
+});
