@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from . import checkpoint as ckpt
 from .config import load_config
 from .data import make_batches
-from .events import EventWriter
+from .events import EventWriter, read_events
 from .lora import apply_method
 from .model import count_params, load_base
 from .optim import build_optimizer, get_lr, set_lr
@@ -100,6 +100,8 @@ class Recipe:
                                          t["weight_decay"], self.device)
         self.tokens = 0
         self.resumed_from = self._maybe_resume()
+        if self.resumed_from is not None and self.evaluator is not None:
+            self._restore_eval_baseline()
         device_name = str(self.device)
         if self.device.type == "cuda":
             device_name = f"cuda:{torch.cuda.current_device()} ({torch.cuda.get_device_name()})"
@@ -145,6 +147,16 @@ class Recipe:
         self.step, self.tokens = state["step"], state.get("tokens", 0)
         self.events.emit("log", level="info", message=f"resumed from {found[-1].name}")
         return self.step
+
+    def _restore_eval_baseline(self) -> None:
+        """A resumed run skips the step-0 evaluation; take the base's scores from the step-0
+        ``eval`` event already in events.jsonl so deltas stay relative to the base."""
+        step0 = next((e for e in read_events(self.run_dir) if e.get("type") == "eval" and e.get("step") == 0), None)
+        if step0 is None:
+            self.events.emit("log", level="warning",
+                             message="--resume: no step-0 eval in events.jsonl; deltas are relative to the resumed step")
+            return
+        self.evaluator.set_baseline(step0)
 
     def _check_stop_before_training(self) -> None:
         if self.stop_requested:

@@ -1,7 +1,7 @@
 import json
 import math
 
-from conftest import assert_valid_run_files, read_events
+from conftest import TRAINER, assert_valid_run_files, read_events
 
 from finetune_lab.train import run
 
@@ -76,3 +76,24 @@ def test_bad_config_fails_naming_the_field(make_run):
     assert run(run_dir) == 1
     events = assert_valid_run_files(run_dir)
     assert "train.steps" in events[-1]["error"]
+
+
+def test_resume_keeps_eval_deltas_relative_to_the_base(make_run):
+    evals = {"every_steps": 2,
+             "learning": [{"name": "code", "type": "loss", "data": str(TRAINER / "tests" / "fixtures" / "code.jsonl"),
+                           "max_examples": 2}],
+             "forgetting": [{"name": "english", "type": "loss", "data": "builtin:brown#heldout", "max_examples": 2}]}
+    run_dir = make_run(evals=evals)
+    assert run(run_dir, stop_after=2) == 0
+    assert run(run_dir, resume=True) == 0
+    events = assert_valid_run_files(run_dir)
+    evals_by_step = {}
+    for e in events:
+        if e["type"] == "eval":
+            evals_by_step.setdefault(e["step"], e)
+    assert sorted(evals_by_step) == [0, 2, 4]
+    base = evals_by_step[0]
+    for role in ("learning", "forgetting"):
+        after = evals_by_step[4][role]  # evaluated by the resumed process
+        assert after["value"] != base[role]["value"]
+        assert math.isclose(after["delta"], after["value"] - base[role]["value"], abs_tol=1e-9), role
