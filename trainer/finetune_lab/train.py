@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import resource
 import signal
@@ -61,6 +62,26 @@ def _data_base_dir(run_dir: Path) -> Path:
         if exp:
             return Path(exp).parent
     return run_dir
+
+
+def _load_base(base: str, pretrain_steps, on_progress):
+    """model.load_base, with a message that says what to do when an ``hf:`` model is missing."""
+    try:
+        return load_base(base, pretrain_steps, on_progress)
+    except OSError as e:
+        if not base.startswith("hf:"):
+            raise
+        name = base[3:]
+        if _hf_offline():
+            raise OSError(f"model.base {base}: '{name}' is not a local folder and not in the Hugging Face "
+                          f"cache, and HF_HUB_OFFLINE is set, so nothing was downloaded. Use a folder "
+                          f"holding config.json, the weights and the tokenizer, or download it first.") from e
+        raise OSError(f"model.base {base}: cannot load '{name}' as a local folder or from the Hugging "
+                      f"Face Hub: {e}") from e
+
+
+def _hf_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
 
 
 class Recipe:
@@ -122,7 +143,7 @@ class Recipe:
 
         if cfg.model["base"].startswith("builtin:"):
             self.status.update(phase="pretraining")
-        model, self.tokenizer = load_base(cfg.model["base"], cfg.model.get("pretrain_steps"), on_pretrain)
+        model, self.tokenizer = _load_base(cfg.model["base"], cfg.model.get("pretrain_steps"), on_pretrain)
         self.model = apply_method(model, cfg.method, cfg.lora, cfg.train["seed"]).to(self.device)
         self.model.train()
 
