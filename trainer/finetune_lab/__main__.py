@@ -24,8 +24,28 @@ def main(argv=None) -> int:
         from .doctor import doctor
         print(json.dumps(doctor(), indent=2))
         return 0
-    from .pretrain import pretrained_builtin_path
-    print(pretrained_builtin_path(args.model.removeprefix("builtin:"), args.steps))
+    return pretrain_command(args.model, args.steps)
+
+
+def pretrain_command(model: str, steps: int | None) -> int:
+    """Warm the cache: prints "cached <folder>" at once when the base is there, else pretrains
+    (progress lines) and prints "pretrained <folder>"."""
+    from .paths import cache_dir
+    from .pretrain import cache_key, pretrain_settings, pretrained_builtin
+    if not model.startswith("builtin:") and ":" in model:
+        print(f"error: pretrain is for built-in bases (builtin:<size>), got '{model}'", file=sys.stderr)
+        return 2
+    size = model.removeprefix("builtin:")
+    try:
+        folder = cache_dir() / "bases" / cache_key(size, pretrain_settings(size, steps))
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if (folder / "model.safetensors").exists():
+        print(f"cached {folder}", flush=True)
+        return 0
+    pretrained_builtin(size, steps=steps)
+    print(f"pretrained {folder}", flush=True)
     return 0
 
 
