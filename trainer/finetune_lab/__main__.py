@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import os
 import sys
 
 
@@ -18,6 +19,10 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "run":
+        torchrun = torchrun_argv(args.run_dir, args.resume)
+        if torchrun:  # launcher.kind torchrun, not yet under torchrun: become it (same pid)
+            print("launching: " + " ".join(torchrun[1:]), flush=True)
+            os.execv(torchrun[0], torchrun)
         from .train import run
         return run(args.run_dir, resume=args.resume)
     if args.command == "doctor":
@@ -25,6 +30,24 @@ def main(argv=None) -> int:
         print(json.dumps(doctor(), indent=2))
         return 0
     return pretrain_command(args.model, args.steps)
+
+
+def torchrun_argv(run_dir: str, resume: bool) -> list[str] | None:
+    """The torchrun command line for a run whose config says ``launcher.kind: torchrun`` with
+    more than one process on this one node, when this process is not already one of torchrun's
+    workers; else None. Several nodes: start torchrun on each yourself (README: Slurm)."""
+    if "WORLD_SIZE" in os.environ or "TORCHELASTIC_RUN_ID" in os.environ:
+        return None
+    try:
+        from .config import load_config
+        launcher = load_config(run_dir).launcher
+    except Exception:
+        return None  # the run itself reports a bad config
+    if launcher.get("kind") != "torchrun" or launcher.get("nproc_per_node", 1) <= 1 or launcher.get("nnodes", 1) > 1:
+        return None
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+            f"--nproc_per_node={launcher['nproc_per_node']}", "-m", "finetune_lab", "run",
+            "--run-dir", str(run_dir)] + (["--resume"] if resume else [])
 
 
 def pretrain_command(model: str, steps: int | None) -> int:

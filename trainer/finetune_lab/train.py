@@ -1,6 +1,14 @@
-"""The training recipe: setup -> train -> cleanup (the shape of torchtune's single-device
-recipes), for LoRA and full finetuning alike. Everything it reports goes to the run folder:
-events.jsonl (events.py), status.json (status.py), checkpoints/ (checkpoint.py)."""
+"""The training recipe: setup -> train -> cleanup (the shape of torchtune's recipes), for LoRA
+and full finetuning alike. Everything it reports goes to the run folder: events.jsonl
+(events.py), status.json (status.py), checkpoints/ (checkpoint.py).
+
+Several processes (``torchrun``, or anything that sets RANK / WORLD_SIZE / MASTER_ADDR the
+torch.distributed way): DDP over a gloo (CPU) or nccl (CUDA) process group. Rank 0 alone
+writes events, status, checkpoints, evals and spectra; batches are sharded by rank (each rank
+takes every world_size-th batch of ``train.batch_size``, so the global batch is
+batch_size x world_size x grad_accum); gradients are all-reduced by DDP. With WORLD_SIZE unset
+or 1 nothing of this runs.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +35,24 @@ from .lora import apply_method
 from .model import count_params, load_base
 from .optim import build_optimizer, get_lr, set_lr
 from .status import StatusFile
+
+
+class _Silent:
+    """Stands in for EventWriter and StatusFile on ranks other than 0: they write nothing."""
+
+    def emit(self, type: str, **fields) -> dict:
+        return {"type": type, **fields}
+
+    def __getattr__(self, name):  # update, update_throttled, start_heartbeat, finish
+        return lambda *args, **kwargs: None
+
+
+def dist_env() -> tuple[int, int, int]:
+    """(rank, local_rank, world_size) from torchrun's environment; (0, 0, 1) without it."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 0, 1
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")), world
 
 
 class Stopped(Exception):
@@ -90,8 +116,11 @@ class Recipe:
     def __init__(self, run_dir: Path, resume: bool = False, stop_after: int | None = None):
         self.run_dir = Path(run_dir)
         self.resume, self.stop_after = resume, stop_after
-        self.events = EventWriter(self.run_dir)
-        self.status = StatusFile(self.run_dir)
+        self.rank, self.local_rank, self.world_size = dist_env()
+        self.is_main = self.rank == 0
+        self.events = EventWriter(self.run_dir) if self.is_main else _Silent()
+        self.status = StatusFile(self.run_dir) if self.is_main else _Silent()
+        self.ddp = None  # the DistributedDataParallel wrapper when world_size > 1
         self.stop_requested = False
         self.step = 0
 
@@ -105,6 +134,8 @@ class Recipe:
         self.total_steps = t["steps"]
         self.status.update(total_steps=self.total_steps)
         self.device = pick_device(t["device"])
+        if self.world_size > 1:
+            self._init_distributed()
         self.bf16 = t["precision"] == "bf16" or (
             t["precision"] == "auto" and self.device.type == "cuda" and torch.cuda.is_bf16_supported())
         if t["precision"] == "bf16" and self.device.type == "cpu":
@@ -112,7 +143,7 @@ class Recipe:
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True  # TF32 matmuls for the fp32 parts
             torch.backends.cudnn.allow_tf32 = True
-        seed_everything(t["seed"])
+        seed_everything(t["seed"] + self.rank)  # rank 0 (and a single process): the seed itself
         self._setup_model()
         self.base_dir = _data_base_dir(self.run_dir)
         self.batches = make_batches(cfg.data, self.tokenizer, t["batch_size"], t["seed"], self.base_dir)
@@ -123,16 +154,32 @@ class Recipe:
         self.resumed_from = self._maybe_resume()
         if self.resumed_from is not None and self.evaluator is not None:
             self._restore_eval_baseline()
+        if self.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel
+            self.ddp = DistributedDataParallel(  # broadcasts rank 0's weights; all-reduces grads
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         device_name = str(self.device)
         if self.device.type == "cuda":
             device_name = f"cuda:{torch.cuda.current_device()} ({torch.cuda.get_device_name()})"
         self.events.emit(
             "run_started", config=cfg.raw, device=device_name, precision="bf16" if self.bf16 else "fp32",
             method=cfg.method, model=cfg.model["base"], params=count_params(self.model),
-            total_steps=self.total_steps, resumed_from=self.resumed_from, world_size=1)
+            total_steps=self.total_steps, resumed_from=self.resumed_from, world_size=self.world_size)
         params = count_params(self.model)
-        print(f"run {cfg.name}: {cfg.method} on {cfg.model['base']} ({device_name}), "
-              f"{params['trainable']:,} of {params['total']:,} params train", flush=True)
+        if self.is_main:
+            print(f"run {cfg.name}: {cfg.method} on {cfg.model['base']} ({device_name}"
+                  f"{f' x {self.world_size} processes' if self.world_size > 1 else ''}), "
+                  f"{params['trainable']:,} of {params['total']:,} params train", flush=True)
+
+    def _init_distributed(self) -> None:
+        import torch.distributed as dist
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.local_rank)
+            self.device = torch.device("cuda", self.local_rank)
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if self.device.type == "cuda" else "gloo")
+        if dist.get_world_size() != self.world_size:
+            raise RuntimeError(f"WORLD_SIZE={self.world_size} but the process group has {dist.get_world_size()}")
 
     def _setup_model(self) -> None:
         cfg = self.cfg
@@ -143,13 +190,19 @@ class Recipe:
 
         if cfg.model["base"].startswith("builtin:"):
             self.status.update(phase="pretraining")
+        if self.world_size > 1 and not self.is_main:
+            torch.distributed.barrier()  # rank 0 pretrains (or finds) the base first, reporting progress
         model, self.tokenizer = _load_base(cfg.model["base"], cfg.model.get("pretrain_steps"), on_pretrain)
+        if self.world_size > 1 and self.is_main:
+            torch.distributed.barrier()
         self.model = apply_method(model, cfg.method, cfg.lora, cfg.train["seed"]).to(self.device)
         self.model.train()
 
     def _setup_observers(self) -> None:
         cfg = self.cfg
         self.evaluator = self.spectra = None
+        if not self.is_main:
+            return  # evals and spectra are rank 0's (on its unwrapped model)
         if cfg.evals["learning"] or cfg.evals["forgetting"]:
             from .evals import Evaluator
             self.evaluator = Evaluator(cfg.evals, self.tokenizer, cfg.data["seq_len"], self.device, self.base_dir)
@@ -188,7 +241,7 @@ class Recipe:
     def _loss_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Mean next-token cross-entropy over targets != -100. x, y: (B, T) int64."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            logits = self.model(input_ids=x).logits  # (B, T, V)
+            logits = (self.ddp or self.model)(input_ids=x).logits  # (B, T, V)
         return F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1), ignore_index=-100)
 
     def _observe(self, step: int, final: bool) -> None:
@@ -214,6 +267,8 @@ class Recipe:
         self.status.update(phase="training")
 
     def _checkpoint(self) -> None:
+        if not self.is_main:
+            return
         self.status.update(phase="checkpointing")
         path, fmt = ckpt.save_checkpoint(
             self.run_dir, self.model, self.optimizer, self.cfg.method, self.step,
@@ -237,16 +292,22 @@ class Recipe:
             set_lr(self.optimizer, lr)
             loss_sum, step_tokens = 0.0, 0
             for micro in range(accum):
-                x, y = self.batches.batch(self.step * accum + micro)
+                x, y = self.batches.batch((self.step * accum + micro) * self.world_size + self.rank)
+                step_tokens += int((y != -100).sum())  # counted on the CPU copy: no device sync
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-                loss = self._loss_step(x, y) / accum
-                loss.backward()
+                # DDP: all-reduce gradients only on the last micro-batch of the step
+                sync = self.ddp.no_sync() if self.ddp is not None and micro < accum - 1 else contextlib.nullcontext()
+                with sync:
+                    loss = self._loss_step(x, y) / accum
+                    loss.backward()
                 loss_sum += loss.detach()
-                step_tokens += int((y != -100).sum())
             grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
             self.step += 1
+            stop_any = self.stop_requested
+            if self.ddp is not None:  # every rank: the global loss and tokens, and one stop decision
+                loss_sum, step_tokens, stop_any = self._all_reduce_step(loss_sum, step_tokens, stop_any)
             self.tokens += step_tokens
             final = self.step == self.total_steps
             if self.step % log_every == 0 or final or self.step == 1:
@@ -257,9 +318,10 @@ class Recipe:
                     tokens_per_s=step_tokens / dt if dt > 0 else None, tokens=self.tokens,
                     memory_mb=round(memory_mb(self.device), 1))
                 self.status.update_throttled(step=self.step, loss=loss_value if np.isfinite(loss_value) else None)
-                print(f"step {self.step}/{self.total_steps} loss {loss_value:.4f} lr {lr:.2e} "
-                      f"grad_norm {float(grad_norm):.3f} {step_tokens / dt:,.0f} tok/s", flush=True)
-            stopping = self.stop_requested or (self.stop_after is not None and self.step >= self.stop_after)
+                if self.is_main:
+                    print(f"step {self.step}/{self.total_steps} loss {loss_value:.4f} lr {lr:.2e} "
+                          f"grad_norm {float(grad_norm):.3f} {step_tokens / dt:,.0f} tok/s", flush=True)
+            stopping = stop_any or (self.stop_after is not None and self.step >= self.stop_after)
             self._observe(self.step, final=final)
             if final or stopping or (ckpt_every > 0 and self.step % ckpt_every == 0):
                 self._checkpoint()
@@ -267,12 +329,27 @@ class Recipe:
                 return "stopped"
         return "completed"
 
+    def _all_reduce_step(self, loss_sum, step_tokens: int, stop: bool):
+        """One small all-reduce per step: mean loss over ranks, total target tokens, any stop."""
+        import torch.distributed as dist
+        stats = torch.cat([torch.as_tensor(loss_sum, dtype=torch.float64, device=self.device).reshape(1),
+                           torch.tensor([step_tokens, float(stop)], dtype=torch.float64, device=self.device)])
+        dist.all_reduce(stats)
+        tokens, stops = stats[1:].tolist()
+        return stats[0] / self.world_size, int(tokens), stops > 0
+
     # ------------------------------------------------------------------ cleanup
 
     def cleanup(self, state: str, error: str | None = None, tb: str | None = None) -> None:
         self.events.emit("run_finished", status=state, error=error, step=self.step, traceback=tb)
         self.status.finish(state, error)
-        print(f"run {state}" + (f": {error}" if error else ""), flush=True)
+        if self.is_main or error:
+            prefix = f"rank {self.rank}: " if self.world_size > 1 else ""
+            print(f"{prefix}run {state}" + (f": {error}" if error else ""), flush=True)
+        if self.world_size > 1:
+            import torch.distributed as dist
+            if dist.is_initialized():
+                dist.destroy_process_group()
 
 
 def run(run_dir: Path | str, resume: bool = False, stop_after: int | None = None) -> int:
