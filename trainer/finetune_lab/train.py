@@ -13,6 +13,7 @@ or 1 nothing of this runs.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import os
 import random
@@ -177,7 +178,9 @@ class Recipe:
             torch.cuda.set_device(self.local_rank)
             self.device = torch.device("cuda", self.local_rank)
         if not dist.is_initialized():
-            dist.init_process_group(backend="nccl" if self.device.type == "cuda" else "gloo")
+            # generous timeout: other ranks wait while rank 0 pretrains a base or evaluates
+            dist.init_process_group(backend="nccl" if self.device.type == "cuda" else "gloo",
+                                    timeout=datetime.timedelta(hours=2))
         if dist.get_world_size() != self.world_size:
             raise RuntimeError(f"WORLD_SIZE={self.world_size} but the process group has {dist.get_world_size()}")
 
