@@ -134,6 +134,7 @@ export class RunManager implements vscode.Disposable {
   private async persist(store: RunStore, run: RunInfo): Promise<void> {
     const { stale: _stale, reconciled: _why, ...status } = run.status;
     void _stale; void _why;
+    if (TERMINAL.has(status.state) && status.finished == null) status.finished = Date.now() / 1000;
     try { await store.writeStatus(run.id, status); } catch { /* read-only folder: show it anyway */ }
   }
 
@@ -210,7 +211,9 @@ export class RunManager implements vscode.Disposable {
     this.active.delete(id);
     const store = this.store;
     const run = store ? await store.get(id) : undefined;
-    if (store && run && !TERMINAL.has(run.status.state)) {
+    // The store's reader may already call it "process disappeared"; here we know more (exit code, log).
+    const died = run && (!TERMINAL.has(run.status.state) || run.status.reconciled === 'process disappeared');
+    if (store && run && died) {
       const wasStopped = this.stopping.has(id);
       const tail = lastLines(readTail(path.join(run.dir, 'train.log')), 1)[0];
       const why = signal ? `killed by ${signal}` : `exited with code ${code}`;

@@ -41,7 +41,8 @@ export class RunCommands {
       if (n.kind === 'run') out.push(this.runs.find(n.run.id) ?? n.run);
       else for (const c of n.children) add(c);
     };
-    const nodes = selected && selected.length > 1 ? selected : arg !== undefined ? [arg] : [];
+    // From the palette there is no argument: use what is selected in the Runs view, if anything.
+    const nodes = selected && selected.length > 1 ? selected : arg !== undefined ? [arg] : this.view.selection;
     for (const n of nodes) if (n !== undefined) add(n);
     const unique = [...new Map(out.map((r) => [r.id, r])).values()];
     if (unique.length) return opts.many ? unique : unique.slice(0, 1);
