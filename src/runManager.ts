@@ -235,7 +235,9 @@ export class RunManager implements vscode.Disposable {
     const run = this.find(id) ?? (store ? await store.get(id) : undefined);
     const qi = this.queue.findIndex((q) => q.id === id);
     if (qi >= 0) this.queue.splice(qi, 1);
-    const pid = this.active.get(id)?.pid ?? run?.status.pid ?? undefined;
+    // Only a live run is signalled: a finished run's pid may belong to another process by now.
+    const live = this.active.has(id) || run?.status.state === 'running';
+    const pid = this.active.get(id)?.pid ?? (live ? run?.status.pid : undefined) ?? undefined;
     if (!pid || pid <= 0) {
       if (store && run && run.status.state === 'queued') {
         await store.writeStatus(id, { ...stripReader(run.status), state: 'stopped', error: 'stopped before it started' });

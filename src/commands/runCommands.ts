@@ -118,7 +118,9 @@ export class RunCommands {
   }
 
   async stop(arg: RunArg, selected?: readonly RunsNode[]): Promise<void> {
-    const runs = await this.resolveRuns(arg, selected, { many: true, title: 'Stop which run?', filter: (r) => r.status.state === 'running' || r.status.state === 'queued' });
+    const all = await this.resolveRuns(arg, selected, { many: true, title: 'Stop which run?', filter: (r) => r.status.state === 'running' || r.status.state === 'queued' });
+    const runs = all.filter((r) => r.status.state === 'running' || r.status.state === 'queued' || this.runs.isActive(r.id));
+    if (all.length && !runs.length) void vscode.window.showInformationMessage(`${all[0].id} is not running (${all[0].status.state}).`);
     await Promise.all(runs.map((r) => vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Stopping ${r.id}: the trainer checkpoints first…` },
       () => this.runs.stop(r.id),
