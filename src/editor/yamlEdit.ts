@@ -87,6 +87,13 @@ export function setValueEdit(text: string, path: readonly PathSeg[], value: unkn
       const end = Math.min(text.length, lineEnd(text, Math.max(valueEnd - 1, keyStart)) + 1);
       return { start, end, text: '' };
     }
+    const item = hit.node;
+    if (isSeq(parent) && !parent.flow && item?.range && typeof path[path.length - 1] === 'number') {
+      // A block sequence item ("- {name: code, ...}"): its lines go.
+      const start = lineStart(text, item.range[0]);
+      const end = Math.min(text.length, lineEnd(text, Math.max(item.range[1] - 1, item.range[0])) + 1);
+      return { start, end, text: '' };
+    }
     return viaDocument(text, (d) => d.deleteIn(path));
   }
   if (exists && hit.node?.range) {
@@ -110,11 +117,26 @@ export function setValueEdit(text: string, path: readonly PathSeg[], value: unkn
       return { start: at, end: at, text: '\n' + blockLines(path.slice(hit.depth), value, indent) };
     }
   }
+  const rest = path.slice(hit.depth);
+  if (isSeq(parent) && parent.items.length && rest.length === 1 && rest[0] === parent.items.length) {
+    const first = parent.items[0] as Node | null;
+    const last = parent.items[parent.items.length - 1] as Node | null;
+    if (!parent.flow && first?.range && last?.range) {
+      // Append "- value" under the last item, at the same indentation.
+      const dash = text.lastIndexOf('-', first.range[0]);
+      const indent = ' '.repeat(Math.max(0, dash - lineStart(text, dash)));
+      const at = lineEnd(text, Math.max(0, last.range[1] - 1));
+      return { start: at, end: at, text: `\n${indent}- ${flowText(value)}` };
+    }
+    if (parent.flow && parent.range) {
+      const close = text.lastIndexOf(']', parent.range[1]);
+      if (close > parent.range[0]) return { start: close, end: close, text: `, ${flowText(value)}` };
+    }
+  }
   if (isMap(parent) && parent.flow && parent.range) {
     // A flow map ({rank: 16, alpha: 32}): add ", key: value" before its closing brace.
     const close = text.lastIndexOf('}', parent.range[1]);
     if (close > parent.range[0]) {
-      const rest = path.slice(hit.depth);
       const nested = rest.slice(1).reduceRight<unknown>((acc, k) => ({ [String(k)]: acc }), value);
       const before = text.slice(parent.range[0] + 1, close).trim();
       const sep = before ? ', ' : '';

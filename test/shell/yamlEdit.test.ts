@@ -65,3 +65,12 @@ test('hover: the path under the cursor and its guidance', () => {
   assert.match(fieldDoc(['evals', 'learning', 0, 'type'])!, /exact_match/);
   assert.match(fieldDoc(['sweep', 'lora.rank'])!, /sweep axis/);
 });
+
+test('eval tasks: append to and remove from a block sequence, keeping the rest as written', () => {
+  const added = set(['evals', 'learning', 1], { name: 'more', type: 'loss', data: 'builtin:brown#heldout' });
+  assert.match(added, /    - \{name: code, type: loss, data: builtin:python-stdlib#heldout\}\n    - \{name: more, type: loss, data: builtin:brown#heldout\}\nsweep:/);
+  const removed = applyEdit(added, setValueEdit(added, ['evals', 'learning', 0], undefined)!);
+  assert.equal(removed, TEXT.replace('code, type: loss, data: builtin:python-stdlib', 'more, type: loss, data: builtin:brown'));
+  const flow = applyEdit(TEXT, setValueEdit(TEXT, ['sweep', 'train.lr', 2], 1e-4)!);
+  assert.match(flow, /train\.lr: \[1\.0e-5, 5\.0e-5, 1e-4\]/);
+});
