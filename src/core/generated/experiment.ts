@@ -17,7 +17,7 @@ export interface ExperimentConfig {
   description?: string;
   model: {
     /**
-     * builtin:tiny (tests, ~1M params) | builtin:small (demo) | builtin:125m | builtin:350m (GPUs), each pretrained once on builtin:brown and cached; or hf:<name or local folder>.
+     * builtin:tiny (tests, ~0.5M params) | builtin:small (demo) | builtin:125m | builtin:350m (GPUs), each pretrained once on builtin:brown and cached; or hf:<name or local folder>.
      */
     base: string;
     /**
