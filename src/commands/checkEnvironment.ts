@@ -14,7 +14,9 @@ function runDoctor(python: string, trainerDir: string): Promise<{ info?: DoctorI
     // cwd outside the workspace: python puts the cwd first on sys.path.
     execFile(python, ['-m', 'finetune_lab', 'doctor'], { cwd: os.tmpdir(), env, timeout: 120_000, maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
       try {
-        resolve({ info: JSON.parse(stdout.trim().split('\n').pop() ?? '') as DoctorInfo });
+        // doctor prints one JSON object (pretty-printed); anything before it is a library's chatter.
+        const out = stdout.trim();
+        resolve({ info: JSON.parse(out.slice(out.indexOf('{'), out.lastIndexOf('}') + 1)) as DoctorInfo });
       } catch {
         resolve({ failure: (String(stderr || err?.message || 'no output').trim().split('\n').slice(-12).join('\n')) });
       }
