@@ -78,10 +78,17 @@ export class CodeServer {
     return out.trim();
   }
 
+  /**
+   * code-server is a remote window: machine-scoped settings (finetuneLab.pythonPath) are read from
+   * the "Remote" settings (Machine/settings.json), where the Settings UI writes them there; the
+   * rest from the user settings.
+   */
   writeSettings() {
-    const userDir = join(this.userDataDir, 'User');
-    mkdirSync(userDir, { recursive: true });
-    writeFileSync(join(userDir, 'settings.json'), JSON.stringify(this.settings, null, 2));
+    for (const scope of ['User', 'Machine']) {
+      const dir = join(this.userDataDir, scope);
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'settings.json'), JSON.stringify(this.settings, null, 2));
+    }
   }
 
   async start() {
@@ -186,6 +193,31 @@ export class Workbench {
     await row.click();
   }
 
+  /**
+   * In an open quick pick: a multi-select one (checkboxes, OK button) gets exactly `labels`
+   * checked and OK; a single-select one gets the first label picked.
+   */
+  async pickMany(labels, { timeout = 15_000 } = {}) {
+    const p = this.page;
+    const qi = p.locator('.quick-input-widget');
+    await qi.waitFor({ state: 'visible', timeout });
+    const ok = qi.getByRole('button', { name: 'OK' });
+    if (!(await ok.isVisible().catch(() => false))) return this.pick(labels[0], { timeout });
+    const rows = qi.locator('.monaco-list-row');
+    await rows.first().waitFor({ state: 'visible', timeout });
+    const n = await rows.count();
+    for (let i = 0; i < n; i++) {
+      const row = rows.nth(i);
+      const name = (await row.locator('.label-name').first().innerText()).trim();
+      const box = row.locator('input[type=checkbox], .monaco-checkbox, [role=checkbox]').first();
+      const checked = await row.getAttribute('aria-checked') === 'true' ||
+        await box.evaluate((b) => b.checked === true || b.getAttribute('aria-checked') === 'true' || b.classList.contains('checked')).catch(() => false);
+      const want = labels.some((l) => name.includes(l));
+      if (checked !== want) await box.click();
+    }
+    await ok.click();
+  }
+
   /** Answers an open input box (quick input with no list): types and presses Enter. */
   async answerInput(text) {
     const qi = this.page.locator('.quick-input-widget');
@@ -262,13 +294,13 @@ export class Workbench {
   /** Rows of the Runs tree: [{text, ariaLabel}] (label + description as the user reads them). */
   async runRows() {
     const rows = this.runsPane().locator('.monaco-list-row');
-    const n = await rows.count();
-    const out = [];
-    for (let i = 0; i < n; i++) {
-      const r = rows.nth(i);
-      out.push({ text: (await r.innerText().catch(() => '')).replace(/\s+/g, ' ').trim(), ariaLabel: (await r.getAttribute('aria-label')) ?? '', locator: r });
-    }
-    return out;
+    const data = await rows.evaluateAll((els) => els.map((r) => {
+      const label = (r.querySelector('.label-name')?.innerText ?? '').trim();
+      const description = (r.querySelector('.label-description')?.innerText ?? '').trim();
+      return { label, description, text: label ? `${label} ${description}`.trim() : (r.innerText || '').replace(/\s+/g, ' ').trim(), ariaLabel: r.getAttribute('aria-label') ?? '', index: r.getAttribute('data-index') };
+    }));
+    // A locator that finds the row again by its label (rows re-render as the tree refreshes).
+    return data.map((d) => ({ ...d, locator: d.label ? rows.filter({ has: this.page.locator('.label-name', { hasText: d.label }) }).first() : rows.nth(Number(d.index) || 0) }));
   }
 
   /** Waits until a Runs row matches `pred` (on its text + aria-label); returns it. */
@@ -288,15 +320,13 @@ export class Workbench {
     return (await this.page.locator('.part.statusbar .statusbar-item').allInnerTexts()).map((s) => s.trim()).filter(Boolean);
   }
 
+  /** The status bar's items, read in one go (items come and go while a run trains). */
   async statusBarItems() {
-    const items = this.page.locator('.part.statusbar .statusbar-item');
-    const n = await items.count();
-    const out = [];
-    for (let i = 0; i < n; i++) {
-      const it = items.nth(i);
-      out.push({ id: await it.getAttribute('id'), text: (await it.innerText().catch(() => '')).trim(), aria: (await it.locator('[aria-label]').first().getAttribute('aria-label').catch(() => null)) ?? (await it.getAttribute('aria-label')) });
-    }
-    return out;
+    return this.page.locator('.part.statusbar .statusbar-item').evaluateAll((els) => els.map((e) => ({
+      id: e.id || null,
+      text: (e.innerText || '').trim(),
+      aria: e.getAttribute('aria-label') ?? e.querySelector('[aria-label]')?.getAttribute('aria-label') ?? null,
+    })));
   }
 
   /** Texts of the notification toasts on screen (and in the notification center if open). */
@@ -340,25 +370,30 @@ export class Workbench {
 export async function canvasStats(canvasLocator) {
   return canvasLocator.evaluate((c) => {
     const w = c.width, h = c.height;
-    if (!w || !h) return { w, h, painted: 0, coloured: 0, colours: 0, minX: null, maxX: null };
-    const ctx = c.getContext('2d');
-    const d = ctx.getImageData(0, 0, w, h).data;
-    let painted = 0, coloured = 0, minX = Infinity, maxX = -Infinity;
-    const hues = new Set();
+    const out = { w, h, painted: 0, coloured: 0, green: 0, hueFamilies: 0, minX: null, maxX: null };
+    if (!w || !h) return out;
+    const d = c.getContext('2d').getImageData(0, 0, w, h).data;
+    let minX = Infinity, maxX = -Infinity;
+    const fam = new Map();
     for (let i = 0; i < d.length; i += 4) {
-      const a = d[i + 3];
-      if (a < 16) continue;
-      painted++;
+      if (d[i + 3] < 16) continue;
+      out.painted++;
       const r = d[i], g = d[i + 1], b = d[i + 2];
       const mx = Math.max(r, g, b), mn = Math.min(r, g, b);
-      if (mx - mn > 60) {
-        coloured++;
-        const x = (i / 4) % w;
-        if (x < minX) minX = x; if (x > maxX) maxX = x;
-        hues.add(`${r >> 5},${g >> 5},${b >> 5}`);
-      }
+      if (mx - mn <= 60) continue;
+      out.coloured++;
+      const x = (i / 4) % w;
+      if (x < minX) minX = x; if (x > maxX) maxX = x;
+      // Hue in 6 families (red, yellow/orange, green, cyan, blue, magenta).
+      let hue;
+      if (mx === r) hue = ((g - b) / (mx - mn) + 6) % 6; else if (mx === g) hue = (b - r) / (mx - mn) + 2; else hue = (r - g) / (mx - mn) + 4;
+      const f = Math.round(hue) % 6;
+      fam.set(f, (fam.get(f) ?? 0) + 1);
+      if (f === 2) out.green++;
     }
-    return { w, h, painted, coloured, colours: hues.size, minX: Number.isFinite(minX) ? minX : null, maxX: Number.isFinite(maxX) ? maxX : null };
+    out.hueFamilies = [...fam.values()].filter((n) => n >= 30).length;
+    out.minX = Number.isFinite(minX) ? minX : null; out.maxX = Number.isFinite(maxX) ? maxX : null;
+    return out;
   });
 }
 
