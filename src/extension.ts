@@ -41,7 +41,7 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(reg('finetuneLab.newExperiment', () => newExperiment()));
   context.subscriptions.push(reg('finetuneLab.startRun', (arg?: vscode.Uri) => cmd.start(arg)));
   context.subscriptions.push(reg('finetuneLab.stopRun', (arg, sel) => cmd.stop(arg, sel)));
-  context.subscriptions.push(reg('finetuneLab.resumeRun', (arg) => cmd.resume(arg)));
+  context.subscriptions.push(reg('finetuneLab.resumeRun', (arg, sel) => cmd.resume(arg, sel)));
   context.subscriptions.push(reg('finetuneLab.openDashboard', (arg, sel) => cmd.openDashboard(arg, sel)));
   context.subscriptions.push(reg('finetuneLab.openLastRun', (arg?: vscode.Uri) => cmd.openLastRun(arg)));
   context.subscriptions.push(reg('finetuneLab.openLog', (arg) => cmd.openLog(arg)));

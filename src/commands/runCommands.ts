@@ -127,18 +127,20 @@ export class RunCommands {
     )));
   }
 
-  /** Resume a stopped or failed run from its last checkpoint; start a queued run nobody is running. */
-  async resume(arg: RunArg): Promise<void> {
+  /** Resume stopped or failed runs from their last checkpoint; start queued runs no window is running. */
+  async resume(arg: RunArg, selected?: readonly RunsNode[]): Promise<void> {
     if (!(await requireTrust('resume a run'))) return;
-    const [run] = await this.resolveRuns(arg, undefined, { title: 'Resume which run?', filter: (r) => ['stopped', 'failed', 'queued'].includes(r.status.state) });
-    if (!run) return;
-    if (run.status.state === 'running' || this.runs.isActive(run.id) || this.runs.isQueued(run.id)) {
-      void vscode.window.showInformationMessage(`${run.id} is already ${run.status.state === 'running' ? 'running' : 'queued in this window'}.`);
+    const picked = await this.resolveRuns(arg, selected, { many: true, title: 'Resume which runs?', filter: (r) => ['stopped', 'failed', 'queued'].includes(r.status.state) });
+    const runs = picked.filter((r) => r.status.state !== 'running' && r.status.state !== 'completed' && !this.runs.isActive(r.id) && !this.runs.isQueued(r.id));
+    if (!runs.length) {
+      if (picked.length) void vscode.window.showInformationMessage(`${picked[0].id} is ${picked[0].status.state === 'queued' ? 'already queued in this window' : picked[0].status.state}.`);
       return;
     }
     const python = await requirePython();
     if (!python) return;
-    this.runs.enqueue([run.id], run.status.state !== 'queued');
+    // Oldest first, so a sweep carries on in its order.
+    runs.sort((a, b) => a.meta.created - b.meta.created || (a.meta.sweep_index ?? 0) - (b.meta.sweep_index ?? 0));
+    for (const r of runs) this.runs.enqueue([r.id], r.status.state !== 'queued');
   }
 
   // ---- opening ------------------------------------------------------------------------------
