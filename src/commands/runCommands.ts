@@ -252,7 +252,8 @@ export class RunCommands {
   private async reveal(id: string): Promise<void> {
     await vscode.commands.executeCommand('finetuneLab.runs.focus');
     const node = this.tree.nodeFor(id);
-    if (node instanceof RunNode) await this.view.reveal(node, { select: true, focus: false, expand: true });
+    // Revealing is a courtesy: the tree may not have drawn the new node yet.
+    if (node instanceof RunNode) await Promise.resolve(this.view.reveal(node, { select: true, focus: false, expand: true })).catch(() => undefined);
   }
 }
 
