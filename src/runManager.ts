@@ -168,7 +168,11 @@ export class RunManager implements vscode.Disposable {
         const python = await requirePython();
         if (!python) return; // the queue waits; Start again after fixing Python
         const next = this.queue.shift()!;
-        await this.launch(next.id, next.resume, python.path);
+        try {
+          await this.launch(next.id, next.resume, python.path);
+        } catch (e) {
+          void vscode.window.showErrorMessage(`Finetune Lab: could not start ${next.id}: ${(e as Error).message}`);
+        }
       }
     } finally {
       this.pumping = false;
