@@ -2,7 +2,7 @@
 // its sweep into runs in a runs folder, start the trainer for each and follow it.
 //   finetune-lab run <file> [--runs-dir DIR] [--dry-run] [--detach]
 //   finetune-lab list [--runs-dir DIR]    stop <run-id>    resume <run-id> [--detach]
-//   finetune-lab doctor                    demo [--runs-dir DIR]
+//   finetune-lab doctor                    demo [--runs-dir DIR] [--quick]
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -12,11 +12,10 @@ import { formatDiagnostic } from '../core/diagnostics';
 import { expandSweep } from '../core/sweep';
 import { RunStore, RUN_FILES } from '../core/runStore';
 import { readEventsFrom } from '../core/events';
-import { summarizeRun } from '../core/runSummary';
 import { cliPythonCandidates, findPython, packageRoot, stopRun, trainerCommand, trainerDir } from '../core/trainerLaunch';
 import { followRun } from './follow';
-import { formatTable, num, resultsTable } from './table';
-import { writeDemoExperiment } from './demo';
+import { formatTable, num } from './table';
+import { runDemo } from './demo';
 
 export const USAGE = `usage: finetune-lab <command>
   run <file.finetune.yaml> [--runs-dir DIR] [--dry-run] [--detach]   validate, expand the sweep, train each run
@@ -24,15 +23,20 @@ export const USAGE = `usage: finetune-lab <command>
   stop <run-id> [--runs-dir DIR]                                     stop a run (SIGINT, SIGKILL after 30 s)
   resume <run-id> [--runs-dir DIR] [--detach]                        continue from the newest checkpoint
   doctor                                                             the trainer's view of Python, torch, GPUs
-  demo [--runs-dir DIR]                                              a short LoRA and full run on CPU, then a results table
+  demo [--runs-dir DIR] [--quick]                                    the paper on CPU: LoRA vs full finetuning, an LR sweep, results
+                                                                     (--quick: builtin:tiny, a few steps, a smoke test)
 Python: $FINETUNE_LAB_PYTHON, else <repo>/.venv/bin/python, else python3. Runs dir default: .finetune/runs`;
 
 const DEFAULT_RUNS_DIR = path.join('.finetune', 'runs');
 
-async function pickPython(): Promise<string | undefined> {
-  const found = await findPython(cliPythonCandidates(packageRoot()));
-  if (!found.python) console.error(found.message);
-  return found.python;
+let picked: Promise<string | undefined> | undefined;
+/** The trainer's Python, probed once per process (the demo runs several experiments). */
+function pickPython(): Promise<string | undefined> {
+  picked ??= findPython(cliPythonCandidates(packageRoot())).then((found) => {
+    if (!found.python) { console.error(found.message); picked = undefined; }
+    return found.python;
+  });
+  return picked;
 }
 
 /** Runs the given runs one after another in the foreground; exit code 0 when all completed. */
@@ -140,25 +144,20 @@ async function cmdDoctor(): Promise<number> {
   return found.python ? code : 1;
 }
 
-async function cmdDemo(runsDir: string): Promise<number> {
-  const file = await writeDemoExperiment(packageRoot(), runsDir);
-  console.log(`demo experiment: ${file}`);
-  const before = new Set((await new RunStore(runsDir).list()).map((r) => r.id));
-  const code = await cmdRun(file, runsDir, { dryRun: false, detach: false });
-  const runs = (await new RunStore(runsDir).list()).filter((r) => !before.has(r.id)).reverse();
-  const rows = await Promise.all(runs.map(async (r) => ({
-    label: r.meta.label ?? r.id,
-    summary: summarizeRun((await readEventsFrom(path.join(r.dir, RUN_FILES.events), 0).catch(() => ({ events: [] }))).events),
-  })));
-  if (rows.length) console.log(`\n${resultsTable(rows)}\n(loss tasks: lower is better; Δ is against step 0, the base model)`);
-  return code;
+async function cmdDemo(runsDir: string, quick: boolean): Promise<number> {
+  const python = await pickPython();
+  if (!python) return 1;
+  return runDemo({
+    root: packageRoot(), runsDir, quick, python, trainerDir: trainerDir(),
+    runExperiment: (file) => cmdRun(file, runsDir, { dryRun: false, detach: false }),
+  });
 }
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
   const { values, positionals } = parseArgs({
     args: rest, allowPositionals: true, strict: true,
-    options: { 'runs-dir': { type: 'string' }, 'dry-run': { type: 'boolean' }, detach: { type: 'boolean' }, resume: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: { 'runs-dir': { type: 'string' }, 'dry-run': { type: 'boolean' }, detach: { type: 'boolean' }, quick: { type: 'boolean' }, resume: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
   const runsDir = path.resolve(values['runs-dir'] ?? DEFAULT_RUNS_DIR);
   const need = (what: string) => { if (!positionals[0]) throw new UsageError(`${command}: missing ${what}`); return positionals[0]; };
@@ -169,7 +168,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'stop': return cmdStop(runsDir, need('<run-id>'));
     case 'resume': return cmdResume(runsDir, need('<run-id>'), !!values.detach);
     case 'doctor': return cmdDoctor();
-    case 'demo': return cmdDemo(runsDir);
+    case 'demo': return cmdDemo(runsDir, !!values.quick);
     case '_queue': return runSequence(new RunStore(runsDir), positionals, { resume: !!values.resume });
     default: throw new UsageError(`unknown command: ${command}`);
   }
