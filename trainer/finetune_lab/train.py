@@ -157,8 +157,11 @@ class Recipe:
             self._restore_eval_baseline()
         if self.world_size > 1:
             from torch.nn.parallel import DistributedDataParallel
-            self.ddp = DistributedDataParallel(  # broadcasts rank 0's weights; all-reduces grads
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            # broadcasts rank 0's weights once, then all-reduces gradients; the only buffers
+            # (rotary frequencies) are constants, so no per-step buffer broadcast
+            self.ddp = DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
+                broadcast_buffers=False)
         device_name = str(self.device)
         if self.device.type == "cuda":
             device_name = f"cuda:{torch.cuda.current_device()} ({torch.cuda.get_device_name()})"
