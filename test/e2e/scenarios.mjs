@@ -39,6 +39,18 @@ async function runRowsOf(wb, name) {
   return (await wb.runRows()).filter((r) => r.label.startsWith(name) && /-\d{8}-\d{6}-/.test(r.label));
 }
 
+/** Right-click a Runs row and choose a context-menu item by its label. */
+async function contextMenu(wb, row, label, shot) {
+  await row.locator.click({ button: 'right' });
+  const item = wb.page.locator('.monaco-menu .action-item', { hasText: new RegExp(`^\\s*${label}\\s*$`) }).first();
+  try { await item.waitFor({ state: 'visible', timeout: 10_000 }); } catch {
+    const items = await wb.page.locator('.monaco-menu .action-item').allInnerTexts();
+    throw new Error(`the context menu of ${row.label} has no "${label}" (items: ${JSON.stringify(items)})`);
+  }
+  if (shot) await wb.shot(shot);
+  await item.click();
+}
+
 /** Clicks the Start Run CodeLens of the active experiment file. */
 async function startFromCodeLens(wb) {
   const lens = await wb.waitForCodeLens(/Start/);
@@ -122,7 +134,12 @@ export function defineScenarios(runner) {
     const lines = log.split('\n');
     const activated = lines.filter((l) => l.includes(EXTENSION_ID) && /_doActivateExtension|activat/i.test(l));
     assert(activated.length > 0, `the extension host log never mentions activating ${EXTENSION_ID}:\n${log.slice(-3000)}`);
-    const bad = lines.filter((l) => (/\[error\]/i.test(l) || /activating extension .* failed/i.test(l)) && /finetune/i.test(l));
+    // Errors attributed to this extension: its id, its command/view ids, or its install folder.
+    const ours = (l) => l.includes(EXTENSION_ID) || /finetuneLab\./.test(l) || (server.extensionDir && l.includes(server.extensionDir));
+    // An error entry is its [error] line and the stack lines under it.
+    const entryAt = (i) => { const out = [lines[i]]; for (let j = i + 1; j < lines.length && !/^\d{4}-\d\d-\d\d /.test(lines[j]); j++) out.push(lines[j]); return out.join('\n'); };
+    const bad = lines.map((l, i) => [l, entryAt(i)])
+      .filter(([l, entry]) => (/\[error\]/i.test(l) || /activating extension .* failed/i.test(l)) && ours(entry)).map(([l]) => l);
     assert(bad.length === 0, `errors from the extension in the extension host log:\n${bad.join('\n')}`);
     const title = await wb.page.locator('.part.sidebar .composite.title').innerText();
     assert(/finetune lab/i.test(title) && /runs/i.test(title), `the side bar shows "${title}", not the Finetune Lab container's Runs view`);
@@ -214,8 +231,10 @@ export function defineScenarios(runner) {
     await wb.shot('pareto');
     assert(twoPaths(pareto) && frontier(pareto), `pareto: ${JSON.stringify(pareto)}`);
 
-    await wb.command('Finetune Lab: Open Spectra');
-    // If it asks which run, the LoRA one (its rank is the reference line).
+    // The LoRA run's spectra (its rank is the reference line): its row's context menu → Open Spectra.
+    await wb.openViewContainer();
+    const loraRow = await wb.waitForRunRow((t) => t.includes(state.loraRun.id), { what: state.loraRun.id });
+    await contextMenu(wb, loraRow, 'Open Spectra');
     await sleep(800);
     if (await wb.quickInputVisible()) await wb.pickMany([state.loraRun.id]);
     // rank90 bars per layer and the LoRA rank drawn as a reference line (green, labelled on the canvas).
@@ -264,14 +283,7 @@ export function defineScenarios(runner) {
     }
     const id = running.id;
     const row = await wb.waitForRunRow((t) => t.includes(id) && /\brunning\b/i.test(t), { what: `${id} running` });
-    await row.locator.click({ button: 'right' });
-    const item = wb.page.locator('.monaco-menu .action-item', { hasText: /^\s*Stop Run\s*$/ }).first();
-    try { await item.waitFor({ state: 'visible', timeout: 10_000 }); } catch {
-      const items = await wb.page.locator('.monaco-menu .action-item').allInnerTexts();
-      throw new Error(`the context menu of a running run has no "Stop Run" (items: ${JSON.stringify(items)})`);
-    }
-    await wb.shot('context-menu-stop');
-    await item.click();
+    await contextMenu(wb, row, 'Stop Run', 'context-menu-stop');
     await waitRunState(wb, ws, id, 'stopped', 90_000);
     await wb.shot('stopped');
     const st = readStatus(ws, id);
