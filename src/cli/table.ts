@@ -154,13 +154,14 @@ export function demoFindings(main: RunFacts[], lr: RunFacts[]): string[] {
   const done = main.filter((r) => r.summary.finished?.status === 'completed');
   const fulls = done.filter((r) => r.method === 'full').sort((a, b) => (b.lr ?? 0) - (a.lr ?? 0));
   const loras = done.filter((r) => r.method === 'lora').sort((a, b) => (a.rank ?? 0) - (b.rank ?? 0));
-  const full = fulls[0];
-  const control = fulls.length > 1 ? fulls[fulls.length - 1] : undefined;
   const code = (r: RunFacts) => task(r, 'code')?.final;
+  // Full finetuning at its best rate (the lowest code loss) against LoRA; the lowest-rate full run is the control.
+  const full = fulls.length ? fulls.reduce((a, b) => ((code(b) ?? Infinity) < (code(a) ?? Infinity) ? b : a)) : undefined;
+  const control = fulls.length > 1 && fulls[fulls.length - 1] !== full ? fulls[fulls.length - 1] : undefined;
   const forget = (r: RunFacts) => delta(task(r, 'english'));
   if (!full || !loras.length) return ['? full finetuning or LoRA runs missing: nothing to compare'];
   const loraCodes = loras.map((r) => code(r) ?? Infinity), loraForget = loras.map((r) => forget(r) ?? -Infinity);
-  out.push(`${yes((code(full) ?? Infinity) < Math.min(...loraCodes))} full finetuning learns more than LoRA: code loss ${f3(code(full))} (full, lr ${lrText(full.lr)}) vs ${loras.map((r) => `${f3(code(r))} (r${r.rank})`).join(', ')}`);
+  out.push(`${yes((code(full) ?? Infinity) < Math.min(...loraCodes))} full finetuning (at its best rate, ${lrText(full.lr)}) learns more than LoRA: code loss ${f3(code(full))} vs ${loras.map((r) => `${f3(code(r))} (r${r.rank})`).join(', ')}`);
   out.push(`${yes((forget(full) ?? -Infinity) > Math.max(...loraForget))} full finetuning forgets more than LoRA: English loss ${signed(forget(full))} vs ${loras.map((r) => `${signed(forget(r))} (r${r.rank})`).join(', ')}`);
   const inc = (xs: (number | undefined)[], dir: 1 | -1) => xs.every((x, i) => i === 0 || (x != null && xs[i - 1] != null && dir * (x - xs[i - 1]!) > 0));
   if (loras.length > 1) {
@@ -181,7 +182,7 @@ export function demoFindings(main: RunFacts[], lr: RunFacts[]): string[] {
   const loraR90 = rank90Stats(last(topLora)).rank90;
   if (fullAll != null && loraR90 != null) {
     const ratio = fullAll / Math.max(loraR90, 1);
-    out.push(`${yes(ratio >= 2)} full finetuning's ΔW needs a higher rank than LoRA's: median rank90 ${int(fullAll)} (full) vs ${loras.map((r) => `${int(rank90Stats(last(r)).rank90)} (r${r.rank})`).join(', ')} — ${ratio.toFixed(1)}× LoRA r${topLora.rank}'s; a random matrix: ${int(rank90Stats(last(full)).random)}`);
+    out.push(`${yes(ratio >= 2)} full finetuning's ΔW needs a higher rank than LoRA's (2× or more): median rank90 ${int(fullAll)} (full) vs ${loras.map((r) => `${int(rank90Stats(last(r)).rank90)} (r${r.rank})`).join(', ')} — ${ratio.toFixed(1)}× LoRA r${topLora.rank}'s; a random matrix: ${int(rank90Stats(last(full)).random)}`);
   }
   if (full.spectra.length > 1) {
     const first = rank90Stats(full.spectra[0].matrices).rank90, end = fullAll;
@@ -192,9 +193,9 @@ export function demoFindings(main: RunFacts[], lr: RunFacts[]): string[] {
   }
   const fi = intruderStats(last(full));
   if (fi.intruders != null) {
-    out.push(`${'info    '} intruder dimensions (sum over matrices, last step; random-vector baseline in brackets): full ${fi.intruders} [${int(fi.random)}], ` +
+    out.push(`${'info    '} intruder dimensions (sum over matrices, last step; random-vector baseline in brackets): full lr ${lrText(full.lr)} ${fi.intruders} [${int(fi.random)}], ` +
       `${loras.map((r) => { const s = intruderStats(last(r)); return `LoRA r${r.rank} ${int(s.intruders)} [${int(s.random)}]`; }).join(', ')}` +
-      (control ? `, full lr ${lrText(control.lr)} ${int(intruderStats(last(control)).intruders)}` : ''));
+      fulls.filter((r) => r !== full).map((r) => `, full lr ${lrText(r.lr)} ${int(intruderStats(last(r)).intruders)}`).join(''));
   }
   const bl = bestLr(lr, 'lora'), bf = bestLr(lr, 'full');
   if (bl.lr != null && bf.lr != null) {
