@@ -19,10 +19,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "run":
-        torchrun = torchrun_argv(args.run_dir, args.resume)
-        if torchrun:  # launcher.kind torchrun, not yet under torchrun: become it (same pid)
-            print("launching: " + " ".join(torchrun[1:]), flush=True)
-            os.execv(torchrun[0], torchrun)
+        torchrun = torchrun_args(args.run_dir, args.resume)
+        if torchrun:  # launcher.kind torchrun, not yet under torchrun: be its agent (same pid)
+            return run_torchrun(torchrun, args.run_dir)
         from .train import run
         return run(args.run_dir, resume=args.resume)
     if args.command == "doctor":
@@ -32,9 +31,9 @@ def main(argv=None) -> int:
     return pretrain_command(args.model, args.steps)
 
 
-def torchrun_argv(run_dir: str, resume: bool) -> list[str] | None:
-    """The torchrun command line for a run whose config says ``launcher.kind: torchrun`` with
-    more than one process on this one node, when this process is not already one of torchrun's
+def torchrun_args(run_dir: str, resume: bool) -> list[str] | None:
+    """torchrun's arguments for a run whose config says ``launcher.kind: torchrun`` with more
+    than one process on this one node, when this process is not already one of torchrun's
     workers; else None. Several nodes: start torchrun on each yourself (README: Slurm)."""
     if "WORLD_SIZE" in os.environ or "TORCHELASTIC_RUN_ID" in os.environ:
         return None
@@ -43,11 +42,41 @@ def torchrun_argv(run_dir: str, resume: bool) -> list[str] | None:
         launcher = load_config(run_dir).launcher
     except Exception:
         return None  # the run itself reports a bad config
-    if launcher.get("kind") != "torchrun" or launcher.get("nproc_per_node", 1) <= 1 or launcher.get("nnodes", 1) > 1:
+    if launcher.get("kind") != "torchrun":
         return None
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
-            f"--nproc_per_node={launcher['nproc_per_node']}", "-m", "finetune_lab", "run",
+    if launcher.get("nnodes", 1) > 1:
+        print("launcher.nnodes > 1: start torchrun on every node yourself (trainer/README.md, Slurm); "
+              "running as one process", file=sys.stderr, flush=True)
+        return None
+    if launcher.get("nproc_per_node", 1) <= 1:
+        return None
+    return ["--standalone", f"--nproc_per_node={launcher['nproc_per_node']}", "-m", "finetune_lab", "run",
             "--run-dir", str(run_dir)] + (["--resume"] if resume else [])
+
+
+def run_torchrun(torchrun_args: list[str], run_dir: str) -> int:
+    """Run torchrun's agent in this process (it starts the workers). The exit code follows the
+    run's ``run_finished``: a signal that made the workers stop cleanly is exit 0, as for one
+    process (torchrun itself would exit non-zero with a SignalException)."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import main as torchrun_main
+
+    from .events import read_events
+    def finished() -> list[dict]:
+        return [e for e in read_events(run_dir) if e.get("type") == "run_finished"]
+
+    before = len(finished())  # a resumed run's folder holds earlier ones
+    print("launching: python -m torch.distributed.run " + " ".join(torchrun_args), flush=True)
+    try:
+        torchrun_main(torchrun_args)
+    except SignalException as e:
+        print(f"torchrun: {e}", flush=True)
+    except ChildFailedError as e:
+        print(f"torchrun: a worker failed: {e}", file=sys.stderr, flush=True)
+        return 1
+    now = finished()
+    return 0 if len(now) > before and now[-1].get("status") in ("completed", "stopped") else 1
 
 
 def pretrain_command(model: str, steps: int | None) -> int:
