@@ -3,7 +3,7 @@
 //   1. the base: builtin:small pretrained once on builtin:brown and cached (the trainer's `pretrain`),
 //   2. "lora-vs-full" on Python code: examples/demo.finetune.yaml (LoRA r4/16/64) and
 //      examples/demo-full.finetune.yaml (full finetuning at its best LR and 10x lower),
-//   3. "lr-sweep" on arithmetic: examples/demo-lr.finetune.yaml (LoRA and full over four LRs),
+//   3. "lr-sweep" on arithmetic: examples/demo-lr.finetune.yaml (LoRA and full finetuning over one grid of learning rates),
 //   4. the results tables and which of the paper's findings held, computed from the numbers.
 // `--quick` runs the same experiments on builtin:tiny with a handful of steps (a smoke test).
 import * as fs from 'node:fs';
@@ -174,7 +174,7 @@ export async function runDemo(d: DemoDeps): Promise<number> {
   const store = new RunStore(d.runsDir);
   const before = new Set((await store.list()).map((r) => r.id));
   let failed = 0;
-  const main = await stage('2/4 experiment "lora-vs-full": continued pretraining on Python code (LoRA r4/16/64, full at two LRs)', async () => {
+  const main = await stage('2/4 experiment "lora-vs-full": continued pretraining on Python code (LoRA at several ranks, full finetuning at several learning rates)', async () => {
     for (const [i, f] of files.entries()) {
       if (DEMO_EXPERIMENTS[i].stage !== 'main') continue;
       const code = await d.runExperiment(f);
@@ -186,7 +186,7 @@ export async function runDemo(d: DemoDeps): Promise<number> {
   if (main === 130) return 130;
   const mainRuns = await newRuns(d.runsDir, before);
   const before2 = new Set((await store.list()).map((r) => r.id));
-  const lr = await stage('3/4 experiment "lr-sweep": arithmetic word problems, instruction format (LoRA and full over four LRs)', async () => {
+  const lr = await stage('3/4 experiment "lr-sweep": arithmetic word problems, instruction format (LoRA and full finetuning over one grid of learning rates)', async () => {
     const i = DEMO_EXPERIMENTS.findIndex((e) => e.stage === 'lr');
     return d.runExperiment(files[i]);
   });

@@ -44,9 +44,9 @@ function facts(label: string, method: 'full' | 'lora', lr: number, code: number,
     ],
   };
   const spec = (step: number, scale: number) => (['attention', 'mlp'] as const).flatMap((kind) => rank90[kind].map((r, i) => ({
-    type: 'spectrum' as const, v: 1, time: 0, step, module: `m.${kind}.${i}`, name: kind, layer: i, kind, shape: [128, 128],
+    type: 'spectrum' as const, v: 1 as const, time: 0, step, module: `m.${kind}.${i}`, name: kind, layer: i, kind, shape: [128, 128],
     singular_values: [1], rank90: Math.max(1, Math.round(r * scale)), intruders: method === 'lora' ? 2 : 0, random_rank90: 65, random_intruders: 10, lora_rank: rank ?? null,
-  })));
+  }))) as unknown as RunFacts['spectra'][number]['matrices'];
   return { label, id: label, method, rank, lr, summary, spectra: [{ step: 25, matrices: spec(25, 0.5) }, { step: 100, matrices: spec(100, 1) }] };
 }
 
