@@ -282,7 +282,8 @@ export function defineScenarios(runner) {
       running = await waitRunState(wb, ws, 'e2e-long', 'running', 240_000);
     }
     const id = running.id;
-    const row = await wb.waitForRunRow((t) => t.includes(id) && /\brunning\b/i.test(t), { what: `${id} running` });
+    // Stop once it has trained (a run stopped while Python still imports torch has nothing to checkpoint).
+    const row = await wb.waitForRunRow((t) => t.includes(id) && /\brunning\b/i.test(t) && /step [1-9]\d*\s*\//.test(t), { what: `${id} running with a step done`, timeout: 180_000 });
     await contextMenu(wb, row, 'Stop Run', 'context-menu-stop');
     await waitRunState(wb, ws, id, 'stopped', 90_000);
     await wb.shot('stopped');
