@@ -3,6 +3,7 @@
 import argparse
 import json
 import os
+import signal
 import sys
 
 
@@ -19,11 +20,19 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "run":
+        # A Stop can arrive while torch is still importing (seconds), before the trainer's own
+        # handler exists: remember it, so the run ends "stopped" rather than with a KeyboardInterrupt.
+        early: list[int] = []
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, lambda signum, frame: early.append(signum))
+        print("finetune_lab: starting (loading torch)", flush=True)
         torchrun = torchrun_args(args.run_dir, args.resume)
         if torchrun:  # launcher.kind torchrun, not yet under torchrun: be its agent (same pid)
+            for s in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(s, signal.default_int_handler if s == signal.SIGINT else signal.SIG_DFL)
             return run_torchrun(torchrun, args.run_dir)
         from .train import run
-        return run(args.run_dir, resume=args.resume)
+        return run(args.run_dir, resume=args.resume, stopped_early=early)
     if args.command == "doctor":
         from .doctor import doctor
         print(json.dumps(doctor(), indent=2))

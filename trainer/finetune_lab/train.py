@@ -358,9 +358,12 @@ class Recipe:
                 dist.destroy_process_group()
 
 
-def run(run_dir: Path | str, resume: bool = False, stop_after: int | None = None) -> int:
+def run(run_dir: Path | str, resume: bool = False, stop_after: int | None = None,
+        stopped_early: list[int] | None = None) -> int:
     """Train the run in ``run_dir``. Returns the process exit code: 0 completed or stopped,
-    1 failed (the error is in events.jsonl's run_finished and status.json)."""
+    1 failed (the error is in events.jsonl's run_finished and status.json). ``stopped_early``
+    holds signals that arrived before this function installed its handler (it is appended to
+    by ``__main__``'s start-up handler, so a signal during set-up is seen too)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         print(f"error: run folder not found: {run_dir}", file=sys.stderr)
@@ -373,6 +376,8 @@ def run(run_dir: Path | str, resume: bool = False, stop_after: int | None = None
         recipe.stop_requested = True
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    if stopped_early:
+        on_signal(stopped_early[0], None)
     try:
         recipe.setup()
         recipe.cleanup(recipe.train())

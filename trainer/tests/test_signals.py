@@ -31,3 +31,25 @@ def test_sigint_finishes_the_step_checkpoints_and_stops(make_run):
     assert (run_dir / ckpt[-1]["path"] / "trainer_state.pt").exists()
     assert json.loads((run_dir / "status.json").read_text())["state"] == "stopped"
     assert "stopping after this step" in (run_dir / "train.log").read_text()
+
+
+def test_sigint_during_startup_ends_stopped_not_crashed(make_run):
+    """A Stop while torch is still importing (before the trainer's own handler exists)."""
+    run_dir = make_run(train={"steps": 5000, "batch_size": 2, "warmup_steps": 1})
+    env = {**os.environ, "PYTHONPATH": str(TRAINER)}
+    with open(run_dir / "train.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "finetune_lab", "run", "--run-dir", str(run_dir)],
+                                stdout=log, stderr=subprocess.STDOUT, env=env, cwd=run_dir)
+        # Signal once the start-up handler is in (it prints this line), before torch is imported.
+        deadline = time.time() + 60
+        while "starting (loading torch)" not in (run_dir / "train.log").read_text():
+            assert time.time() < deadline and proc.poll() is None, (run_dir / "train.log").read_text()
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=120) == 0, (run_dir / "train.log").read_text()
+    log_text = (run_dir / "train.log").read_text()
+    assert "KeyboardInterrupt" not in log_text
+    events = assert_valid_run_files(run_dir)
+    assert events[-1]["type"] == "run_finished" and events[-1]["status"] == "stopped"
+    assert not any(e["type"] == "train" for e in events)
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "stopped"
