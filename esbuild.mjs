@@ -54,7 +54,8 @@ function copyBrownCorpus() {
 if (!args.has('--tests')) copyBrownCorpus();
 
 if (watch) {
-  for (const b of builds) { const ctx = await esbuild.context(b); await ctx.watch(); }
+  // The first build completes before "watching" is printed: F5's task waits for that line.
+  for (const b of builds) { const ctx = await esbuild.context(b); await ctx.rebuild().catch(() => { /* errors are logged; keep watching */ }); await ctx.watch(); }
   console.log('[esbuild] watching');
 } else {
   await Promise.all(builds.map((b) => esbuild.build(b)));
