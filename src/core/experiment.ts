@@ -61,6 +61,7 @@ export function parseExperiment(text: string, file?: string, opts: ParseOptions 
   if (hasErrors(diagnostics)) return result(raw);
 
   const value = applyDefaults(raw);
+  diagnostics.push(...moduleNameDiagnostics(raw, src));
   if (opts.fileExists) diagnostics.push(...dataFileDiagnostics(value, src, file, opts.fileExists));
   if (opts.lints !== false) diagnostics.push(...lintExperiment(value, src));
   diagnostics.sort((a, b) => a.line - b.line || a.column - b.column);
@@ -126,4 +127,47 @@ function dataFileDiagnostics(cfg: ExperimentConfig, src: YamlSource, file: strin
     .filter(({ ref }) => !ref.startsWith('builtin:') && !exists(path.resolve(base, ref)))
     .map(({ at, ref }) => ({ severity: 'warning' as const, code: 'data-missing', path: at.join('.'), ...rangeOf(src, at),
       message: `data file not found: ${ref} (looked in ${path.resolve(base, ref)})` }));
+}
+
+/**
+ * The built-in models are Llama blocks (trainer/finetune_lab/builtin_models.json): a module list that
+ * matches none of their linear layers would train or measure nothing. hf: models are not known here.
+ */
+export const BUILTIN_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+
+function moduleNameDiagnostics(raw: Record<string, unknown>, src: YamlSource): Diagnostic[] {
+  const base = isObj(raw.model) ? raw.model.base : undefined;
+  if (typeof base !== 'string' || !base.startsWith('builtin:')) return [];
+  const out: Diagnostic[] = [];
+  for (const section of ['lora', 'spectra'] as const) {
+    const key = section === 'lora' ? 'target_modules' : 'modules';
+    const sec = raw[section];
+    const list = isObj(sec) ? sec[key] : undefined;
+    if (!Array.isArray(list)) continue;
+    list.forEach((name, i) => {
+      if (typeof name !== 'string' || matchesBuiltinModule(name)) return;
+      const guess = didYouMean(name, [...BUILTIN_MODULES]);
+      out.push({
+        severity: 'error', code: 'unknown-module', path: `${section}.${key}.${i}`, ...rangeOf(src, [section, key, i]),
+        message: `'${name}' matches no module of ${base} (its linear layers: ${BUILTIN_MODULES.join(', ')})${guess ? ` — did you mean '${guess}'?` : ''}`,
+        ...(guess ? { fix: { path: `${section}.${key}.${i}`, value: guess, title: `Use '${guess}'` } } : {}),
+      });
+    });
+  }
+  return out;
+}
+
+/**
+ * As the trainer matches (trainer/finetune_lab/lora.py): a plain name matches a module whose full name
+ * ends with it (PEFT's suffix rule); a name with regex characters must fully match a full module name.
+ */
+function matchesBuiltinModule(name: string): boolean {
+  const full = BUILTIN_MODULES.map((m) => `model.layers.0.${['gate_proj', 'up_proj', 'down_proj'].includes(m) ? 'mlp' : 'self_attn'}.${m}`);
+  if (!/[\\^$*+?()[\]{}|]/.test(name)) return full.some((f) => f === name || f.endsWith(`.${name}`));
+  try {
+    const re = new RegExp(`^(?:${name})$`);
+    return full.some((f) => re.test(f));
+  } catch {
+    return false;
+  }
 }

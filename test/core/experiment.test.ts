@@ -124,3 +124,18 @@ test('loadExperimentFile checks data files relative to the file', async () => {
   const r = await loadExperimentFile(path.join(dir, 'e.finetune.yaml'));
   assert.equal(r.diagnostics.some((d) => d.code === 'data-missing'), false);
 });
+
+test('target modules that match no layer of a built-in model are errors at the name, with a fix', () => {
+  const text = GOOD + 'lora:\n  target_modules: [q_proj, qproj, mlp.up_proj, ".*mlp\\\\.down_proj", "mlp\\\\..*"]\nspectra: {modules: [nothing_here]}\n';
+  const errs = errors(text);
+  // qproj: a typo; "mlp\\..*" must match a whole name (model.layers.N.mlp.x), as in the trainer.
+  assert.equal(errs.length, 3, JSON.stringify(errs));
+  const [a, re, b] = errs;
+  assert.equal(re.path, 'lora.target_modules.4');
+  assert.match(a.message, /'qproj' matches no module of builtin:tiny.*did you mean 'q_proj'/);
+  assert.deepEqual([a.line, a.column], [8, 28]);
+  assert.equal(a.fix?.value, 'q_proj');
+  assert.equal(b.path, 'spectra.modules.0');
+  // An hf: model's modules are not known here: no error.
+  assert.equal(errors(text.replace('builtin:tiny', 'hf:gpt2')).length, 0);
+});
