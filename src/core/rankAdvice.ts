@@ -71,3 +71,29 @@ export function adviseRank(
   ];
   return { ok: true, text: parts.join(' '), step, medianRank90: { attention: att, mlp }, suggested: { rank, alpha: 2 * rank, target_modules: target } };
 }
+
+/**
+ * A y scale for rank90 charts that keeps the bars readable. A LoRA run's rank90 (≤ its rank,
+ * often 1–4) next to the random-matrix reference (≈ 65–98 for 128×128 / 512×128) would be a
+ * few pixels tall if the axis went up to the reference, so the axis is set by the data and
+ * the LoRA rank; a reference is inside the scale only when it is at most `fit`× that (bars
+ * then still fill ≥ 1/fit of the height), otherwise it is reported as off scale (drawn as a
+ * labelled marker at the top edge, webview/common/charts.ts).
+ */
+export interface RankScale { max: number; offScale: number[] }
+
+export function rank90Scale(dataMax: number, loraRank: number | null, references: readonly number[], fit = 2, headroom = 1.15): RankScale {
+  const base = Math.max(1, Number.isFinite(dataMax) ? dataMax : 0, loraRank ?? 0);
+  const inside = references.filter((r) => r <= base * fit);
+  const offScale = references.filter((r) => r > base * fit);
+  return { max: Math.ceil(Math.max(base, ...inside) * headroom), offScale };
+}
+
+/**
+ * Side-by-side runs share a y scale only when it keeps each readable: the shared maximum may
+ * be at most `ratio`× a run's own. Returns the maximum to use for each run, in order.
+ */
+export function sharedScale(own: readonly number[], ratio = 2.5): number[] {
+  const top = Math.max(...own);
+  return own.map((m) => (top <= m * ratio ? top : m));
+}

@@ -34,3 +34,18 @@ test('refuses LoRA runs and empty spectra', () => {
   assert.equal(adviseRank(specs(10, [3], [4]), 'lora').ok, false);
   assert.equal(adviseRank([], 'full').ok, false);
 });
+
+test('rank90 scale: LoRA bars set the axis, a far random reference goes off scale', async () => {
+  const { rank90Scale, sharedScale } = await import('../../src/core/rankAdvice');
+  // A LoRA r4 run: rank90 ≤ 3, random ≈ 65 / 98 — the bars must not be squashed under 98.
+  const lora = rank90Scale(3, 4, [65, 98]);
+  assert.ok(lora.max >= 4 && lora.max <= 6, `max ${lora.max}`);
+  assert.deepEqual(lora.offScale, [65, 98]);
+  // A full run: rank90 up to 37, random 65 within 2× → drawn inside the scale; 98 is not.
+  const full = rank90Scale(37, null, [65, 98]);
+  assert.ok(full.max >= 65 && full.max < 98, `max ${full.max}`);
+  assert.deepEqual(full.offScale, [98]);
+  // Side by side: shared only when it keeps each run readable.
+  assert.deepEqual(sharedScale([5, 75]), [5, 75]);
+  assert.deepEqual(sharedScale([40, 75]), [75, 75]);
+});

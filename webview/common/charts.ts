@@ -16,7 +16,11 @@ Chart.register(LineController, LineElement, PointElement, ScatterController, Bar
 
 export { Chart };
 
-/** A horizontal reference line (LoRA rank, random-matrix rank90) drawn under the data. */
+/**
+ * A horizontal reference line (LoRA rank, random-matrix rank90) drawn over the data. A line
+ * above the y scale's top (a reference kept off scale so the bars stay readable) is drawn as
+ * a short marker at the top edge, labelled "<label> ↑ (off scale)", so it is still shown.
+ */
 export interface RefLine { value: number; label: string; color: string; dash?: number[] }
 
 declare module 'chart.js' {
@@ -25,7 +29,6 @@ declare module 'chart.js' {
   }
 }
 
-/** The tiny inline plugin: a dashed line across the chart area at y = value, labelled. */
 export const refLinesPlugin: Plugin = {
   id: 'refLines',
   afterDatasetsDraw(chart, _args, opts: { lines?: RefLine[] }) {
@@ -33,17 +36,30 @@ export const refLinesPlugin: Plugin = {
     if (!y || !opts?.lines?.length) return;
     const { ctx, chartArea: a } = chart;
     ctx.save();
+    ctx.font = `11px ${Chart.defaults.font.family ?? 'sans-serif'}`;
+    ctx.textAlign = 'right';
+    let above = 0;
     for (const l of opts.lines) {
       const py = y.getPixelForValue(l.value);
-      if (!Number.isFinite(py) || py < a.top - 1 || py > a.bottom + 1) continue;
+      if (!Number.isFinite(py) || py > a.bottom + 1) continue;
       ctx.strokeStyle = l.color;
       ctx.fillStyle = l.color;
       ctx.lineWidth = 1.5;
+      if (py < a.top - 1) {
+        // Off scale: a marker at the top edge, right-aligned, stacked if there are several.
+        const ty = a.top + 12 + above * 14;
+        const text = `${l.label} ↑ (off scale)`;
+        const w = ctx.measureText(text).width;
+        ctx.setLineDash(l.dash ?? [6, 4]);
+        ctx.beginPath(); ctx.moveTo(a.right - w - 34, a.top + 0.75); ctx.lineTo(a.right, a.top + 0.75); ctx.stroke();
+        ctx.setLineDash([]);
+        ctx.fillText(text, a.right - 4, ty);
+        above++;
+        continue;
+      }
       ctx.setLineDash(l.dash ?? [6, 4]);
       ctx.beginPath(); ctx.moveTo(a.left, py); ctx.lineTo(a.right, py); ctx.stroke();
       ctx.setLineDash([]);
-      ctx.font = `11px ${Chart.defaults.font.family ?? 'sans-serif'}`;
-      ctx.textAlign = 'right';
       ctx.fillText(l.label, a.right - 4, py - 4);
     }
     ctx.restore();

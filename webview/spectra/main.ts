@@ -5,7 +5,7 @@
  * Several runs sit side by side (LoRA next to full finetuning); a full run yields rank advice.
  */
 import { assertNever, type HostToWebview, type RestoreInfo, type RunInfo, type SpectrumRecord } from '../../src/core/messages';
-import { adviseRank, median } from '../../src/core/rankAdvice';
+import { adviseRank, median, rank90Scale, sharedScale } from '../../src/core/rankAdvice';
 import { onHostMessage, loadState, saveState, ready } from '../common/vscodeApi';
 import { readPalette, onThemeChange, withAlpha, type Palette } from '../common/theme';
 import { applyDefaults, makeChart, linearAxis, themeScales, type Chart, type RefLine } from '../common/charts';
@@ -72,12 +72,31 @@ function upsert(c: Column, card_: Card, type: 'line' | 'bar', datasets: unknown[
 
 function stepsOf(): number[] { return [...new Set([...runs.values()].flatMap((r) => r.spectra.map((s) => s.step)))].sort((a, b) => a - b); }
 
-/** Shared y maxima so side-by-side runs read on the same scale. */
-let shared = { r90: 1, intr: 1 };
+/**
+ * Y maxima per run. rank90 axes are set by the bars and the LoRA rank (rank90Scale), with a far
+ * random reference drawn off scale; side-by-side runs share a maximum only when it keeps each
+ * readable (sharedScale). Intruder counts are small integers and always share one scale.
+ */
+interface Scales { bars: number; barsShared: boolean; steps: number; stepsShared: boolean; intr: number }
+const scales = new Map<string, Scales>();
+
+const loraRankOf = (r: RunData): number | null => r.info.rank ?? r.spectra.find((s) => s.loraRank)?.loraRank ?? null;
+const randomMedians = (recs: readonly SpectrumRecord[]): { att: number | null; mlp: number | null } => ({
+  att: median(recs.filter((s) => s.kind === 'attention' && s.randomRank90 !== null).map((s) => s.randomRank90!)),
+  mlp: median(recs.filter((s) => s.kind === 'mlp' && s.randomRank90 !== null).map((s) => s.randomRank90!)),
+});
+const refsOf = (m: { att: number | null; mlp: number | null }): number[] => [m.att, m.mlp].filter((v): v is number => v !== null);
+/** Median rank90 per kind at each analysed step (the rank90-over-training chart's data). */
+function stepMedians(r: RunData): { steps: number[]; att: (number | null)[]; mlp: (number | null)[] } {
+  const steps = [...new Set(r.spectra.map((s) => s.step))].sort((a, b) => a - b).filter((s) => s > 0 || r.spectra.some((x) => x.step === s && x.rank90 > 0));
+  const med = (kind: 'attention' | 'mlp'): (number | null)[] => steps.map((s) => median(r.spectra.filter((x) => x.step === s && x.kind === kind).map((x) => x.rank90)));
+  return { steps, att: med('attention'), mlp: med('mlp') };
+}
 
 function drawRun(r: RunData, step: number): void {
   const c = column(r);
-  const loraRank = r.info.rank ?? r.spectra.find((s) => s.loraRank)?.loraRank ?? null;
+  const loraRank = loraRankOf(r);
+  const sc = scales.get(r.info.id)!;
   c.head.textContent = `${runLabel(r.info)} — ${r.info.id}`;
   const at = r.spectra.filter((s) => s.step === step);
   // 1) spectrum of the chosen module (log y)
@@ -96,25 +115,21 @@ function drawRun(r: RunData, step: number): void {
     data: layers.map((l) => at.find((s) => s.layer === l && s.name === name)?.rank90 ?? null),
     backgroundColor: moduleColor(kind, kind === 'attention' ? ka++ : km++),
   }));
-  const randoms = at.map((s) => s.randomRank90).filter((v): v is number => v !== null);
-  const lines: RefLine[] = [];
-  if (loraRank) lines.push({ value: loraRank, label: `LoRA rank ${loraRank}`, color: pal.green });
-  const rndAtt = median(at.filter((s) => s.kind === 'attention' && s.randomRank90 !== null).map((s) => s.randomRank90!));
-  const rndMlp = median(at.filter((s) => s.kind === 'mlp' && s.randomRank90 !== null).map((s) => s.randomRank90!));
-  if (rndAtt !== null) lines.push({ value: rndAtt, label: `random ${rndAtt} (attn)`, color: pal.muted, dash: [3, 3] });
-  if (rndMlp !== null && rndMlp !== rndAtt) lines.push({ value: rndMlp, label: `random ${rndMlp} (mlp)`, color: pal.muted, dash: [3, 3] });
-  const yMax = Math.max(1, ...at.map((s) => s.rank90), ...randoms, loraRank ?? 0) * 1.08;
-  c.bars.note.textContent = `step ${step}`;
-  upsert(c, c.bars, 'bar', bars, { x: { ...linearAxis(pal, 'layer'), type: 'category' }, y: linearAxis(pal, 'rank90', { min: 0, max: Math.ceil(yMax) }) },
+  const rnd = randomMedians(at);
+  const lines = refLines(loraRank, rnd);
+  const off = lines.filter((l) => l.value > sc.bars).length;
+  c.bars.note.textContent = `step ${step}${sc.barsShared ? '' : ' · own y scale'}${off ? ' · random reference off scale ↑' : ''}`;
+  upsert(c, c.bars, 'bar', bars, { x: { ...linearAxis(pal, 'layer'), type: 'category' }, y: linearAxis(pal, 'rank90', { min: 0, max: sc.bars }) },
     { plugins: { legend: { labels: { color: pal.fg } }, refLines: { lines } } }, layers.map((l) => `L${l}`));
   // 3) rank90 over steps: median per kind
-  const steps = [...new Set(r.spectra.map((s) => s.step))].sort((a, b) => a - b).filter((s) => s > 0 || r.spectra.some((x) => x.step === s && x.rank90 > 0));
-  const med = (kind: 'attention' | 'mlp'): { x: number; y: number | null }[] => steps.map((s) => ({ x: s, y: median(r.spectra.filter((x) => x.step === s && x.kind === kind).map((x) => x.rank90)) }));
+  const sm = stepMedians(r);
+  const pts = (ys: (number | null)[]): { x: number; y: number | null }[] => sm.steps.map((x, i) => ({ x, y: ys[i] }));
+  c.steps.note.textContent = sc.stepsShared ? '' : 'own y scale';
   upsert(c, c.steps, 'line', [
-    { label: 'attention', data: med('attention'), borderColor: pal.blue, backgroundColor: pal.blue, pointRadius: 3 },
-    { label: 'mlp', data: med('mlp'), borderColor: pal.orange, backgroundColor: pal.orange, pointRadius: 3 },
-  ], { x: linearAxis(pal, 'step'), y: linearAxis(pal, 'median rank90', { min: 0, max: shared.r90 }) },
-  { parsing: false, plugins: { refLines: { lines: loraRank ? [{ value: loraRank, label: `LoRA rank ${loraRank}`, color: pal.green }] : [] } } });
+    { label: 'attention', data: pts(sm.att), borderColor: pal.blue, backgroundColor: pal.blue, pointRadius: 3 },
+    { label: 'mlp', data: pts(sm.mlp), borderColor: pal.orange, backgroundColor: pal.orange, pointRadius: 3 },
+  ], { x: linearAxis(pal, 'step'), y: linearAxis(pal, 'median rank90', { min: 0, max: sc.steps }) },
+  { parsing: false, plugins: { refLines: { lines: refLines(loraRank, randomMedians(r.spectra)) } } });
   // 4) intruders per layer (summed over the layer's modules) vs the random baseline
   const sum = (l: number, key: 'intruders' | 'randomIntruders'): number | null => {
     const v = at.filter((s) => s.layer === l && s[key] !== null).map((s) => s[key]!);
@@ -126,7 +141,7 @@ function drawRun(r: RunData, step: number): void {
   upsert(c, c.intr, 'bar', [
     { label: 'intruders', data: layers.map((l) => sum(l, 'intruders')), backgroundColor: pal.red },
     { label: 'random baseline', data: layers.map((l) => sum(l, 'randomIntruders')), backgroundColor: withAlpha(pal.muted, 0.5) },
-  ], { x: { ...linearAxis(pal, 'layer'), type: 'category' }, y: linearAxis(pal, 'intruders (top-10 left sing. vectors)', { min: 0, max: shared.intr }) }, {}, layers.map((l) => `L${l}`));
+  ], { x: { ...linearAxis(pal, 'layer'), type: 'category' }, y: linearAxis(pal, 'intruders (top-10 left sing. vectors)', { min: 0, max: sc.intr }) }, {}, layers.map((l) => `L${l}`));
 }
 
 function draw(): void {
@@ -147,7 +162,7 @@ function draw(): void {
     const at = r.spectra.filter((s) => s.step === nearestStep(r, state.step!));
     return [...new Set(at.map((s) => s.layer))].map((l) => at.filter((s) => s.layer === l).reduce((a, s) => a + Math.max(s.intruders ?? 0, s.randomIntruders ?? 0), 0));
   });
-  shared = { r90: Math.ceil(Math.max(1, ...list.flatMap((r) => r.spectra.map((s) => s.rank90))) * 1.1), intr: Math.ceil(Math.max(1, ...perLayerIntr) * 1.1) };
+  computeScales(list, perLayerIntr);
   for (const r of list) drawRun(r, nearestStep(r, state.step!));
   const full = list.find((r) => r.info.method === 'full' && r.spectra.length);
   if (full) {
@@ -157,6 +172,31 @@ function draw(): void {
     if (a.suggested) advice.append(el('div', '', ''), el('code', '', `lora: {rank: ${a.suggested.rank}, alpha: ${a.suggested.alpha}, target_modules: ${a.suggested.target_modules}}`));
     advice.classList.remove('hidden');
   } else advice.classList.add('hidden');
+}
+
+/** The LoRA rank (green) and the random-matrix rank90 medians (grey, dashed) as reference lines. */
+function refLines(loraRank: number | null, rnd: { att: number | null; mlp: number | null }): RefLine[] {
+  const lines: RefLine[] = [];
+  if (loraRank) lines.push({ value: loraRank, label: `LoRA rank ${loraRank}`, color: pal.green });
+  if (rnd.att !== null) lines.push({ value: rnd.att, label: rnd.mlp === rnd.att ? `random ${rnd.att}` : `random ${rnd.att} (attn)`, color: pal.muted, dash: [3, 3] });
+  if (rnd.mlp !== null && rnd.mlp !== rnd.att) lines.push({ value: rnd.mlp, label: `random ${rnd.mlp} (mlp)`, color: pal.muted, dash: [3, 3] });
+  return lines;
+}
+
+function computeScales(list: RunData[], perLayerIntr: number[]): void {
+  const bars = list.map((r) => {
+    const at = r.spectra.filter((s) => s.step === nearestStep(r, state.step!));
+    return rank90Scale(Math.max(0, ...at.map((s) => s.rank90)), loraRankOf(r), refsOf(randomMedians(at))).max;
+  });
+  const steps = list.map((r) => {
+    const sm = stepMedians(r);
+    const top = Math.max(0, ...[...sm.att, ...sm.mlp].filter((v): v is number => v !== null));
+    return rank90Scale(top, loraRankOf(r), refsOf(randomMedians(r.spectra))).max;
+  });
+  const b = sharedScale(bars), s = sharedScale(steps);
+  const intr = Math.ceil(Math.max(1, ...perLayerIntr) * 1.1);
+  scales.clear();
+  list.forEach((r, i) => scales.set(r.info.id, { bars: b[i], barsShared: list.length < 2 || b[i] === Math.max(...b), steps: s[i], stepsShared: list.length < 2 || s[i] === Math.max(...s), intr }));
 }
 
 const toSummary = (s: SpectrumRecord): { step: number; kind: 'attention' | 'mlp'; rank90: number; shape: number[]; random_rank90: number | null } =>
