@@ -1,8 +1,9 @@
 // `finetune-lab demo` (`npm run demo`): the paper reproduction, through the same path as `run`
 // (RunStore + trainer). Stages, each timed:
 //   1. the base: builtin:small pretrained once on builtin:brown and cached (the trainer's `pretrain`),
-//   2. "lora-vs-full" on Python code: examples/demo.finetune.yaml (LoRA r4/16/64) and
-//      examples/demo-full.finetune.yaml (full finetuning at its best LR and 10x lower),
+//   2. "lora-vs-full" on Python code: examples/demo.finetune.yaml (LoRA r4/16, full at LoRA's LR),
+//      demo-r64.finetune.yaml (LoRA r64 at its lower LR) and demo-full.finetune.yaml (full
+//      finetuning at its best LR and 10x lower),
 //   3. "lr-sweep" on arithmetic: examples/demo-lr.finetune.yaml (LoRA and full finetuning over one grid of learning rates),
 //   4. the results tables and which of the paper's findings held, computed from the numbers.
 // `--quick` runs the same experiments on builtin:tiny with a handful of steps (a smoke test).
@@ -21,6 +22,7 @@ import { demoFindings, demoTable, lrSweepTable, runFacts, type RunFacts } from '
 /** The demo's experiment files, in the order they run, and the stage each belongs to. */
 export const DEMO_EXPERIMENTS = [
   { file: 'demo.finetune.yaml', stage: 'main' },
+  { file: 'demo-r64.finetune.yaml', stage: 'main' },
   { file: 'demo-full.finetune.yaml', stage: 'main' },
   { file: 'demo-lr.finetune.yaml', stage: 'lr' },
 ] as const;
