@@ -6,9 +6,17 @@
 import { TRAIN_COLUMNS, type EvalPoint, type RunAppend, type RunInfo, type SpectrumRecord, type TrainColumns } from '../../src/core/messages';
 
 export class Column {
-  data = new Float64Array(1024);
+  data: Float64Array = new Float64Array(1024);
   length = 0;
   push(src: Float64Array): void {
+    // A first batch bigger than the buffer (a reload's backlog: up to millions of points) is
+    // adopted as is: it is this page's own copy (postMessage cloned or transferred it), so
+    // copying it again would only cost first paint. The next push grows it as below.
+    if (this.length === 0 && src.length > this.data.length && src.byteOffset === 0 && src.length === src.buffer.byteLength / 8) {
+      this.data = src;
+      this.length = src.length;
+      return;
+    }
     if (this.length + src.length > this.data.length) {
       let cap = this.data.length;
       while (cap < this.length + src.length) cap *= 2;

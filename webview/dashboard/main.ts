@@ -2,11 +2,16 @@
  * Run dashboard: training loss (raw, faded, under the debiased-EMA smoothed line), learning
  * rate, gradient norm, tokens/s, memory, and eval scores per task (learning and forgetting
  * apart) — for one run, or several overlaid (Compare). Live: the host posts only new points;
- * drawing is coalesced to one animation frame and decimated (M4) to ~2 points per pixel.
+ * drawing is coalesced to one animation frame and decimated (M4) to 1–2 points per pixel.
+ *
+ * Cost with a million points: decimation is incremental (M4Stream per run and series: a live
+ * batch of k points costs O(k), not O(all points)); the loss chart is drawn in the frame, the
+ * small charts and evals in an idle callback after it (so the loss chart paints first), and
+ * a chart whose inputs did not change is not touched.
  */
 import { assertNever, type HostToWebview, type RestoreInfo, type RunInfo } from '../../src/core/messages';
 import { DebiasedEma } from '../../src/core/smoothing';
-import { decimatePoints } from '../../src/core/decimate';
+import { M4Stream } from '../../src/core/decimate';
 import { onHostMessage, loadState, saveState, ready, post } from '../common/vscodeApi';
 import { readPalette, onThemeChange, withAlpha, type Palette } from '../common/theme';
 import { applyDefaults, makeChart, lineOptions, themeScales, bucketsFor, type Chart } from '../common/charts';
@@ -71,6 +76,7 @@ slider.addEventListener('input', () => {
   state.smoothing = Number(slider.value);
   smoothValue.textContent = state.smoothing.toFixed(2);
   smooth.clear();
+  for (const k of [...m4.keys()]) if (k.endsWith('\nsmoothed')) m4.delete(k);
   saveState(state);
   scheduleDraw();
 });
@@ -90,11 +96,31 @@ function chartFor(c: Card, yTitle: string, logY: boolean, xTitle = 'step'): Line
 
 function runColor(i: number): string { return pal.series[i % pal.series.length]; }
 
-function seriesOf(r: RunData, col: 'lr' | 'gradNorm' | 'tokensPerS' | 'memoryMb', buckets: number): { x: number; y: number | null }[] {
-  return decimatePoints(r.train.step.data, r.train[col].data, buckets, r.trainLength);
+type SeriesKey = 'loss' | 'smoothed' | 'lr' | 'gradNorm' | 'tokensPerS' | 'memoryMb';
+/** Incremental decimation per run + series, dropped when the bucket count (canvas width) changes. */
+const m4 = new Map<string, M4Stream>();
+
+function decimated(r: RunData, key: SeriesKey, buckets: number): { x: number; y: number | null }[] {
+  const id = `${r.info.id}\n${key}`;
+  let s = m4.get(id);
+  if (!s || s.maxBuckets !== buckets + (buckets % 2)) { s = new M4Stream(buckets); m4.set(id, s); }
+  const y = key === 'smoothed' ? smoothedLoss(r) : r.train[key].data;
+  s.update(r.train.step.data, y, r.trainLength);
+  return s.points(r.train.step.data, y);
+}
+
+/** What a chart was last drawn from; equal → skip it (no re-decimation, no chart.js update). */
+const drawnFrom = new Map<Card, string>();
+let themeEpoch = 0;
+let evalEpoch = 0;
+function unchanged(c: Card, key: string): boolean {
+  if (drawnFrom.get(c) === key) return true;
+  drawnFrom.set(c, key);
+  return false;
 }
 
 let frame = 0;
+let rest = 0;
 function scheduleDraw(): void {
   if (!frame) frame = requestAnimationFrame(() => { frame = 0; draw(); });
 }
@@ -102,16 +128,26 @@ function scheduleDraw(): void {
 function draw(): void {
   const list = [...runs.values()];
   const compare = list.length > 1;
-  // Loss: raw faded + smoothed, per run.
+  drawLoss(list, compare);
+  updateBanner(list);
+  // Lets the benchmark (bench/webview) time first paint and updates; costs nothing otherwise.
+  document.dispatchEvent(new Event('finetunelab:drawn'));
+  // The small charts and evals when the page is idle after the loss chart's frame (at most
+  // 200 ms later, so they keep up with live updates at 10/s).
+  if (!rest) rest = requestIdleCallback(() => { rest = 0; drawRest(); }, { timeout: 200 });
+}
+
+function drawLoss(list: RunData[], compare: boolean): void {
   const lossChart = chartFor(cards.loss, 'loss', state.logY);
   const b = bucketsFor(cards.loss.canvas);
+  if (unchanged(cards.loss, `${list.map((r) => `${r.info.id}:${r.trainLength}`).join()}|${b}|${state.smoothing}|${state.logY}|${themeEpoch}`)) return;
+  // Loss: raw faded + smoothed, per run.
   lossChart.data.datasets = list.flatMap((r, i) => {
     const color = runColor(i);
-    const n = r.trainLength;
     const name = compare ? runLabel(r.info) : 'loss';
     return [
-      { label: `${name} (raw)`, data: decimatePoints(r.train.step.data, r.train.loss.data, b, n), borderColor: withAlpha(color, 0.28), borderWidth: 1, pointRadius: 0 },
-      { label: `${name} (smoothed ${state.smoothing.toFixed(2)})`, data: decimatePoints(r.train.step.data, smoothedLoss(r), b, n), borderColor: color, borderWidth: 2, pointRadius: 0 },
+      { label: `${name} (raw)`, data: decimated(r, 'loss', b), borderColor: withAlpha(color, 0.28), borderWidth: 1, pointRadius: 0 },
+      { label: `${name} (smoothed ${state.smoothing.toFixed(2)})`, data: decimated(r, 'smoothed', b), borderColor: color, borderWidth: 2, pointRadius: 0 },
     ];
   });
   const last = list.map((r) => (r.trainLength ? r.train.loss.data[r.trainLength - 1] : NaN));
@@ -119,21 +155,25 @@ function draw(): void {
     ? `step ${list[0].train.step.data[list[0].trainLength - 1]}${list[0].info.totalSteps ? ` / ${list[0].info.totalSteps}` : ''} · loss ${fmt(last[0])} · ${list[0].trainLength.toLocaleString()} points`
     : '';
   lossChart.update('none');
+}
 
+function drawRest(): void {
+  const list = [...runs.values()];
+  const compare = list.length > 1;
+  const lens = list.map((r) => `${r.info.id}:${r.trainLength}`).join();
   const small: [Card, 'lr' | 'gradNorm' | 'tokensPerS' | 'memoryMb', string, boolean][] = [
     [cards.lr, 'lr', 'learning rate', false], [cards.grad, 'gradNorm', 'grad norm', state.logY], [cards.tps, 'tokensPerS', 'tokens/s', false], [cards.mem, 'memoryMb', 'MiB', false],
   ];
   for (const [c, col, yTitle, logY] of small) {
     const ch = chartFor(c, yTitle, logY);
     const bb = bucketsFor(c.canvas);
-    ch.data.datasets = list.map((r, i) => ({ label: runLabel(r.info), data: seriesOf(r, col, bb), borderColor: runColor(i), pointRadius: 0 }));
+    if (unchanged(c, `${lens}|${bb}|${logY}|${themeEpoch}`)) continue;
+    ch.data.datasets = list.map((r, i) => ({ label: runLabel(r.info), data: decimated(r, col, bb), borderColor: runColor(i), pointRadius: 0 }));
     ch.options.plugins!.legend!.display = compare;
     ch.update('none');
   }
-  drawEvals(list, compare);
-  updateBanner(list);
-  // Lets the benchmark (bench/webview) time first paint and updates; costs nothing otherwise.
-  document.dispatchEvent(new Event('finetunelab:drawn'));
+  if (!unchanged(evalCards.learning, `${list.map((r) => r.info.id).join()}|${evalEpoch}|${themeEpoch}`)) drawEvals(list, compare);
+  document.dispatchEvent(new Event('finetunelab:drawn-all'));
 }
 
 function drawEvals(list: RunData[], compare: boolean): void {
@@ -227,7 +267,7 @@ function exportAllCsv(): void {
 
 // ---- messages -------------------------------------------------------------------------
 function setRuns(infos: RunInfo[]): void {
-  runs.clear(); smooth.clear();
+  runs.clear(); smooth.clear(); m4.clear(); drawnFrom.clear(); evalEpoch++;
   for (const i of infos) runs.set(i.id, new RunData(i));
   renderRuns();
 }
@@ -235,8 +275,8 @@ function setRuns(infos: RunInfo[]): void {
 function onMessage(msg: HostToWebview): void {
   switch (msg.type) {
     case 'init': state.restore = msg.restore; saveState(state); setRuns(msg.runs); return scheduleDraw();
-    case 'append': for (const b of msg.batches) runs.get(b.runId)?.append(b); return scheduleDraw();
-    case 'status': { const r = runs.get(msg.runId); if (r) { r.info.status = msg.status; r.info.error = msg.error; renderRuns(); } return scheduleDraw(); }
+    case 'append': for (const b of msg.batches) { runs.get(b.runId)?.append(b); if (b.evals?.length) evalEpoch++; } return scheduleDraw();
+    case 'status': { const r = runs.get(msg.runId); if (r) { r.info.status = msg.status; r.info.error = msg.error; renderRuns(); evalEpoch++; } return scheduleDraw(); }
     case 'error': return banner.show('error', msg.message);
     default: return assertNever(msg);
   }
@@ -246,6 +286,7 @@ onThemeChange(() => {
   pal = readPalette();
   applyDefaults(pal);
   for (const ch of charts.values()) themeScales(ch, pal);
+  themeEpoch++;
   paintSwatches();
   scheduleDraw();
 });
