@@ -2,16 +2,21 @@
  * Loads a built webview bundle (dist/webview/<view>.js) in headless Chromium, in a plain page
  * with the panel's own CSP, a fake acquireVsCodeApi and VS Code theme variables, and feeds it
  * the host's messages. Two jobs:
- *   shots  — screenshots of each view in dark and light themes (docs/screenshots/)
+ *   shots  — screenshots of each view in dark, light and high-contrast themes (docs/screenshots/),
+ *            then a theme switch after first paint, checking the charts were redrawn in the new colours
+ *   real   — screenshots of real runs: node bench/webview/run.mjs real <runs-dir> [experiment]
+ *            (events.jsonl parsed with the core's parseEvents, turned into the very messages the
+ *            panels post, by the panels' own code in src/panels/wire.ts)
  *   bench  — first paint and update cost of the dashboard with 1M training points (RESULTS.md)
- * Build + run: node bench/webview/run.mjs [shots|bench]
+ * Build + run: node bench/webview/run.mjs [shots|real|bench]
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { chromium, type Page } from 'playwright-core';
 import { RUNS, synthEvents } from './synth';
-import { THEMES } from './themes';
-import { toAppend, runInfoFrom } from '../../src/panels/wire';
+import { THEMES, themeVars, type ThemeName } from './themes';
+import { toAppend, runInfoFrom, filterAppend, readyMessages, VIEW_FILTERS } from '../../src/panels/wire';
+import { parseEvents } from '../../src/core/events';
 import type { HostToWebview, ViewKind } from '../../src/core/messages';
 
 const ROOT = process.cwd(); // run from the repo root (run.mjs)
@@ -37,7 +42,7 @@ const FAKE_API = `
   window.__drawnAll = 0; document.addEventListener('finetunelab:drawn-all', () => { window.__drawnAll++; window.__drawnAllAt = performance.now(); });
 `;
 
-async function openView(browser: import('playwright-core').Browser, view: ViewKind, theme: 'dark' | 'light', width = 1280, height = 900): Promise<Page> {
+async function openView(browser: import('playwright-core').Browser, view: ViewKind, theme: ThemeName, width = 1280, height = 900): Promise<Page> {
   const page = await browser.newPage({ viewport: { width, height }, deviceScaleFactor: 1 });
   page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.log(`[${view}/${theme}] ${m.type()}: ${m.text()}`); });
   page.on('pageerror', (e) => console.log(`[${view}/${theme}] pageerror: ${e.message}`));
@@ -74,7 +79,7 @@ async function shots(): Promise<void> {
     ['pareto', 'pareto', messagesFor('pareto')],
     ['spectra', 'spectra', messagesFor('spectra', [RUNS[0], RUNS[3]])],
   ];
-  for (const theme of ['dark', 'light'] as const) {
+  for (const theme of ['dark', 'light', 'hc'] as const) {
     for (const [name, view, msgs] of plan) {
       const page = await openView(browser, view, theme);
       await page.evaluate((j) => (window as unknown as { __deliver: (j: string) => void }).__deliver(j), toJson(msgs));
@@ -94,6 +99,103 @@ async function shots(): Promise<void> {
   await page.waitForTimeout(400);
   await page.screenshot({ path: path.join(outDir, 'dashboard-failed-dark.png') });
   await page.close();
+  const ok = await themeSwitch(browser);
+  await browser.close();
+  if (!ok) process.exitCode = 1;
+}
+
+/** Pixels of a canvas close (within tol per channel) to an #rrggbb colour. */
+async function countNear(page: Page, selector: string, hex: string, tol = 40): Promise<number> {
+  return page.evaluate(({ selector, hex, tol }) => {
+    const c = document.querySelector(selector) as HTMLCanvasElement;
+    const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+    const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 200 && Math.abs(d[i] - r) <= tol && Math.abs(d[i + 1] - g) <= tol && Math.abs(d[i + 2] - b) <= tol) n++;
+    return n;
+  }, { selector, hex, tol });
+}
+
+/**
+ * Redraw on theme change: first paint in dark, then switch the way VS Code does (variables on
+ * <html>, class on <body>) to high contrast and to light; the charts' axes/text must take the
+ * new theme's colours (HC: contrastBorder #6fc3df axes; light: dark text #3b3b3b).
+ */
+async function themeSwitch(browser: import('playwright-core').Browser): Promise<boolean> {
+  let ok = true;
+  for (const view of ['dashboard', 'pareto', 'spectra'] as ViewKind[]) {
+    const page = await openView(browser, view, 'dark');
+    await page.evaluate((j) => (window as unknown as { __deliver: (j: string) => void }).__deliver(j), toJson(messagesFor(view, view === 'dashboard' ? [RUNS[0]] : view === 'spectra' ? [RUNS[0], RUNS[3]] : RUNS)));
+    await page.waitForTimeout(600);
+    const sel = 'canvas';
+    const before = { hc: await countNear(page, sel, '#6fc3df', 24), light: await countNear(page, sel, '#3b3b3b', 24) };
+    const results: string[] = [];
+    for (const to of ['hc', 'light'] as ThemeName[]) {
+      await page.evaluate(({ vars, cls }) => {
+        for (const [k, v] of Object.entries(vars)) document.documentElement.style.setProperty(k, v);
+        document.body.className = cls;
+      }, { vars: themeVars(to), cls: THEMES[to].bodyClass });
+      await page.waitForTimeout(400);
+      const hex = to === 'hc' ? '#6fc3df' : '#3b3b3b';
+      const after = await countNear(page, sel, hex, 24);
+      const pass = after > Math.max(50, before[to] * 3);
+      ok &&= pass;
+      results.push(`${to}: ${hex} pixels ${before[to]} → ${after} ${pass ? 'ok' : 'NOT REDRAWN'}`);
+      if (to === 'hc') await page.screenshot({ path: path.join(ROOT, 'docs', 'screenshots', `${view}-switched-to-hc.png`), fullPage: true });
+    }
+    console.log(`theme switch (${view}, first canvas): ${results.join('; ')}`);
+    await page.close();
+  }
+  return ok;
+}
+
+/**
+ * Real runs: a runs folder written by the trainer (.finetune/runs/<id>/events.jsonl + status.json),
+ * turned into the messages the panels post on `ready` with the panels' own functions.
+ */
+function realMessages(view: ViewKind, dirs: string[]): HostToWebview[] {
+  const infos: ReturnType<typeof runInfoFrom>[] = [];
+  const batches: ReturnType<typeof toAppend>[] = [];
+  for (const dir of dirs) {
+    const id = path.basename(dir);
+    const { events } = parseEvents(fs.readFileSync(path.join(dir, 'events.jsonl'), 'utf8'));
+    let status: { state?: unknown; error?: unknown } | undefined;
+    try { status = JSON.parse(fs.readFileSync(path.join(dir, 'status.json'), 'utf8')) as typeof status; } catch { status = undefined; }
+    infos.push(runInfoFrom(id, dir, events, status));
+    const a = toAppend(id, events);
+    if (a) batches.push(filterAppend(a, VIEW_FILTERS[view]));
+  }
+  return readyMessages(view, infos, { runs: dirs.map((d) => ({ id: path.basename(d), dir: d })) }, batches.filter((b): b is NonNullable<typeof b> => !!b));
+}
+
+function finished(dir: string): boolean {
+  try { return /"type"\s*:\s*"run_finished"/.test(fs.readFileSync(path.join(dir, 'events.jsonl'), 'utf8')); } catch { return false; }
+}
+
+async function real(runsDir: string, experiment?: string): Promise<void> {
+  const all = fs.readdirSync(runsDir).map((d) => path.join(runsDir, d)).filter((d) => finished(d)).sort();
+  const ofExp = all.filter((d) => !experiment || path.basename(d).startsWith(`${experiment}-`));
+  const full = ofExp.find((d) => d.endsWith('-full'));
+  const lora = ofExp.find((d) => /-lora-r4$/.test(d)) ?? ofExp.find((d) => /-lora-r\d+$/.test(d));
+  if (!full || !lora) throw new Error(`need a finished full and LoRA run in ${runsDir} (found ${ofExp.map((d) => path.basename(d)).join(', ')})`);
+  const outDir = path.join(ROOT, 'docs', 'screenshots');
+  const plan: [string, ViewKind, string[], number][] = [
+    ['dashboard', 'dashboard', [full], 1300],
+    ['pareto', 'pareto', ofExp, 900],
+    ['spectra', 'spectra', [full, lora], 1500],
+  ];
+  const browser = await launch();
+  for (const theme of ['dark', 'light'] as const) {
+    for (const [name, view, dirs, height] of plan) {
+      const page = await openView(browser, view, theme, 1280, height);
+      await page.evaluate((j) => (window as unknown as { __deliver: (j: string) => void }).__deliver(j), toJson(realMessages(view, dirs)));
+      await page.waitForTimeout(800);
+      const file = path.join(outDir, `${name}-real-${theme}.png`);
+      await page.screenshot({ path: file, fullPage: true });
+      console.log(`wrote ${path.relative(ROOT, file)} from ${dirs.map((d) => path.basename(d)).join(', ')}`);
+      await page.close();
+    }
+  }
   await browser.close();
 }
 
@@ -167,4 +269,4 @@ async function bench(): Promise<void> {
 }
 
 const mode = process.argv[2] ?? 'shots';
-(mode === 'bench' ? bench() : shots()).catch((e) => { console.error(e); process.exit(1); });
+(mode === 'bench' ? bench() : mode === 'real' ? real(process.argv[3] ?? '.finetune/runs', process.argv[4]) : shots()).catch((e) => { console.error(e); process.exit(1); });

@@ -1,6 +1,7 @@
-/** A subset of VS Code's Dark Modern / Light Modern variables, as the editor sets them on a webview's <html>. */
+/** A subset of VS Code's Dark Modern / Light Modern / Dark High Contrast variables, as the editor sets them on a webview's <html>. */
 const common = `--vscode-font-family: "Segoe WPC", "Segoe UI", "Ubuntu", "Droid Sans", sans-serif; --vscode-font-size: 13px; --vscode-font-weight: normal; --vscode-editor-font-family: "Droid Sans Mono", monospace;`;
-export const THEMES: Record<'dark' | 'light', { bodyClass: string; css: string }> = {
+export type ThemeName = 'dark' | 'light' | 'hc';
+export const THEMES: Record<ThemeName, { bodyClass: string; css: string }> = {
   dark: { bodyClass: 'vscode-dark', css: `:root{${common} --vscode-foreground:#cccccc; --vscode-editor-foreground:#cccccc; --vscode-editor-background:#1f1f1f; --vscode-descriptionForeground:#9d9d9d;
     --vscode-panel-border:#2b2b2b; --vscode-editorWidget-background:#202020; --vscode-widget-border:#313131; --vscode-charts-foreground:#cccccc; --vscode-charts-lines:rgba(204,204,204,0.5);
     --vscode-charts-blue:#3794ff; --vscode-charts-red:#f14c4c; --vscode-charts-green:#89d185; --vscode-charts-yellow:#cca700; --vscode-charts-orange:#d18616; --vscode-charts-purple:#b180d7;
@@ -19,4 +20,22 @@ export const THEMES: Record<'dark' | 'light', { bodyClass: string; css: string }
     --vscode-checkbox-background:#f8f8f8; --vscode-checkbox-border:#cecece; --vscode-checkbox-foreground:#3b3b3b; --vscode-settings-checkboxBackground:#f8f8f8; --vscode-settings-checkboxBorder:#cecece;
     --vscode-focusBorder:#005fb8; --vscode-textLink-foreground:#005fb8; --vscode-textBlockQuote-background:#f8f8f8; --vscode-inputValidation-errorBackground:#f2dede; --vscode-inputValidation-errorBorder:#be1100;
     --vscode-progressBar-background:#005fb8; --vscode-list-activeSelectionBackground:#e8e8e8; --vscode-list-hoverBackground:#f2f2f2; --vscode-input-background:#ffffff; }` },
+  // VS Code's "Dark High Contrast" (hc_black): black background, white text, every border in
+  // contrastBorder (#6fc3df), focus/active borders in contrastActiveBorder (#f38518).
+  hc: { bodyClass: 'vscode-high-contrast', css: `:root{${common} --vscode-foreground:#ffffff; --vscode-editor-foreground:#ffffff; --vscode-editor-background:#000000; --vscode-descriptionForeground:rgba(255,255,255,0.7);
+    --vscode-contrastBorder:#6fc3df; --vscode-contrastActiveBorder:#f38518; --vscode-panel-border:#6fc3df; --vscode-editorWidget-background:#0c141f; --vscode-widget-border:#6fc3df;
+    --vscode-charts-foreground:#ffffff; --vscode-charts-lines:rgba(255,255,255,0.5);
+    --vscode-charts-blue:#3794ff; --vscode-charts-red:#f14c4c; --vscode-charts-green:#89d185; --vscode-charts-yellow:#cca700; --vscode-charts-orange:#d18616; --vscode-charts-purple:#b180d7;
+    --vscode-button-background:#000000; --vscode-button-foreground:#ffffff; --vscode-button-border:#6fc3df; --vscode-button-secondaryBackground:#000000; --vscode-button-secondaryForeground:#ffffff;
+    --vscode-dropdown-background:#000000; --vscode-dropdown-border:#6fc3df; --vscode-dropdown-foreground:#ffffff; --vscode-dropdown-listBackground:#000000;
+    --vscode-checkbox-background:#000000; --vscode-checkbox-border:#6fc3df; --vscode-checkbox-foreground:#ffffff; --vscode-settings-checkboxBackground:#000000; --vscode-settings-checkboxBorder:#6fc3df;
+    --vscode-focusBorder:#f38518; --vscode-textLink-foreground:#21a6ff; --vscode-textBlockQuote-background:#000000; --vscode-inputValidation-errorBackground:#000000; --vscode-inputValidation-errorBorder:#6fc3df;
+    --vscode-progressBar-background:#6fc3df; --vscode-list-activeSelectionBackground:#000000; --vscode-list-hoverBackground:#000000; --vscode-input-background:#000000; }` },
 };
+
+/** The theme's variables as name → value, to set on <html> the way VS Code does on a theme switch. */
+export function themeVars(name: ThemeName): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const m of THEMES[name].css.matchAll(/(--[\w-]+)\s*:\s*([^;]+);/g)) out[m[1]] = m[2].trim();
+  return out;
+}

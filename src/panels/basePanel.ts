@@ -7,7 +7,8 @@
 import * as vscode from 'vscode';
 import * as crypto from 'node:crypto';
 import { assertNever, isWebviewToHost, type HostToWebview, type RestoreInfo, type ViewKind, type WebviewToHost } from '../core/messages';
-import { RunFeed, type FeedFilter } from './runFeed';
+import { RunFeed } from './runFeed';
+import { VIEW_FILTERS, readyMessages } from './wire';
 import type { RunRef } from './runRef';
 
 export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewPanelOptions & vscode.WebviewOptions {
@@ -56,9 +57,8 @@ export abstract class RunViewPanel {
     protected readonly _extensionUri: vscode.Uri,
     protected readonly view: ViewKind,
     runs: readonly RunRef[],
-    filter: FeedFilter,
   ) {
-    this.feed = new RunFeed(runs, filter);
+    this.feed = new RunFeed(runs, VIEW_FILTERS[view]);
     _panel.webview.options = webviewOptions(_extensionUri);
     _panel.webview.html = getHtml(_panel.webview, _extensionUri, view, _panel.title);
     _panel.onDidDispose(() => this.dispose(), null, this._disposables);
@@ -82,12 +82,12 @@ export abstract class RunViewPanel {
   /** Also after a reload of the webview (it sends `ready` again): everything, then live batches. */
   private _onReady(): void {
     this.ready = true;
-    this._post({ type: 'init', view: this.view, runs: this.feed.infos, restore: this.restoreInfo() });
+    const infos = this.feed.infos;
     const all = this.feed.attach({
       batches: (b) => this._post({ type: 'append', batches: b }),
       status: (info) => this._post({ type: 'status', runId: info.id, status: info.status, error: info.error }),
     });
-    if (all.length) this._post({ type: 'append', batches: all });
+    for (const m of readyMessages(this.view, infos, this.restoreInfo(), all)) this._post(m);
   }
 
   /** Re-sends init + all data (the run set changed). */

@@ -24,7 +24,7 @@ export class DashboardPanel extends RunViewPanel {
 
   private readonly key: string;
   private constructor(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, private readonly runs: RunRef[]) {
-    super(panel, extensionUri, 'dashboard', runs, { train: true, evals: true, spectra: false });
+    super(panel, extensionUri, 'dashboard', runs);
     this.key = runSetKey(runs);
     DashboardPanel.panels.set(this.key, this);
   }

@@ -36,7 +36,7 @@ export class ParetoPanel extends RunViewPanel {
   private readonly store: RunStore;
   private readonly timer: NodeJS.Timeout;
   private constructor(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, private readonly runsDir: string, private readonly filter?: ParetoFilter) {
-    super(panel, extensionUri, 'pareto', [], { train: false, evals: true, spectra: false });
+    super(panel, extensionUri, 'pareto', []);
     ParetoPanel.currentPanel = this;
     this.store = new RunStore(runsDir);
     void this.relist();

@@ -7,8 +7,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { EventTail } from '../core/events';
-import type { RunAppend, RunInfo, TrainColumns } from '../core/messages';
-import { mergeAppend, runInfoFrom, toAppend } from './wire';
+import type { RunAppend, RunInfo } from '../core/messages';
+import { filterAppend, mergeAppend, runInfoFrom, toAppend, type FeedFilter } from './wire';
 import type { RunRef } from './runRef';
 
 export const FLUSH_MS = 100;
@@ -18,8 +18,7 @@ export interface FeedSink {
   status(info: RunInfo): void;
 }
 
-/** Which parts of the events a view draws (the Pareto view needs no train columns). */
-export interface FeedFilter { train: boolean; evals: boolean; spectra: boolean }
+export type { FeedFilter };
 
 class RunTail {
   readonly chunks: RunAppend[] = [];
@@ -80,13 +79,7 @@ export class RunFeed {
 
   detach(): void { this.sink = undefined; this.pending = []; }
 
-  filterAppend(a: RunAppend): RunAppend | undefined {
-    const out: RunAppend = { runId: a.runId };
-    if (this.filter.train && a.train) out.train = a.train as TrainColumns;
-    if (this.filter.evals && a.evals) out.evals = a.evals;
-    if (this.filter.spectra && a.spectra) out.spectra = a.spectra;
-    return out.train || out.evals || out.spectra ? out : undefined;
-  }
+  filterAppend(a: RunAppend): RunAppend | undefined { return filterAppend(a, this.filter); }
 
   queue(a: RunAppend): void {
     if (!this.sink) return;

@@ -23,8 +23,7 @@ export class SpectraPanel extends RunViewPanel {
 
   private readonly key: string;
   private constructor(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, private readonly runs: RunRef[]) {
-    // run_started (method, LoRA rank) comes through RunInfo; spectra are the data.
-    super(panel, extensionUri, 'spectra', runs, { train: false, evals: false, spectra: true });
+    super(panel, extensionUri, 'spectra', runs);
     this.key = runSetKey(runs);
     SpectraPanel.panels.set(this.key, this);
   }

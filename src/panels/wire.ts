@@ -4,7 +4,32 @@
  * events' JSON shape (schemas/events.schema.json) rather than the generated types, so a
  * field the schema adds later is simply ignored.
  */
-import { TRAIN_COLUMNS, type EvalPoint, type RunAppend, type RunInfo, type RunStatus, type SpectrumRecord, type TrainColumns } from '../core/messages';
+import { TRAIN_COLUMNS, type EvalPoint, type HostToWebview, type RestoreInfo, type RunAppend, type RunInfo, type RunStatus, type SpectrumRecord, type TrainColumns, type ViewKind } from '../core/messages';
+
+/** Which parts of the events a view draws (the Pareto view needs no train columns). */
+export interface FeedFilter { train: boolean; evals: boolean; spectra: boolean }
+export const VIEW_FILTERS: Record<ViewKind, FeedFilter> = {
+  dashboard: { train: true, evals: true, spectra: false },
+  pareto: { train: false, evals: true, spectra: false },
+  // run_started (method, LoRA rank) comes through RunInfo; spectra are the data.
+  spectra: { train: false, evals: false, spectra: true },
+};
+
+/** The parts of a batch a view draws; undefined when none. */
+export function filterAppend(a: RunAppend, filter: FeedFilter): RunAppend | undefined {
+  const out: RunAppend = { runId: a.runId };
+  if (filter.train && a.train) out.train = a.train;
+  if (filter.evals && a.evals) out.evals = a.evals;
+  if (filter.spectra && a.spectra) out.spectra = a.spectra;
+  return out.train || out.evals || out.spectra ? out : undefined;
+}
+
+/** What a panel posts when its webview says `ready`: init, then everything so far (basePanel.ts). */
+export function readyMessages(view: ViewKind, infos: RunInfo[], restore: RestoreInfo, all: RunAppend[]): HostToWebview[] {
+  const out: HostToWebview[] = [{ type: 'init', view, runs: infos, restore }];
+  if (all.length) out.push({ type: 'append', batches: all });
+  return out;
+}
 
 type Ev = { type?: unknown; [k: string]: unknown };
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);

@@ -19,7 +19,8 @@ export { Chart };
 /**
  * A horizontal reference line (LoRA rank, random-matrix rank90) drawn over the data. A line
  * above the y scale's top (a reference kept off scale so the bars stay readable) is drawn as
- * a short marker at the top edge, labelled "<label> ↑ (off scale)", so it is still shown.
+ * a dashed marker along the top edge, labelled "<label> ↑ (off scale)" at the top left, so it is
+ * still shown.
  */
 export interface RefLine { value: number; label: string; color: string; dash?: number[] }
 
@@ -38,29 +39,31 @@ export const refLinesPlugin: Plugin = {
     ctx.save();
     ctx.font = `11px ${Chart.defaults.font.family ?? 'sans-serif'}`;
     ctx.textAlign = 'right';
-    let above = 0;
+    const off: RefLine[] = [];
     for (const l of opts.lines) {
       const py = y.getPixelForValue(l.value);
       if (!Number.isFinite(py) || py > a.bottom + 1) continue;
+      if (py < a.top - 1) { off.push(l); continue; }
       ctx.strokeStyle = l.color;
       ctx.fillStyle = l.color;
       ctx.lineWidth = 1.5;
-      if (py < a.top - 1) {
-        // Off scale: a marker at the top edge, right-aligned, stacked if there are several.
-        const ty = a.top + 12 + above * 14;
-        const text = `${l.label} ↑ (off scale)`;
-        const w = ctx.measureText(text).width;
-        ctx.setLineDash(l.dash ?? [6, 4]);
-        ctx.beginPath(); ctx.moveTo(a.right - w - 34, a.top + 0.75); ctx.lineTo(a.right, a.top + 0.75); ctx.stroke();
-        ctx.setLineDash([]);
-        ctx.fillText(text, a.right - 4, ty);
-        above++;
-        continue;
-      }
       ctx.setLineDash(l.dash ?? [6, 4]);
       ctx.beginPath(); ctx.moveTo(a.left, py); ctx.lineTo(a.right, py); ctx.stroke();
       ctx.setLineDash([]);
       ctx.fillText(l.label, a.right - 4, py - 4);
+    }
+    if (off.length) {
+      // Off scale: one marker along the top edge and one label at the top left (the in-scale
+      // labels sit at the right), e.g. "random 65 (attn) · random 98 (mlp) ↑ (off scale)".
+      const l = off[0];
+      ctx.strokeStyle = l.color;
+      ctx.fillStyle = l.color;
+      ctx.lineWidth = 1.5;
+      ctx.setLineDash(l.dash ?? [6, 4]);
+      ctx.beginPath(); ctx.moveTo(a.left, a.top + 0.75); ctx.lineTo(a.right, a.top + 0.75); ctx.stroke();
+      ctx.setLineDash([]);
+      ctx.textAlign = 'left';
+      ctx.fillText(`${off.map((o) => o.label).join(' · ')} ↑ (off scale)`, a.left + 4, a.top + 12);
     }
     ctx.restore();
   },
@@ -81,7 +84,7 @@ export function applyDefaults(p: Palette): void {
   Chart.defaults.plugins.tooltip.backgroundColor = p.bg;
   Chart.defaults.plugins.tooltip.titleColor = p.fg;
   Chart.defaults.plugins.tooltip.bodyColor = p.fg;
-  Chart.defaults.plugins.tooltip.borderColor = p.grid;
+  Chart.defaults.plugins.tooltip.borderColor = p.highContrast ? p.axis : p.grid;
   Chart.defaults.plugins.tooltip.borderWidth = 1;
 }
 
@@ -93,7 +96,7 @@ export function themeScales(chart: Chart, p: Palette): void {
     if (sc.ticks) sc.ticks.color = p.muted;
     if (sc.grid) sc.grid.color = p.grid;
     if (sc.title) sc.title.color = p.fg;
-    if (sc.border) sc.border.color = p.grid;
+    if (sc.border) sc.border.color = p.axis;
   }
   const legend = chart.options.plugins?.legend;
   if (legend?.labels) legend.labels.color = p.fg;
@@ -105,7 +108,7 @@ export function linearAxis(p: Palette, title: string, extra: Record<string, unkn
     title: { display: !!title, text: title, color: p.fg },
     ticks: { color: p.muted, maxTicksLimit: 8 },
     grid: { color: p.grid },
-    border: { color: p.grid },
+    border: { color: p.axis, width: p.highContrast ? 1.5 : 1 },
     ...extra,
   };
 }

@@ -7,6 +7,8 @@ export interface Palette {
   fg: string;
   muted: string;
   grid: string;
+  /** Axis lines: the grid colour, or in high contrast the theme's contrastBorder at full strength. */
+  axis: string;
   bg: string;
   font: string;
   fontSize: number;
@@ -24,7 +26,7 @@ function cssVar(name: string, fallback: string): string {
 
 export function readPalette(): Palette {
   const dark = !document.body.classList.contains('vscode-light') && !document.body.classList.contains('vscode-high-contrast-light');
-  const highContrast = document.body.classList.contains('vscode-high-contrast');
+  const highContrast = document.body.classList.contains('vscode-high-contrast') || document.body.classList.contains('vscode-high-contrast-light');
   const fg = cssVar('--vscode-editor-foreground', cssVar('--vscode-foreground', dark ? '#cccccc' : '#333333'));
   const c = {
     blue: cssVar('--vscode-charts-blue', '#3794ff'),
@@ -36,9 +38,12 @@ export function readPalette(): Palette {
   };
   return {
     fg,
-    muted: cssVar('--vscode-descriptionForeground', fg),
+    // High contrast: no greyed text, and grid/axes strong enough to see (VS Code's HC themes
+    // draw every border in contrastBorder).
+    muted: highContrast ? fg : cssVar('--vscode-descriptionForeground', fg),
     // charts.lines is foreground at 50%: too loud for a grid, so it is thinned further.
-    grid: withAlpha(cssVar('--vscode-charts-lines', fg), 0.16),
+    grid: withAlpha(cssVar('--vscode-charts-lines', fg), highContrast ? 0.4 : 0.16),
+    axis: highContrast ? cssVar('--vscode-contrastBorder', fg) : withAlpha(cssVar('--vscode-charts-lines', fg), 0.16),
     bg: cssVar('--vscode-editor-background', dark ? '#1e1e1e' : '#ffffff'),
     font: cssVar('--vscode-font-family', 'system-ui, sans-serif'),
     fontSize: parseFloat(cssVar('--vscode-font-size', '13')) || 13,
