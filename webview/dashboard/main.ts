@@ -146,7 +146,7 @@ function drawLoss(list: RunData[], compare: boolean): void {
     const color = runColor(i);
     const name = compare ? runLabel(r.info) : 'loss';
     return [
-      { label: `${name} (raw)`, data: decimated(r, 'loss', b), borderColor: withAlpha(color, 0.28), borderWidth: 1, pointRadius: 0 },
+      { label: `${name} (raw)`, data: decimated(r, 'loss', b), borderColor: withAlpha(color, pal.highContrast ? 0.5 : 0.28), borderWidth: 1, pointRadius: 0 },
       { label: `${name} (smoothed ${state.smoothing.toFixed(2)})`, data: decimated(r, 'smoothed', b), borderColor: color, borderWidth: 2, pointRadius: 0 },
     ];
   });
