@@ -78,11 +78,6 @@ export async function writeDemoExperiments(root: string, runsDir: string, quick 
   return out;
 }
 
-/** Kept for callers of the single-file demo: copies examples/demo.finetune.yaml beside the runs folder. */
-export async function writeDemoExperiment(root: string, runsDir: string): Promise<string> {
-  return (await writeDemoExperiments(root, runsDir))[0];
-}
-
 /** Where the trainer caches built-in bases (paths.py: $FINETUNE_LAB_CACHE, $XDG_CACHE_HOME/finetune-lab, ~/.cache/finetune-lab). */
 export function basesCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   const root = env.FINETUNE_LAB_CACHE || (env.XDG_CACHE_HOME ? path.join(env.XDG_CACHE_HOME, 'finetune-lab') : path.join(os.homedir(), '.cache', 'finetune-lab'));
