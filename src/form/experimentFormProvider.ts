@@ -1,8 +1,8 @@
 // "Experiment Form": a custom text editor over *.finetune.yaml. The TextDocument stays the truth: the
 // form shows what the YAML holds, and each control's change becomes one small WorkspaceEdit (through
 // the yaml Document API's node ranges), so comments and key order survive and undo works.
-import * as crypto from 'node:crypto';
 import * as vscode from 'vscode';
+import { webviewHtml, webviewOptions } from '../webviewHtml';
 import { applyDefaults } from '../core/defaults';
 import { assertNever, isFormToHost, type FormToHost, type HostToForm, type PathSeg } from '../core/formProtocol';
 import { expandSweep } from '../core/sweep';
@@ -51,7 +51,7 @@ class FormSession {
   private edits: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly document: vscode.TextDocument, private readonly panel: vscode.WebviewPanel, extensionUri: vscode.Uri) {
-    panel.webview.options = { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist', 'webview')] };
+    panel.webview.options = webviewOptions(extensionUri);
     panel.webview.html = html(panel.webview, extensionUri);
     this.disposables.push(
       panel.webview.onDidReceiveMessage((m: unknown) => { if (isFormToHost(m)) void this.onMessage(m); }),
@@ -113,27 +113,5 @@ class FormSession {
 }
 
 function html(webview: vscode.Webview, extensionUri: vscode.Uri): string {
-  const nonce = crypto.randomUUID().replace(/-/g, '');
-  const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', 'form.js'));
-  // No 'unsafe-inline': the form's styles are a constructable stylesheet, as @vscode-elements' (Lit) are.
-  const csp = [
-    "default-src 'none'",
-    `script-src 'nonce-${nonce}'`,
-    `style-src ${webview.cspSource}`,
-    `img-src ${webview.cspSource} data:`,
-    `font-src ${webview.cspSource}`,
-  ].join('; ');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<title>Experiment Form</title>
-</head>
-<body>
-<main id="form" aria-label="Experiment Form"></main>
-<script nonce="${nonce}" src="${script.toString()}"></script>
-</body>
-</html>`;
+  return webviewHtml(webview, extensionUri, 'form', 'Experiment Form', '<main id="form" aria-label="Experiment Form"></main>\n');
 }

@@ -5,46 +5,18 @@
  * webview says it listens), validated incoming messages, exports saved through a dialog.
  */
 import * as vscode from 'vscode';
-import * as crypto from 'node:crypto';
+import { webviewHtml, webviewOptions } from '../webviewHtml';
 import { assertNever, isWebviewToHost, type HostToWebview, type RestoreInfo, type ViewKind, type WebviewToHost } from '../core/messages';
 import { RunFeed } from './runFeed';
 import { VIEW_FILTERS, readyMessages } from './wire';
 import type { RunRef } from './runRef';
 
-export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewPanelOptions & vscode.WebviewOptions {
-  return {
-    enableScripts: true,
-    // Only the bundles; no media/, no node_modules (chart.js and the elements are bundled).
-    localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist', 'webview')],
-  };
-}
+export { webviewOptions };
 
+/** The panel's HTML: its view's bundle behind the shared nonce CSP (src/webviewHtml.ts). */
 export function getHtml(webview: vscode.Webview, extensionUri: vscode.Uri, view: ViewKind, title: string): string {
-  const nonce = crypto.randomUUID().replace(/-/g, '');
-  const script = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', `${view}.js`));
-  // No 'unsafe-inline' anywhere: styles come in as constructable stylesheets (webview/common/ui.ts).
-  const csp = [
-    "default-src 'none'",
-    `script-src 'nonce-${nonce}'`,
-    `style-src ${webview.cspSource}`,
-    `img-src ${webview.cspSource} data:`,
-    `font-src ${webview.cspSource}`,
-  ].join('; ');
-  return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<title>${escapeHtml(title)}</title>
-</head>
-<body>
-<script nonce="${nonce}" src="${script.toString()}"></script>
-</body>
-</html>`;
+  return webviewHtml(webview, extensionUri, view, title);
 }
-
-const escapeHtml = (s: string): string => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** One open view over a set of runs, fed by a RunFeed once the webview is ready. */
 export abstract class RunViewPanel {
