@@ -104,7 +104,7 @@ function drawRun(r: RunData, step: number): void {
   c.sv.title.textContent = `Singular values of ΔW — ${m ? `${m.module} [${m.shape.join('×')}]` : state.module || 'no module'}`;
   c.sv.note.textContent = m ? `rank90 ${m.rank90}${m.randomRank90 !== null ? ` · random ${m.randomRank90}` : ''}` : 'not analysed in this run';
   upsert(c, c.sv, 'line', m ? [{ label: 'σ_i', data: m.sv.map((v, i) => ({ x: i + 1, y: Math.max(v, 1e-12) })), borderColor: pal.blue, backgroundColor: pal.blue, pointRadius: 1.5, borderWidth: 1.5 }] : [],
-    { x: linearAxis(pal, 'index i'), y: linearAxis(pal, 'σ_i (log)', { type: 'logarithmic' }) },
+    { x: linearAxis(pal, 'index i', { ticks: { color: pal.muted, maxTicksLimit: 8, precision: 0 } }), y: linearAxis(pal, 'σ_i (log)', { type: 'logarithmic' }) },
     { parsing: false, plugins: { legend: { display: false } } });
   // 2) rank90 per layer, grouped bars per module name
   const layers = [...new Set(at.map((s) => s.layer))].sort((a, b) => a - b);
