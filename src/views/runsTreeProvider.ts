@@ -41,7 +41,7 @@ export class SweepNode extends vscode.TreeItem {
 export class RunNode extends vscode.TreeItem {
   readonly kind = 'run' as const;
   parent?: ExperimentNode | SweepNode;
-  constructor(readonly run: RunInfo) {
+  constructor(public run: RunInfo) {
     const state = run.status.state;
     // The label is the run id (unique, what folders and the CLI use); the sweep point is in the tooltip.
     super(run.id, vscode.TreeItemCollapsibleState.None);
@@ -56,7 +56,7 @@ export class RunNode extends vscode.TreeItem {
 }
 
 export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode> {
-  private readonly _onDidChangeTreeData = new vscode.EventEmitter<RunsNode | undefined | void>();
+  private readonly _onDidChangeTreeData = new vscode.EventEmitter<RunsNode | RunsNode[] | undefined | void>();
   readonly onDidChangeTreeData = this._onDidChangeTreeData.event;
   private roots: ExperimentNode[] = [];
   private byRun = new Map<string, RunNode>();
@@ -67,7 +67,28 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode> {
 
   refresh(): void { void this.runs.refresh(); }
 
+  /**
+   * When only states and descriptions changed (a running run writes status.json about once a
+   * second), update the shown nodes in place and refresh just those: a whole-tree refresh makes
+   * VS Code drop its element handles for a moment, and a context-menu command clicked then
+   * arrives with no argument (seen after a window reload: Stop asked "which run?").
+   */
   private rebuild(): void {
+    const before = this.roots;
+    const beforeByRun = this.byRun;
+    this.build();
+    if (before.length && shapeOf(before) === shapeOf(this.roots)) {
+      const changed: RunsNode[] = [];
+      pairUp(before, this.roots, (old, next) => { if (copyItem(old, next)) changed.push(old); });
+      this.roots = before;
+      this.byRun = beforeByRun;
+      if (changed.length) this._onDidChangeTreeData.fire(changed);
+      return;
+    }
+    this._onDidChangeTreeData.fire();
+  }
+
+  private build(): void {
     const byExperiment = new Map<string, RunInfo[]>();
     for (const r of this.runs.runs) {
       const list = byExperiment.get(r.meta.experiment_name) ?? [];
@@ -104,7 +125,6 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode> {
       children.sort((a, b) => newest(b) - newest(a));
       return exp;
     });
-    this._onDidChangeTreeData.fire();
   }
 
   getTreeItem(node: RunsNode): vscode.TreeItem { return node; }
@@ -137,4 +157,32 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode> {
   }
 
   nodeFor(runId: string): RunNode | undefined { return this.byRun.get(runId); }
+}
+
+/** The tree's structure: which nodes, in which order, under which parent (by id). */
+function shapeOf(nodes: readonly RunsNode[]): string {
+  return nodes.map((n) => (n.kind === 'run' ? n.id : `${n.id}(${shapeOf(n.children)})`)).join(',');
+}
+
+/** Walks two trees of the same shape side by side. */
+function pairUp(a: readonly RunsNode[], b: readonly RunsNode[], visit: (old: RunsNode, next: RunsNode) => void): void {
+  a.forEach((old, i) => {
+    const next = b[i];
+    visit(old, next);
+    if (old.kind !== 'run' && next.kind !== 'run') pairUp(old.children, next.children, visit);
+  });
+}
+
+/** Copies what is shown from `next` onto `old`; true when anything visible changed. */
+function copyItem(old: RunsNode, next: RunsNode): boolean {
+  const icon = (n: RunsNode) => (n.iconPath instanceof vscode.ThemeIcon ? `${n.iconPath.id}:${n.iconPath.color?.id ?? ''}` : '');
+  const changed = old.description !== next.description || old.contextValue !== next.contextValue || icon(old) !== icon(next)
+    || old.tooltip !== next.tooltip;
+  old.description = next.description;
+  old.contextValue = next.contextValue;
+  old.iconPath = next.iconPath;
+  old.tooltip = next.tooltip;
+  old.accessibilityInformation = next.accessibilityInformation;
+  if (old.kind === 'run' && next.kind === 'run') old.run = next.run;
+  return changed;
 }
