@@ -27,10 +27,11 @@ function experiment({ name, method, steps, every, rank = 4, lr }) {
 }
 
 export const FILES = {
-  // 80 steps: on a quiet machine 12 steps of builtin:tiny took under a second, over before the
-  // status bar could show a step; 80 (evals at 0, 40, 80) train for several seconds.
-  'quick-lora.finetune.yaml': experiment({ name: 'e2e-lora', method: 'lora', steps: 80, every: 40, lr: '1.0e-3' }),
-  'quick-full.finetune.yaml': experiment({ name: 'e2e-full', method: 'full', steps: 80, every: 40, lr: '1.0e-4' }),
+  // 300 steps: on a quiet machine builtin:tiny trains ~20 steps/s, and 80 steps were over before
+  // code-server's file watcher brought a status.json change to the status bar; 300 (evals at 0,
+  // 150, 300) train for 10-15 s, still short next to a user's runs.
+  'quick-lora.finetune.yaml': experiment({ name: 'e2e-lora', method: 'lora', steps: 300, every: 150, lr: '1.0e-3' }),
+  'quick-full.finetune.yaml': experiment({ name: 'e2e-full', method: 'full', steps: 300, every: 150, lr: '1.0e-4' }),
   // Long enough to be caught running (reload, stop); it is stopped by the tests.
   'long-lora.finetune.yaml': experiment({ name: 'e2e-long', method: 'lora', steps: 5000, every: 25, lr: '1.0e-3' }),
   // Two mistakes a user makes: an unknown method and a negative step count.
