@@ -162,12 +162,7 @@ export class Workbench {
   /** F1, type a command's title, run it (the row whose label is exactly the title). */
   async command(title) {
     const p = this.page;
-    await this.dismissQuickInput();
-    await p.keyboard.press('F1');
-    const qi = p.locator('.quick-input-widget');
-    await qi.waitFor({ state: 'visible' });
-    const input = qi.locator('input');
-    await input.fill(`>${title}`);
+    const qi = await this.typeInQuickInput(`>${title}`);
     const row = qi.locator('.monaco-list-row', { has: p.locator('.label-name', { hasText: title }) }).first();
     try {
       await row.waitFor({ state: 'visible', timeout: 15_000 });
@@ -239,13 +234,34 @@ export class Workbench {
   }
 
   /** Quick Open (F1 without '>'): opens a workspace file by name. */
+  /**
+   * F1, then types into the quick input. The workbench sometimes takes the input away for a moment
+   * (a notification or a view taking focus makes it inert): then close it and open it again, up to
+   * three times, rather than fail on the UI's timing.
+   */
+  async typeInQuickInput(text) {
+    const p = this.page;
+    const qi = p.locator('.quick-input-widget');
+    let lastError;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await this.dismissQuickInput();
+      await p.keyboard.press('F1');
+      try {
+        await qi.waitFor({ state: 'visible', timeout: 10_000 });
+        await qi.locator('input').fill(text, { timeout: 5_000 });
+        return qi;
+      } catch (e) {
+        lastError = e;
+        await p.keyboard.press('Escape').catch(() => {});
+        await sleep(500);
+      }
+    }
+    throw lastError;
+  }
+
   async openFile(name) {
     const p = this.page;
-    await this.dismissQuickInput();
-    await p.keyboard.press('F1');
-    const qi = p.locator('.quick-input-widget');
-    await qi.waitFor({ state: 'visible' });
-    await qi.locator('input').fill(name);
+    const qi = await this.typeInQuickInput(name);
     const row = qi.locator('.monaco-list-row', { has: p.locator('.label-name', { hasText: name }) }).first();
     await row.waitFor({ state: 'visible', timeout: 15_000 });
     await row.click();
@@ -359,6 +375,12 @@ export class Workbench {
   /** The frame of the visible webview (code-server keeps hidden ones around too). */
   visibleWebviewFrame() {
     return this.page.locator('iframe.webview.ready:visible').first().contentFrame().frameLocator('#active-frame');
+  }
+
+  /** Every visible webview's frame: with two editor groups, two webviews are visible at once. */
+  async visibleWebviewFrames() {
+    const n = await this.page.locator('iframe.webview.ready:visible').count();
+    return Array.from({ length: n }, (_, i) => this.page.locator('iframe.webview.ready:visible').nth(i).contentFrame().frameLocator('#active-frame'));
   }
 }
 

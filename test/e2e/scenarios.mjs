@@ -88,11 +88,23 @@ async function openDashboard(wb, row) {
  * webview also exposes `data-series` (JSON of its datasets) that is returned too.
  */
 async function readCard(wb, title, { timeout = 30_000 } = {}) {
-  const frame = wb.visibleWebviewFrame();
-  const canvas = frame.locator(`canvas[aria-label="${title}"]`).first();
-  try { await canvas.waitFor({ state: 'visible', timeout }); } catch {
-    const found = await frame.locator('canvas').evaluateAll((cs) => cs.map((c) => c.getAttribute('aria-label'))).catch((e) => `unreadable: ${e.message}`);
-    throw new Error(`no visible chart "${title}" in the webview (charts: ${JSON.stringify(found)})`);
+  // The chart may be in any visible webview (the Pareto and spectra panels can sit side by side).
+  const deadline = Date.now() + timeout;
+  let canvas;
+  while (!canvas) {
+    for (const frame of await wb.visibleWebviewFrames()) {
+      const c = frame.locator(`canvas[aria-label="${title}"]`).first();
+      if (await c.isVisible().catch(() => false)) { canvas = c; break; }
+    }
+    if (canvas) break;
+    if (Date.now() > deadline) {
+      const found = [];
+      for (const frame of await wb.visibleWebviewFrames()) {
+        found.push(await frame.locator('canvas').evaluateAll((cs) => cs.map((c) => c.getAttribute('aria-label'))).catch((e) => `unreadable: ${e.message}`));
+      }
+      throw new Error(`no visible chart "${title}" in the visible webviews (charts: ${JSON.stringify(found)})`);
+    }
+    await sleep(250);
   }
   const note = await canvas.evaluate((c) => c.closest('section')?.querySelector('.card-note')?.textContent ?? '');
   const raw = await canvas.getAttribute('data-series');
