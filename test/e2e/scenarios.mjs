@@ -48,7 +48,14 @@ async function contextMenu(wb, row, label, shot) {
     throw new Error(`the context menu of ${row.label} has no "${label}" (items: ${JSON.stringify(items)})`);
   }
   if (shot) await wb.shot(shot);
-  await item.click();
+  // code-server's menu sometimes ignores a click that lands while it is still laying out (seen in
+  // CI: the menu stayed open, the item highlighted). Click again, then Enter on the highlighted item.
+  const menu = wb.page.locator('.monaco-menu').first();
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (attempt < 2) await item.click().catch(() => {}); else await wb.page.keyboard.press('Enter');
+    try { await menu.waitFor({ state: 'hidden', timeout: 2_000 }); return; } catch { /* still open: try again */ }
+  }
+  throw new Error(`the context menu of ${row.label} stayed open after choosing "${label}"`);
 }
 
 /** Clicks the Start Run CodeLens of the active experiment file. */
