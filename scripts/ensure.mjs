@@ -79,9 +79,9 @@ function ensurePython() {
     if (!r.ok) fail('python3 -m venv .venv failed. On Debian/Ubuntu: apt-get install -y python3-venv');
   }
   say('installing the trainer\'s requirements into .venv (torch, transformers, peft, safetensors…).');
-  say('The first time this downloads about 3 GB (PyPI\'s torch brings its CUDA libraries) and took about 4 minutes here; later runs reuse pip\'s cache.');
+  say('The first time this downloads about 3 GB (PyPI\'s torch brings its CUDA libraries) and took 3–4 minutes here; pip names each package as it fetches it. Later runs reuse pip\'s cache.');
   const t = Date.now();
-  const r = run(venvPy, ['-m', 'pip', 'install', '--disable-pip-version-check', '--progress-bar', 'off', '-q', '-r', reqs]);
+  const r = run(venvPy, ['-m', 'pip', 'install', '--disable-pip-version-check', '--progress-bar', 'off', '-r', reqs]);
   if (!r.ok) fail('pip could not install trainer/requirements.txt into .venv (see above).\nIt needs the Python package index (https://pypi.org) or a mirror (pip config set global.index-url URL).\nOr point FINETUNE_LAB_PYTHON at an interpreter that already has torch, transformers, peft and safetensors.');
   if (!pythonWorks(venvPy)) fail('.venv was installed but cannot import the trainer\'s libraries; delete .venv and run again.');
   writeStamp('venv', hash);
