@@ -1,6 +1,7 @@
 // The runs of this workspace: read through the core's RunStore, refreshed from a file-system watcher
 // on the runs folder (status.json, meta.json; debounced), never by polling the trainer. Holds the
-// queue that starts a sweep's runs one after another (or N at once, one GPU each).
+// queue that starts a sweep's runs one after another (or N at once, one GPU each). The queue is
+// mirrored on disk (core/queueFile), so a reloaded window carries on with it.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
@@ -8,6 +9,7 @@ import { RunStore, type RunInfo } from './core/runStore';
 import type { RunStatus } from './core/generated/status';
 import { requirePython } from './python';
 import { spawnTrainer, stopRun, trainerCommand } from './core/trainerLaunch';
+import { adoptOrphanQueues, saveQueue, type QueueEntry } from './core/queueFile';
 import { lastLines } from './views/runFormat';
 
 export interface StateChange { run: RunInfo; from: RunStatus['state']; to: RunStatus['state'] }
@@ -18,7 +20,7 @@ const TERMINAL = new Set<RunStatus['state']>(['completed', 'failed', 'stopped'])
 
 export class RunManager implements vscode.Disposable {
   private _runs: RunInfo[] = [];
-  private readonly queue: { id: string; resume: boolean }[] = [];
+  private readonly queue: QueueEntry[] = [];
   private readonly active = new Map<string, Active>();
   private readonly stopping = new Set<string>();
   private readonly _onDidChangeRuns = new vscode.EventEmitter<readonly RunInfo[]>();
@@ -64,9 +66,9 @@ export class RunManager implements vscode.Disposable {
   }
 
   /**
-   * First read: starts the watcher and reconciles what died while the editor was away. Queued runs
-   * found here are not started: another window or the CLI may own their queue (Start them from the
-   * explorer's Resume).
+   * First read: starts the watcher, reconciles what died while the editor was away, and carries on
+   * with the queue of a window that is gone (a reload). Queued runs of a live window or of the CLI
+   * are left to their owner.
    */
   async load(): Promise<void> {
     if (this.loaded) return this.refreshing;
@@ -79,6 +81,35 @@ export class RunManager implements vscode.Disposable {
     }, 15_000);
     this.disposables.push({ dispose: () => clearInterval(check) });
     await this.refresh();
+    this.adoptQueues();
+  }
+
+  /** Takes over queues whose extension host has exited (see core/queueFile) and starts them. */
+  private adoptQueues(): void {
+    const dir = this.runsDir;
+    if (!dir) return;
+    const startable = adoptOrphanQueues(dir).filter(({ id, resume }) => {
+      const state = this.find(id)?.status.state;
+      return state === 'queued' || (resume && (state === 'stopped' || state === 'failed'));
+    });
+    if (!startable.length) return;
+    for (const e of startable) this.enqueue([e.id], e.resume); // in order; pump starts after the first await
+    void vscode.window.showInformationMessage(
+      `Finetune Lab: carrying on with ${startable.length} queued run${startable.length === 1 ? '' : 's'} that a closed or reloaded window left waiting.`,
+      'Show Runs',
+    ).then((pick) => { if (pick) void vscode.commands.executeCommand('finetuneLab.runs.focus'); });
+  }
+
+  /** Mirrors the queue to disk; a failure only costs the hand-over after a reload. */
+  private saveQueue(): void {
+    const dir = this.runsDir;
+    if (!dir) return;
+    try { saveQueue(dir, this.queue); } catch (e) { console.warn(`[finetune-lab] could not save the run queue: ${(e as Error).message}`); }
+  }
+
+  /** Slots in use: runs this window started, and runs still training that it re-attached to. */
+  private busy(): number {
+    return this.active.size + this._runs.filter((r) => r.status.state === 'running' && !this.active.has(r.id)).length;
   }
 
   private watch(): void {
@@ -121,10 +152,14 @@ export class RunManager implements vscode.Disposable {
         }
         this._runs = next;
         this._onDidChangeRuns.fire(next);
+        let freed = false;
         for (const run of next) {
           const from = before.get(run.id);
           if (from && from !== run.status.state) this._onDidChangeState.fire({ run, from, to: run.status.state });
+          if (from === 'running' && run.status.state !== 'running' && !this.active.has(run.id)) freed = true;
         }
+        // A re-attached run (not our child: no exit event) finished: its slot is free for the queue.
+        if (freed && this.queue.length) void this.pump();
       } while (this.refreshAgain);
     })().finally(() => { this.refreshing = undefined; });
     return this.refreshing;
@@ -141,6 +176,7 @@ export class RunManager implements vscode.Disposable {
   /** Queues runs (already created, status queued) and starts as many as the settings allow. */
   enqueue(ids: readonly string[], resume = false): void {
     for (const id of ids) if (!this.queue.some((q) => q.id === id) && !this.active.has(id)) this.queue.push({ id, resume });
+    this.saveQueue();
     void this.pump();
   }
 
@@ -163,11 +199,12 @@ export class RunManager implements vscode.Disposable {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      while (this.queue.length && this.active.size < this.maxConcurrent()) {
+      while (this.queue.length && this.busy() < this.maxConcurrent()) {
         if (!vscode.workspace.isTrusted) return;
         const python = await requirePython();
         if (!python) return; // the queue waits; Start again after fixing Python
         const next = this.queue.shift()!;
+        this.saveQueue();
         try {
           await this.launch(next.id, next.resume, python.path);
         } catch (e) {
@@ -238,7 +275,7 @@ export class RunManager implements vscode.Disposable {
     const store = this.store;
     const run = this.find(id) ?? (store ? await store.get(id) : undefined);
     const qi = this.queue.findIndex((q) => q.id === id);
-    if (qi >= 0) this.queue.splice(qi, 1);
+    if (qi >= 0) { this.queue.splice(qi, 1); this.saveQueue(); }
     // Only a live run is signalled: a finished run's pid may belong to another process by now.
     const live = this.active.has(id) || run?.status.state === 'running';
     const pid = this.active.get(id)?.pid ?? (live ? run?.status.pid : undefined) ?? undefined;
