@@ -368,6 +368,10 @@ def run(run_dir: Path | str, resume: bool = False, stop_after: int | None = None
     if not run_dir.is_dir():
         print(f"error: run folder not found: {run_dir}", file=sys.stderr)
         return 1
+    if stop_after is None and os.environ.get("FINETUNE_LAB_STOP_AFTER"):
+        # Stop (as SIGINT would: checkpoint, status stopped) after that step; reaches every
+        # torchrun worker through the environment, so a multi-process stop is deterministic.
+        stop_after = int(os.environ["FINETUNE_LAB_STOP_AFTER"])
     recipe = Recipe(run_dir, resume=resume, stop_after=stop_after)
 
     def on_signal(signum, frame):

@@ -45,3 +45,40 @@ def test_torchrun_two_cpu_workers_match_one_process_with_the_global_batch(make_r
     for e in (e for e in events if e["type"] == "train"):
         assert e["tokens"] == ref[e["step"]]["tokens"]
         assert abs(e["loss"] - ref[e["step"]]["loss"]) < 1e-4, (e["step"], e["loss"], ref[e["step"]]["loss"])
+
+
+def test_torchrun_stop_and_resume_continue_to_the_uninterrupted_losses(make_run):
+    """A two-worker run stopped after step 2 (checkpoint, stopped) and resumed under torchrun
+    reaches the losses of one uninterrupted process on the global batch (the first test shows
+    that reference equals an uninterrupted two-worker run)."""
+    train = {"steps": 4, "warmup_steps": 1, "lr": 1e-2, "device": "cpu"}
+    single = make_run("single", train={**train, "batch_size": 4}, checkpoint={"every_steps": 0, "keep_last": 1})
+    assert run(single) == 0
+    ddp = make_run("ddp", train={**train, "batch_size": 2}, checkpoint={"every_steps": 0, "keep_last": 2},
+                   launcher={"kind": "torchrun", "nproc_per_node": 2})
+    env = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "1"}
+
+    def launch(*extra, stop_after=None):
+        e = {**env, **({"FINETUNE_LAB_STOP_AFTER": str(stop_after)} if stop_after else {})}
+        with open(ddp / "train.log", "a") as log:
+            proc = subprocess.run([sys.executable, "-m", "finetune_lab", "run", "--run-dir", str(ddp), *extra],
+                                  stdout=log, stderr=subprocess.STDOUT, env=e, cwd=ddp, timeout=300)
+        assert proc.returncode == 0, (ddp / "train.log").read_text()[-3000:]
+
+    launch(stop_after=2)
+    assert json.loads((ddp / "status.json").read_text())["state"] == "stopped"
+    assert (ddp / "checkpoints" / "step-000002").is_dir()
+    launch("--resume")
+
+    events = assert_valid_run_files(ddp)
+    started = [e for e in events if e["type"] == "run_started"]
+    assert [e["resumed_from"] for e in started] == [None, 2]
+    assert all(e["world_size"] == 2 for e in started)
+    assert [e["status"] for e in events if e["type"] == "run_finished"] == ["stopped", "completed"]
+    status = json.loads((ddp / "status.json").read_text())
+    assert status["state"] == "completed" and status["step"] == 4
+    losses = {e["step"]: e["loss"] for e in events if e["type"] == "train"}
+    assert sorted(losses) == [1, 2, 3, 4]
+    ref = {e["step"]: e["loss"] for e in read_events(single) if e["type"] == "train"}
+    for step in (3, 4):  # trained by the resumed workers
+        assert abs(losses[step] - ref[step]) < 1e-4, (step, losses[step], ref[step])
