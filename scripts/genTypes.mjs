@@ -17,6 +17,7 @@ export const TARGETS = [
   ['events', 'RunEvent'],
   ['status', 'RunStatus'],
   ['meta', 'RunMeta'],
+  ['export', 'ExportManifest'],
 ];
 
 const banner = (name) =>
