@@ -1,4 +1,4 @@
-"""Command line: python -m finetune_lab {run,doctor,pretrain} (see docs/DECISIONS.md)."""
+"""Command line: python -m finetune_lab {run,doctor,pretrain,export-onnx} (see docs/DECISIONS.md)."""
 
 import argparse
 import json
@@ -17,6 +17,9 @@ def main(argv=None) -> int:
     p_pre = sub.add_parser("pretrain", help="pretrain (or find cached) a built-in base")
     p_pre.add_argument("--model", default="builtin:tiny")
     p_pre.add_argument("--steps", type=int, default=None)
+    p_exp = sub.add_parser("export-onnx", help="export the base or a checkpoint to DIR/exports/<label>/ (ONNX)")
+    p_exp.add_argument("--run-dir", required=True)
+    p_exp.add_argument("--checkpoint", default=None, help="base, or step-N (default: the newest checkpoint)")
     args = parser.parse_args(argv)
 
     if args.command == "run":
@@ -37,6 +40,8 @@ def main(argv=None) -> int:
         from .doctor import doctor
         print(json.dumps(doctor(), indent=2))
         return 0
+    if args.command == "export-onnx":
+        return export_command(args.run_dir, args.checkpoint)
     return pretrain_command(args.model, args.steps)
 
 
@@ -107,6 +112,24 @@ def pretrain_command(model: str, steps: int | None) -> int:
         return 0
     pretrained_builtin(size, steps=steps)
     print(f"pretrained {folder}", flush=True)
+    return 0
+
+
+def export_command(run_dir: str, checkpoint: str | None) -> int:
+    """Progress as JSON lines on stdout, then {"export": <export.json>, ...}; exit 1 with one
+    line on stderr when the export cannot be made."""
+    from .export_onnx import ExportError, export_run
+
+    def emit(info: dict) -> None:
+        print(json.dumps(info), flush=True)
+    try:
+        manifest = export_run(run_dir, checkpoint, on_progress=emit)
+    except ExportError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return 1
+    info = json.loads(manifest.read_text(encoding="utf-8"))
+    emit({"export": str(manifest), "label": info["label"], "kind": info["kind"],
+          "onnx_bytes": info["onnx_bytes"], "parity": info["parity"]})
     return 0
 
 
