@@ -2,7 +2,7 @@
 // the extension host and the CLI (node, cjs, `vscode` external) and each webview (browser, iife).
 // Type checking is a separate step (`npm run check-types`): esbuild does not type-check.
 import * as esbuild from 'esbuild';
-import { readdirSync, existsSync, statSync, cpSync, mkdirSync } from 'node:fs';
+import { readdirSync, existsSync, statSync, cpSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 const args = new Set(process.argv.slice(2));
@@ -32,11 +32,14 @@ function webviewEntries() {
 }
 
 const common = { bundle: true, sourcemap: !production, minify: production, logLevel: 'warning' };
+// onnxruntime-node loads a native addon by a computed path: it cannot be bundled, so it stays a
+// `require` and the build copies it next to the bundle (copyOnnxRuntime below).
+const nodeExternal = ['vscode', 'onnxruntime-node'];
 
 const builds = args.has('--tests')
-  ? [{ ...common, entryPoints: testEntries(), outdir: 'out/test', outbase: 'test', platform: 'node', format: 'cjs', target: 'node20', external: ['vscode'] }]
+  ? [{ ...common, entryPoints: testEntries(), outdir: 'out/test', outbase: 'test', platform: 'node', format: 'cjs', target: 'node20', external: nodeExternal }]
   : [
-      { ...common, entryPoints: { extension: 'src/extension.ts', cli: 'src/cli/main.ts' }, outdir: 'dist', platform: 'node', format: 'cjs', target: 'node20', external: ['vscode'] },
+      { ...common, entryPoints: { extension: 'src/extension.ts', cli: 'src/cli/main.ts' }, outdir: 'dist', platform: 'node', format: 'cjs', target: 'node20', external: nodeExternal },
       { ...common, entryPoints: webviewEntries(), outdir: 'dist/webview', platform: 'browser', format: 'iife', target: 'es2022', loader: { '.ttf': 'file', '.css': 'text' } },
     ];
 
@@ -52,6 +55,32 @@ function copyBrownCorpus() {
   }
 }
 if (!args.has('--tests')) copyBrownCorpus();
+
+/**
+ * The playground's onnxruntime-node, copied to dist/node_modules/ so `require('onnxruntime-node')`
+ * from dist/extension.js resolves inside the VSIX (which carries no node_modules): its JS, its
+ * dependency onnxruntime-common (CommonJS build only), and the native binding of the platforms in
+ * FINETUNE_LAB_ORT_PLATFORMS (default linux/x64: the whole package is ~290 MB for every platform).
+ * The package's install script (a CUDA download) never runs: it is not approved in npm 11's allowScripts.
+ */
+function copyOnnxRuntime() {
+  const from = join('node_modules', 'onnxruntime-node');
+  if (!existsSync(from)) return;
+  const to = join('dist', 'node_modules');
+  const platforms = (process.env.FINETUNE_LAB_ORT_PLATFORMS || 'linux/x64').split(',').map((s) => s.trim()).filter(Boolean);
+  const copy = (src, dst) => { if (existsSync(src)) cpSync(src, dst, { recursive: true, dereference: true }); };
+  rmSync(join(to, 'onnxruntime-node', 'bin'), { recursive: true, force: true }); // platforms named last time only
+  for (const f of ['package.json', 'LICENSE', 'README.md']) copy(join(from, f), join(to, 'onnxruntime-node', f));
+  for (const name of readdirSync(join(from, 'dist'))) if (name.endsWith('.js')) copy(join(from, 'dist', name), join(to, 'onnxruntime-node', 'dist', name));
+  for (const napi of readdirSync(join(from, 'bin'))) {
+    for (const p of platforms) copy(join(from, 'bin', napi, p), join(to, 'onnxruntime-node', 'bin', napi, p));
+  }
+  const common = join('node_modules', 'onnxruntime-common');
+  for (const f of ['package.json', 'LICENSE', 'README.md']) copy(join(common, f), join(to, 'onnxruntime-common', f));
+  mkdirSync(join(to, 'onnxruntime-common', 'dist', 'cjs'), { recursive: true });
+  for (const name of readdirSync(join(common, 'dist', 'cjs'))) if (name.endsWith('.js') || name === 'package.json') copy(join(common, 'dist', 'cjs', name), join(to, 'onnxruntime-common', 'dist', 'cjs', name));
+}
+if (!args.has('--tests')) copyOnnxRuntime();
 
 if (watch) {
   // The first build completes before "watching" is printed: F5's task waits for that line.

@@ -11,6 +11,7 @@ import { ExperimentQuickFixProvider } from './editor/quickFix';
 import { ExperimentFormProvider } from './form/experimentFormProvider';
 import { RunNotifications } from './notifications';
 import { registerPanelSerializers } from './panelLinks';
+import { PlaygroundCommands, registerPlaygroundSerializer } from './playground';
 import { forgetPython } from './python';
 import { RunManager } from './runManager';
 import { RunStatusBar } from './statusBar';
@@ -23,9 +24,11 @@ export function activate(context: vscode.ExtensionContext): void {
   const tree = new RunsTreeProvider(runs);
   const view = vscode.window.createTreeView<RunsNode>('finetuneLab.runs', { treeDataProvider: tree, canSelectMany: true, showCollapseAll: true });
   const cmd = new RunCommands(uri, runs, tree, view);
+  const playground = new PlaygroundCommands(uri, runs, view);
   const reg = vscode.commands.registerCommand;
 
   context.subscriptions.push(runs);
+  context.subscriptions.push(playground);
   runs.loadSoon();
   context.subscriptions.push(view);
   context.subscriptions.push(new RunStatusBar(runs));
@@ -36,6 +39,7 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(vscode.languages.registerCodeActionsProvider(ExperimentQuickFixProvider.selector, new ExperimentQuickFixProvider(), ExperimentQuickFixProvider.metadata));
   context.subscriptions.push(ExperimentFormProvider.register(context));
   context.subscriptions.push(...registerPanelSerializers(context));
+  context.subscriptions.push(registerPlaygroundSerializer(context));
   context.subscriptions.push(vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('finetuneLab.pythonPath')) forgetPython(); }));
 
   context.subscriptions.push(reg('finetuneLab.newExperiment', () => newExperiment()));
@@ -52,6 +56,8 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(reg('finetuneLab.compareRuns', (arg, sel) => cmd.compare(arg, sel)));
   context.subscriptions.push(reg('finetuneLab.openPareto', (arg, sel) => cmd.pareto(arg, sel)));
   context.subscriptions.push(reg('finetuneLab.openSpectra', (arg, sel) => cmd.spectra(arg, sel)));
+  context.subscriptions.push(reg('finetuneLab.openPlayground', (arg, ...rest: unknown[]) => playground.open(arg, ...rest)));
+  context.subscriptions.push(reg('finetuneLab.exportOnnx', (arg, ...rest: unknown[]) => playground.exportOnnx(arg, ...rest)));
   context.subscriptions.push(reg('finetuneLab.refreshRuns', () => cmd.refresh()));
   context.subscriptions.push(reg('finetuneLab.checkEnvironment', () => checkEnvironment(uri)));
   context.subscriptions.push(reg('finetuneLab.installEnvironment', () => installEnvironment(uri)));
