@@ -27,6 +27,13 @@ const FAKE_API = `
   window.__deliver = (json) => { for (const m of JSON.parse(json)) window.postMessage(m, '*'); };
 `;
 
+/** Variables the playground's elements read that bench/webview's themes leave out (VS Code's Dark/Light Modern values). */
+const EXTRA: Record<ThemeName, string> = {
+  dark: ':root{--vscode-settings-textInputBackground:#313131; --vscode-settings-textInputBorder:#3c3c3c; --vscode-settings-textInputForeground:#cccccc; --vscode-badge-background:#616161; --vscode-badge-foreground:#f8f8f8; --vscode-textCodeBlock-background:#2b2b2b; --vscode-input-placeholderForeground:#989898;}',
+  light: ':root{--vscode-settings-textInputBackground:#ffffff; --vscode-settings-textInputBorder:#cecece; --vscode-settings-textInputForeground:#3b3b3b; --vscode-badge-background:#cccccc; --vscode-badge-foreground:#3b3b3b; --vscode-textCodeBlock-background:#f2f2f2; --vscode-input-placeholderForeground:#767676;}',
+  hc: ':root{--vscode-settings-textInputBackground:#000000; --vscode-settings-textInputBorder:#6fc3df; --vscode-settings-textInputForeground:#ffffff; --vscode-badge-background:#000000; --vscode-badge-foreground:#ffffff; --vscode-textCodeBlock-background:#000000;}',
+};
+
 async function open(browser: Browser, theme: ThemeName, savedState?: unknown): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 });
   page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.log(`[${theme}] ${m.type()}: ${m.text()}`); });
@@ -37,7 +44,7 @@ async function open(browser: Browser, theme: ThemeName, savedState?: unknown): P
     if (url.pathname === '/index.html') return route.fulfill({ contentType: 'text/html', body:
       `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><meta http-equiv="Content-Security-Policy" content="${csp}"><link rel="stylesheet" href="/theme.css"></head>` +
       `<body class="${THEMES[theme].bodyClass}"><script nonce="${NONCE}" src="/dist/webview/playground.js"></script></body></html>` });
-    if (url.pathname === '/theme.css') return route.fulfill({ contentType: 'text/css', body: THEMES[theme].css });
+    if (url.pathname === '/theme.css') return route.fulfill({ contentType: 'text/css', body: THEMES[theme].css + EXTRA[theme] });
     if (url.pathname.startsWith('/dist/webview/')) return route.fulfill({ contentType: 'text/javascript', body: fs.readFileSync(path.join(ROOT, url.pathname)) });
     return route.fulfill({ status: 404, body: '' });
   });

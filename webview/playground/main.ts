@@ -60,10 +60,8 @@ type ValueEl = HTMLElement & { value: string; disabled?: boolean };
 const toolbar = el('div', 'toolbar');
 const title = el('h1', '', 'Playground');
 const generateBtn = el('vscode-button', '', 'Generate') as ValueEl;
-generateBtn.setAttribute('icon', 'play');
 const cancelBtn = el('vscode-button', '', 'Cancel') as ValueEl;
 cancelBtn.setAttribute('secondary', '');
-cancelBtn.setAttribute('icon', 'debug-stop');
 const status = el('span', 'status');
 const ring = el('vscode-progress-ring', 'hidden');
 toolbar.append(title, generateBtn, cancelBtn, ring, status);
@@ -77,12 +75,13 @@ promptBox.setAttribute('aria-label', 'Prompt');
 promptBox.value = state.prompt;
 promptBox.addEventListener('input', () => { state.prompt = promptBox.value; save(); });
 
+// Steps count from min in the browser's number validation (0.95 with min 0.01 and step 0.05 is "invalid"): 0.01 for real values.
 const FIELDS: { key: keyof GenSettings; label: string; step: number; hint: string }[] = [
-  { key: 'temperature', label: 'Temperature', step: 0.1, hint: '0 = greedy' },
-  { key: 'topP', label: 'Top-p', step: 0.05, hint: '1 = off' },
+  { key: 'temperature', label: 'Temperature', step: 0.01, hint: '0 = greedy' },
+  { key: 'topP', label: 'Top-p', step: 0.01, hint: '1 = off' },
   { key: 'topK', label: 'Top-k', step: 1, hint: '0 = off' },
-  { key: 'maxNewTokens', label: 'Max new tokens', step: 16, hint: '' },
-  { key: 'samples', label: 'Samples per model', step: 1, hint: '' },
+  { key: 'maxNewTokens', label: 'Max new tokens', step: 1, hint: 'per sample' },
+  { key: 'samples', label: 'Samples per model', step: 1, hint: 'same seeds in every column' },
   { key: 'seed', label: 'Seed', step: 1, hint: 'sample i uses seed + i' },
 ];
 const controls = el('div', 'controls');
@@ -175,7 +174,8 @@ function renderColumn(m: PlaygroundModel): HTMLElement {
   });
   const name = el('div', 'column-title');
   name.append(el('span', `badge ${m.kind}`, m.kindLabel), el('span', 'step', m.kind === 'base' ? m.base : `step ${m.step ?? '?'}`));
-  const run = el('div', 'column-run', m.run);
+  // The base column is shared by the runs built on that base: name the model, not one run.
+  const run = el('div', 'column-run', m.kind === 'base' ? `before finetuning (exported with ${m.run})` : m.run);
   run.title = m.id;
   head.append(include, name);
   col.append(head, run);
