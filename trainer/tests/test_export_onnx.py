@@ -14,6 +14,7 @@ import torch
 import yaml
 
 from conftest import PRETRAIN_STEPS, TRAINER, base_config, schema
+from test_hf_model import hf_folder  # noqa: F401 (a fixture: a tiny Llama with a BPE tokenizer)
 
 from finetune_lab.export_onnx import ExportError, export_run
 from finetune_lab.train import run
@@ -120,6 +121,21 @@ def test_full_checkpoint_export(full_run):
     got = onnx_logits(path, INPUT)
     np.testing.assert_allclose(got, torch_logits(tuned, INPUT), atol=1e-4)
     assert np.abs(got - torch_logits(base_model(), INPUT)).max() > 1e-3
+
+
+def test_hf_model_exports_its_tokenizer(hf_folder, tmp_path):  # noqa: F811
+    from transformers import AutoTokenizer
+    run_dir = make_trained_run(tmp_path, "hf-run", model={"base": f"hf:{hf_folder}"},
+                               train={"steps": 2, "batch_size": 2, "warmup_steps": 1, "lr": 1e-3},
+                               checkpoint={"every_steps": 2, "keep_last": 1})
+    manifest = read_manifest(export_run(run_dir))
+    tok = AutoTokenizer.from_pretrained(hf_folder)
+    assert manifest["kind"] == "lora" and manifest["max_positions"] == 128 and manifest["vocab_size"] == len(tok)
+    assert manifest["tokenizer"] == {"kind": "hf", "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id,
+                                     "pad_token_id": tok.pad_token_id, "file": "tokenizer.json"}
+    saved = AutoTokenizer.from_pretrained(run_dir / "exports" / "step-000002")
+    assert saved("def add(a, b):")["input_ids"] == tok("def add(a, b):")["input_ids"]
+    assert manifest["parity"]["max_abs_diff"] < 1e-4
 
 
 def test_missing_checkpoint_lists_the_existing_ones(lora_run, tmp_path):
