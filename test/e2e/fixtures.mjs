@@ -26,6 +26,25 @@ function experiment({ name, method, steps, every, rank = 4, lr }) {
   ].join('\n');
 }
 
+export const FORM_FILE = [
+  '# Edited by the Experiment Form scenario: every comment and the key order must survive.',
+  'name: e2e-form',
+  'model: {base: builtin:tiny}',
+  'data: {train: builtin:python-stdlib, format: text, seq_len: 64}',
+  ...evals(150),
+  'method: lora',
+  'lora:',
+  '  rank: 8  # the paper: 256 where memory allows',
+  '  alpha: 16',
+  '  target_modules: all',
+  'train:',
+  '  steps: 300',
+  '  batch_size: 4',
+  '  lr: 1.0e-3  # LoRA: about 10x full finetuning',
+  '  warmup_steps: 2',
+  '',
+].join('\n');
+
 export const FILES = {
   // 300 steps: on a quiet machine builtin:tiny trains ~20 steps/s, and 80 steps were over before
   // code-server's file watcher brought a status.json change to the status bar; 300 (evals at 0,
@@ -34,6 +53,9 @@ export const FILES = {
   'quick-full.finetune.yaml': experiment({ name: 'e2e-full', method: 'full', steps: 300, every: 150, lr: '1.0e-4' }),
   // Long enough to be caught running (reload, stop); it is stopped by the tests.
   'long-lora.finetune.yaml': experiment({ name: 'e2e-long', method: 'lora', steps: 5000, every: 25, lr: '1.0e-3' }),
+  // The Experiment Form scenario edits this one through the form and the text: block style with
+  // comments, as people write them, so a form edit that re-formats the file or drops a comment shows.
+  'form-lora.finetune.yaml': FORM_FILE,
   // Two mistakes a user makes: an unknown method and a negative step count.
   'broken.finetune.yaml': [
     'name: e2e-broken',

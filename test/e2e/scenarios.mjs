@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EXTENSION_ID, canvasStats } from './harness.mjs';
 import { assert } from './runner.mjs';
+import { FORM_FILE } from './fixtures.mjs';
 
 const STATES = /\b(queued|running|completed|failed|stopped)\b/i;
 
@@ -137,6 +138,55 @@ const lossPoints = (c) => c.series?.length ? Math.max(0, ...c.series.filter((d) 
 /** Not blank: a data series drawn in colour (axes, grid and text are grey). */
 const notBlank = (px) => px.coloured >= 30;
 
+/** Polls `read` until `pred` holds; fails naming `what` and the last value read. */
+async function until(what, read, pred, timeout = 20_000) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try { last = await read(); if (pred(last)) return last; } catch (e) { last = `(unreadable: ${e.message.split('\n')[0]})`; }
+    if (Date.now() > deadline) throw new Error(`${what}: not seen within ${timeout / 1000} s (last: ${JSON.stringify(last)})`);
+    await sleep(250);
+  }
+}
+
+/** The one text editor visible in the editor area (Monaco), located for clicks. */
+function textEditor(wb) {
+  return wb.page.locator('.part.editor .editor-group-container .monaco-editor:not(.mini):visible').first();
+}
+
+/** The text editor's content as the user sees it: Monaco's rendered lines, in order. */
+async function editorText(wb) {
+  return textEditor(wb).locator('.view-lines').first().evaluate((vl) => [...vl.querySelectorAll('.view-line')]
+    .map((l) => [parseFloat(l.style.top) || 0, l.textContent.replace(/\u00a0/g, ' ')])
+    .sort((a, b) => a[0] - b[0]).map(([, t]) => t).join('\n'));
+}
+
+/** Puts the caret in the text editor by clicking a line the user can see (`text` is on it). */
+async function clickEditorLine(wb, text) {
+  // Near the line's start: a view-line is as wide as the longest line, its middle can be off screen.
+  await textEditor(wb).locator('.view-line', { hasText: text }).first().click({ position: { x: 4, y: 4 } });
+}
+
+/** The visible webview that is the Experiment Form. */
+async function formFrame(wb, timeout = 30_000) {
+  return until('a visible webview with the Experiment Form', async () => {
+    for (const f of await wb.visibleWebviewFrames()) if (await f.locator('main#form').count()) return f;
+    return null;
+  }, Boolean, timeout);
+}
+
+/** A form control as assistive technology (and Playwright's role query) names it, and its value. */
+const formBox = (frame, name) => frame.getByRole('textbox', { name, exact: true });
+const formValue = (frame, name) => formBox(frame, name).inputValue({ timeout: 2_000 });
+
+/** Types into a form text field the way a user does: click, select what is there, type. */
+async function typeInForm(wb, frame, name, text) {
+  const box = formBox(frame, name);
+  await box.click();
+  await box.selectText();
+  await wb.page.keyboard.type(text, { delay: 30 });
+}
+
 export function defineScenarios(runner) {
   runner.scenario('extension activates without errors; the Finetune Lab view container is there', { timeout: 90_000 }, async ({ wb, server }) => {
     await wb.openViewContainer();
@@ -190,6 +240,86 @@ export function defineScenarios(runner) {
     assert(/^method:\s*lora\b/m.test(text), `the new file is not a LoRA experiment:\n${text}`);
     await wb.waitForCodeLens(/Start/);
     await wb.shot('new-experiment-codelens');
+  });
+
+  runner.scenario('Experiment Form: edits go to the YAML (comments kept), YAML edits and undo come back, a bad value shows its error', { timeout: 240_000 }, async ({ wb, ws }) => {
+    const file = 'form-lora.finetune.yaml';
+    const onDisk = () => readFileSync(join(ws, file), 'utf8');
+    const withLine = (text, from, to) => { assert(text.includes(from), `fixture has no "${from}"`); return text.replace(from, to); };
+    const rank8 = '  rank: 8  # the paper: 256 where memory allows';
+    const rankTo = (r) => `  rank: ${r}  # the paper: 256 where memory allows`;
+    await wb.command('View: Close All Editor Groups');
+    // The text on the left, the form on the right: split, then the editor title's form button.
+    await wb.openFile(file);
+    await until('the experiment file in the text editor', () => editorText(wb), (t) => t === FORM_FILE);
+    await wb.command('View: Split Editor Right');
+    await until('two editor groups', () => wb.page.locator('.part.editor .editor-group-container').count(), (n) => n === 2);
+    const formButton = wb.page.locator('.editor-group-container.active .editor-actions').getByRole('button', { name: /Open Experiment Form/ }).first();
+    try { await formButton.waitFor({ state: 'visible', timeout: 15_000 }); } catch {
+      const actions = await wb.page.locator('.editor-group-container.active .editor-actions [aria-label]').evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')));
+      throw new Error(`the editor title of ${file} has no "Open Experiment Form" button (actions: ${JSON.stringify(actions)})`);
+    }
+    await formButton.click();
+    const form = await formFrame(wb);
+    await until('the form showing lora.rank 8 and train.steps 300', async () => [await formValue(form, 'Rank r'), await formValue(form, 'Steps')], ([r, s]) => r === '8' && s === '300');
+    const title = await form.getByRole('heading', { level: 1 }).innerText();
+    assert(title.includes('e2e-form'), `the form's title is "${title}", not the experiment's name`);
+    await wb.shot('form-opened');
+
+    // 1. The form → the YAML: only the value changes; comments, key order, layout stay.
+    await typeInForm(wb, form, 'Rank r', '32');
+    const afterForm = withLine(FORM_FILE, rank8, rankTo(32));
+    await until('the text editor showing rank: 32 with the rest of the file untouched', () => editorText(wb), (t) => t === afterForm);
+    // The form's advice follows the new value (the rank lint was about rank 8).
+    const rankRow = form.locator('.row', { has: formBox(form, 'Rank r') });
+    await until('the advice beside Rank about rank 32, not 8', () => rankRow.locator('.diag').innerText({ timeout: 2_000 }), (t) => /\brank 32\b/.test(t) && !/\brank 8\b/.test(t));
+    await wb.shot('form-edit-in-yaml');
+    // Saved by the user (Ctrl+S in the text), the file on disk is the same text.
+    await clickEditorLine(wb, 'name: e2e-form');
+    await wb.page.keyboard.press('Control+s');
+    await until(`${file} on disk after saving`, onDisk, (t) => t === afterForm);
+
+    // 2. Undo in the text editor takes the form's edit back, in the text and in the form.
+    await clickEditorLine(wb, 'name: e2e-form');
+    await wb.page.keyboard.press('Control+z');
+    await until('the text editor back to rank: 8 after one Ctrl+Z', () => editorText(wb), (t) => t === FORM_FILE);
+    await until('the form back to rank 8 after the undo', () => formValue(form, 'Rank r'), (v) => v === '8');
+    await wb.shot('undo');
+
+    // 3. The YAML → the form: type a new step count in the text.
+    const stepsLine = FORM_FILE.split('\n').indexOf('  steps: 300') + 1;
+    await wb.typeInQuickInput(`:${stepsLine}`);
+    await wb.page.keyboard.press('Enter');
+    await until('the quick input closed', () => wb.quickInputVisible(), (v) => !v, 5_000);
+    await wb.page.keyboard.press('End');
+    await wb.page.keyboard.press('Control+Shift+ArrowLeft');
+    await wb.page.keyboard.type('450', { delay: 30 });
+    const afterText = withLine(FORM_FILE, '  steps: 300', '  steps: 450');
+    await until('the text editor showing steps: 450', () => editorText(wb), (t) => t === afterText);
+    await until('the form showing the step count typed in the text', () => formValue(form, 'Steps'), (v) => v === '450');
+    await wb.shot('yaml-edit-in-form');
+
+    // 4. A value the schema refuses: the form says why beside the field and in its problem list,
+    //    Start is off; the text holds what was typed (a number, comment kept) and nothing is saved.
+    const saved = onDisk();
+    await typeInForm(wb, form, 'Rank r', '0');
+    const fieldError = await until('the error beside the Rank field', () => rankRow.locator('.diag.error').innerText({ timeout: 2_000 }), (t) => /lora\.rank must be an integer ≥ 1/.test(t));
+    const listed = await form.getByRole('list', { name: 'Problems' }).locator('li.error').allInnerTexts();
+    assert(listed.some((t) => /lora\.rank/.test(t)), `the form's problem list does not name lora.rank (items: ${JSON.stringify(listed)})`);
+    const start = form.locator('vscode-button', { hasText: /^Start (run|sweep)/ }).first();
+    assert(await start.evaluate((b) => b.hasAttribute('disabled')), 'the form\'s Start button is enabled while lora.rank is invalid');
+    await until('the text editor showing rank: 0 (as typed, comment kept)', () => editorText(wb), (t) => t === withLine(afterText, rank8, rankTo(0)));
+    await wb.shot('invalid-rank');
+    assert(onDisk() === saved, `the form saved ${file} by itself:\n${onDisk()}`);
+    console.log(`      (the form's error: "${fieldError}")`);
+
+    // Undo puts the valid rank back and the error goes.
+    await clickEditorLine(wb, 'name: e2e-form');
+    await wb.page.keyboard.press('Control+z');
+    await until('the text editor back to rank: 8', () => editorText(wb), (t) => t === afterText);
+    await until('the form back to rank 8, without an error', async () => [await formValue(form, 'Rank r'), await rankRow.locator('.diag.error').count()], ([v, n]) => v === '8' && n === 0);
+    await wb.command('File: Revert File');
+    await wb.command('View: Close All Editor Groups');
   });
 
   runner.scenario('Start Run: the run appears, runs, completes; the status bar shows progress', { timeout: 420_000 }, async ({ wb, ws, state }) => {

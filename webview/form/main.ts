@@ -129,6 +129,16 @@ function wire(control: ValueEl, send: () => void): void {
   control.addEventListener('change', () => { clearTimeout(t); send(); });
 }
 
+/**
+ * Names a control for assistive technology: the vscode-elements controls put their `label` on the
+ * inner <input>/combobox (the element that takes focus); an aria-label on the host alone is not read.
+ */
+function labelled<T extends HTMLElement>(control: T, name: string): T {
+  control.setAttribute('aria-label', name);
+  (control as T & { label: string }).label = name; // a property only: vscode-textfield has no label attribute
+  return control;
+}
+
 function select(options: string[], extra?: string): ValueEl {
   const s = el('vscode-single-select') as ValueEl;
   for (const o of [...options, ...(extra ? [extra] : [])]) {
@@ -151,7 +161,7 @@ function buildField(parent: HTMLElement, spec: FieldSpec): void {
   label.append(el('span', '', spec.label), el('br'), el('code', '', spec.path.join('.')));
   const controlBox = el('div', 'control');
   const control = spec.kind === 'select' ? select(spec.options ?? []) : textfield();
-  control.setAttribute('aria-label', spec.label);
+  labelled(control, spec.label);
   controlBox.append(control);
   if (spec.path.join('.') === 'lora.alpha') {
     const b = el('vscode-button', '', '= 2·rank');
@@ -194,7 +204,7 @@ function taskList(parent: HTMLElement, which: 'learning' | 'forgetting', guide: 
   const side = el('div', 'guide', guide);
   const mid = el('div');
   mid.append(box, add);
-  mid.style.gridColumn = '2 / 4';
+  mid.style.gridColumn = '2 / -1';
   row.append(label, mid);
   parent.append(row);
   const note = el('div', 'row');
@@ -218,7 +228,7 @@ function taskList(parent: HTMLElement, which: 'learning' | 'forgetting', guide: 
         remove.addEventListener('click', () => post({ type: 'set', path: ['evals', which, i], remove: true }));
         for (const [key, c] of [['name', name], ['type', type], ['data', data]] as const) {
           c.dataset.key = key;
-          c.setAttribute('aria-label', `${which} task ${i + 1} ${key}`);
+          labelled(c, `${which} task ${i + 1} ${key}`);
           wire(c, () => post({ type: 'set', path: ['evals', which, i, key], ...parseScalar(c.value, false) }));
         }
         line.append(name, type, data, remove);
@@ -242,10 +252,10 @@ function sweepEditor(parent: HTMLElement): (doc: Doc) => void {
   const axes = el('div', 'axes');
   const addRow = el('div', 'axis');
   const key = select(SWEEPABLE);
-  key.setAttribute('aria-label', 'New sweep axis');
+  labelled(key, 'New sweep axis');
   const values = textfield('values, comma-separated: 4, 16, 64');
   values.classList.add('values');
-  values.setAttribute('aria-label', 'New sweep axis values');
+  labelled(values, 'New sweep axis values');
   const add = el('vscode-button', '', 'Add axis');
   add.addEventListener('click', () => {
     const list = parseList(values.value);
@@ -271,7 +281,7 @@ function sweepEditor(parent: HTMLElement): (doc: Doc) => void {
         const vf = textfield();
         vf.classList.add('values');
         vf.dataset.key = k;
-        vf.setAttribute('aria-label', `Sweep values for ${k}`);
+        labelled(vf, `Sweep values for ${k}`);
         wire(vf, () => {
           const list = parseList(vf.value);
           if (list.length) post({ type: 'set', path: ['sweep', k], value: list });
