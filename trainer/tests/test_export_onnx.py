@@ -2,9 +2,6 @@
 schemas/export.schema.json and against PyTorch's logits with onnxruntime."""
 
 import json
-import os
-import subprocess
-import sys
 
 import jsonschema
 import numpy as np
@@ -13,9 +10,10 @@ import pytest
 import torch
 import yaml
 
-from conftest import PRETRAIN_STEPS, TRAINER, base_config, schema
+from conftest import PRETRAIN_STEPS, base_config, schema
 from test_hf_model import hf_folder  # noqa: F401 (a fixture: a tiny Llama with a BPE tokenizer)
 
+from finetune_lab.__main__ import main
 from finetune_lab.export_onnx import ExportError, export_run
 from finetune_lab.train import run
 
@@ -69,16 +67,15 @@ def base_model():
 INPUT = torch.randint(0, 259, (3, 21), generator=torch.Generator().manual_seed(0))
 
 
-def test_base_export_from_the_command_line(lora_run):
+def test_base_export_from_the_command_line(lora_run, capfd):
     stale = lora_run / "exports" / "base" / "stale.txt"  # a previous export of the same label
     stale.parent.mkdir(parents=True)
     stale.write_text("old")
-    env = {**os.environ, "PYTHONPATH": str(TRAINER), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "finetune_lab", "export-onnx", "--run-dir", str(lora_run),
-                           "--checkpoint", "base"], env=env, capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stderr == ""  # the exporter's chatter is kept out
-    lines = [json.loads(line) for line in proc.stdout.splitlines()]  # every line is JSON
+    capfd.readouterr()
+    assert main(["export-onnx", "--run-dir", str(lora_run), "--checkpoint", "base"]) == 0
+    out, err = capfd.readouterr()  # file descriptors: the exporter's own log lines would show here
+    assert err == ""
+    lines = [json.loads(line) for line in out.splitlines()]  # every line is JSON
     path = lora_run / "exports" / "base" / "export.json"
     assert lines[-1]["export"] == str(path) and lines[-1]["kind"] == "base"
 
@@ -138,13 +135,11 @@ def test_hf_model_exports_its_tokenizer(hf_folder, tmp_path):  # noqa: F811
     assert manifest["parity"]["max_abs_diff"] < 1e-4
 
 
-def test_missing_checkpoint_lists_the_existing_ones(lora_run, tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(TRAINER)}
-    proc = subprocess.run([sys.executable, "-m", "finetune_lab", "export-onnx", "--run-dir", str(lora_run),
-                           "--checkpoint", "step-99"], env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1
-    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: no checkpoint 'step-99'")
-    assert "step-000002, step-000004" in proc.stderr
+def test_missing_checkpoint_lists_the_existing_ones(lora_run, tmp_path, capsys):
+    assert main(["export-onnx", "--run-dir", str(lora_run), "--checkpoint", "step-99"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: no checkpoint 'step-99'")
+    assert "step-000002, step-000004" in err
     assert not (lora_run / "exports" / "step-000099").exists()
     with pytest.raises(ExportError, match="no run folder"):
         export_run(tmp_path / "missing")
