@@ -7,7 +7,10 @@ import { diversity } from '../core/diversity';
 import { findExports, kindLabel, latestTuned, type ExportInfo } from '../core/exports';
 import { generate, GenerationCancelled, promptIds, wrapPrompt } from '../core/generate';
 import type { GenSettings, HostToPlayground, PlaygroundModel } from '../core/playgroundProtocol';
-import type { SessionCache } from './ort';
+import type { LogitsFn } from '../core/generate';
+
+/** What runJob needs of ort.ts's SessionCache (tests pass a fake model). */
+export interface LogitsSource { logitsFn(exp: ExportInfo): Promise<LogitsFn> }
 
 export interface RunRef { id: string; dir: string }
 
@@ -38,7 +41,7 @@ export const toModel = (e: ExportInfo): PlaygroundModel => ({
 /** Runs one generation job; posts started, samples, modelDone per column, errors, then done. */
 export async function runJob(
   job: number, columns: readonly ExportInfo[], prompt: string, settings: GenSettings,
-  sessions: SessionCache, post: (m: HostToPlayground) => void, signal: AbortSignal,
+  sessions: LogitsSource, post: (m: HostToPlayground) => void, signal: AbortSignal,
 ): Promise<void> {
   post({ type: 'started', job, models: columns.map((c) => c.file), settings });
   for (const exp of columns) {
