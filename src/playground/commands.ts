@@ -70,8 +70,10 @@ export class PlaygroundCommands {
     const ok = await this.exportRuns(runs);
     if (ok.length) {
       const choice = await vscode.window.showInformationMessage(`Exported ${ok.length === 1 ? ok[0].id : `${ok.length} runs`} to ONNX (base + latest checkpoint).`, 'Open Playground');
-      if (choice) PlaygroundPanel.createOrShow(this.extensionUri, ok.map((r) => ({ id: r.id, dir: r.dir })));
-      else if (PlaygroundPanel.current) PlaygroundPanel.current.setRuns(ok.map((r) => ({ id: r.id, dir: r.dir })));
+      const refs = ok.map((r): RunRef => ({ id: r.id, dir: r.dir }));
+      // An open playground gains the new columns either way; otherwise open one if asked.
+      const open = PlaygroundPanel.current;
+      if (open) { open.addRuns(refs); if (choice) open.reveal(); } else if (choice) PlaygroundPanel.createOrShow(this.extensionUri, refs);
     }
   }
 

@@ -9,7 +9,7 @@ import { webviewHtml, webviewOptions } from '../webviewHtml';
 import {
   assertNever, isPlaygroundToHost, type GenSettings, type HostToPlayground, type PlaygroundRestore, type PlaygroundToHost,
 } from '../core/playgroundProtocol';
-import type { ExportInfo } from '../core/exports';
+import { findExports, latestTuned, type ExportInfo } from '../core/exports';
 import { pickColumns, runJob, toModel, type RunRef } from './job';
 import { SessionCache } from './ort';
 
@@ -59,10 +59,23 @@ export class PlaygroundPanel {
       case 'ready': return this._onReady();
       case 'generate': return void this._generate(msg.prompt, msg.settings, msg.models);
       case 'cancel': return this.abort?.abort();
-      case 'exportMissing': return void vscode.commands.executeCommand('finetuneLab.exportOnnx', ...this.runs.map((r) => r.id));
+      case 'exportMissing': return this._exportMissing();
       case 'log': return msg.level === 'error' ? console.error(`[finetune-lab playground] ${msg.message}`) : console.log(`[finetune-lab playground] ${msg.message}`);
       default: return assertNever(msg);
     }
+  }
+
+  /** Runs without an exported checkpoint (all of them if each has one: the user asked to re-export). */
+  private _exportMissing(): void {
+    const missing = this.runs.filter((r) => !latestTuned(findExports(r.dir).exports));
+    void vscode.commands.executeCommand('finetuneLab.exportOnnx', ...(missing.length ? missing : this.runs).map((r) => r.id));
+  }
+
+  reveal(): void { this._panel.reveal(undefined, false); }
+
+  /** Adds runs (just exported) to the columns, keeping the ones shown. */
+  addRuns(runs: RunRef[]): void {
+    this.setRuns([...new Map([...this.runs, ...runs].map((r) => [r.id, r])).values()]);
   }
 
   private _onReady(): void {
