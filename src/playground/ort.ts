@@ -23,17 +23,18 @@ export function loadOrt(): typeof Ort {
 
 /** One InferenceSession per export, created on first use and released with the panel. */
 export class SessionCache {
-  private readonly sessions = new Map<string, Promise<Ort.InferenceSession>>();
+  /** By ONNX path; `created` tells a re-export (same path, new weights) from the file already loaded. */
+  private readonly sessions = new Map<string, { created: string; session: Promise<Ort.InferenceSession> }>();
 
   session(exp: ExportInfo): Promise<Ort.InferenceSession> {
-    let s = this.sessions.get(exp.onnx);
-    if (!s) {
-      const o = loadOrt();
-      s = o.InferenceSession.create(exp.onnx, { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
-      s.catch(() => this.sessions.delete(exp.onnx)); // a failed load may work after a re-export
-      this.sessions.set(exp.onnx, s);
-    }
-    return s;
+    const held = this.sessions.get(exp.onnx);
+    if (held && held.created === exp.manifest.created) return held.session;
+    if (held) void held.session.then((s) => s.release()).catch(() => undefined);
+    const o = loadOrt();
+    const session = o.InferenceSession.create(exp.onnx, { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
+    session.catch(() => this.sessions.delete(exp.onnx)); // a failed load may work after a re-export
+    this.sessions.set(exp.onnx, { created: exp.manifest.created, session });
+    return session;
   }
 
   /** The export as the generation loop's `logits` function: int64 [batch, seq] → float32 [batch, seq, vocab]. */
@@ -54,6 +55,6 @@ export class SessionCache {
   async dispose(): Promise<void> {
     const all = [...this.sessions.values()];
     this.sessions.clear();
-    await Promise.all(all.map((p) => p.then((s) => s.release()).catch(() => undefined)));
+    await Promise.all(all.map((h) => h.session.then((s) => s.release()).catch(() => undefined)));
   }
 }

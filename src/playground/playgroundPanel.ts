@@ -41,12 +41,14 @@ export class PlaygroundPanel {
     PlaygroundPanel.current = this;
     _panel.webview.options = webviewOptions(extensionUri);
     _panel.webview.html = webviewHtml(_panel.webview, extensionUri, 'playground', 'Playground');
+    if (runs.length === 1) _panel.title = `Playground: ${runs[0].id}`;
     _panel.onDidDispose(() => this.dispose(), null, this._disposables);
     _panel.webview.onDidReceiveMessage((m: unknown) => this._onMessage(m), null, this._disposables);
   }
 
   /** Another run set (the command ran again): new columns, same prompt and settings in the webview. */
   setRuns(runs: RunRef[]): void {
+    this.abort?.abort(); // its columns may be gone; the webview starts over from `init`
     this.runs = runs;
     this._panel.title = runs.length === 1 ? `Playground: ${runs[0].id}` : 'Playground';
     if (this.ready) this._onReady();
