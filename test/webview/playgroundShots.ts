@@ -29,8 +29,8 @@ const FAKE_API = `
 
 /** Variables the playground's elements read that bench/webview's themes leave out (VS Code's Dark/Light Modern values). */
 const EXTRA: Record<ThemeName, string> = {
-  dark: ':root{--vscode-settings-textInputBackground:#313131; --vscode-settings-textInputBorder:#3c3c3c; --vscode-settings-textInputForeground:#cccccc; --vscode-badge-background:#616161; --vscode-badge-foreground:#f8f8f8; --vscode-textCodeBlock-background:#2b2b2b; --vscode-input-placeholderForeground:#989898;}',
-  light: ':root{--vscode-settings-textInputBackground:#ffffff; --vscode-settings-textInputBorder:#cecece; --vscode-settings-textInputForeground:#3b3b3b; --vscode-badge-background:#cccccc; --vscode-badge-foreground:#3b3b3b; --vscode-textCodeBlock-background:#f2f2f2; --vscode-input-placeholderForeground:#767676;}',
+  dark: ':root{--vscode-settings-checkboxForeground:#cccccc; --vscode-settings-textInputBackground:#313131; --vscode-settings-textInputBorder:#3c3c3c; --vscode-settings-textInputForeground:#cccccc; --vscode-badge-background:#616161; --vscode-badge-foreground:#f8f8f8; --vscode-textCodeBlock-background:#2b2b2b; --vscode-input-placeholderForeground:#989898;}',
+  light: ':root{--vscode-settings-checkboxForeground:#3b3b3b; --vscode-settings-checkboxBorder:#cecece; --vscode-settings-textInputBackground:#ffffff; --vscode-settings-textInputBorder:#cecece; --vscode-settings-textInputForeground:#3b3b3b; --vscode-badge-background:#cccccc; --vscode-badge-foreground:#3b3b3b; --vscode-textCodeBlock-background:#f2f2f2; --vscode-input-placeholderForeground:#767676;}',
   hc: ':root{--vscode-settings-textInputBackground:#000000; --vscode-settings-textInputBorder:#6fc3df; --vscode-settings-textInputForeground:#ffffff; --vscode-badge-background:#000000; --vscode-badge-foreground:#ffffff; --vscode-textCodeBlock-background:#000000;}',
 };
 
@@ -59,8 +59,8 @@ async function main(): Promise<void> {
   if (!dirs.length) throw new Error('usage: node out/playgroundShots.js RUN_DIR...');
   const runs = dirs.map((d) => ({ id: path.basename(d), dir: d }));
   const { exports, problems } = pickColumns(runs);
-  const prompt = 'def fibonacci(n):\n';
-  const settings: GenSettings = { temperature: 0.8, topP: 0.95, topK: 0, maxNewTokens: 48, samples: 4, seed: 0 };
+  const prompt = process.env.PROMPT ?? 'def ';
+  const settings: GenSettings = { temperature: 0.8, topP: 0.95, topK: 0, maxNewTokens: Number(process.env.MAX_NEW ?? 64), samples: 4, seed: 0 };
   const msgs: HostToPlayground[] = [{ type: 'init', models: exports.map(toModel), problems, restore: { runs } }];
   const sessions = new SessionCache();
   const t0 = Date.now();

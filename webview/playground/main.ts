@@ -189,6 +189,7 @@ function renderColumn(m: PlaygroundModel): HTMLElement {
     const pre = el('pre', 'sample-text');
     pre.append(el('span', 'sample-prompt', promptTail(state.shownPrompt)), document.createTextNode(s.text || ''));
     if (!s.text) pre.append(el('span', 'sample-empty', '(nothing before eos)'));
+    else if (!s.text.trim()) pre.append(el('span', 'sample-empty', `(whitespace only: ${s.text.length} characters)`));
     li.append(meta, pre);
     list.append(li);
   }
