@@ -3,7 +3,7 @@
 // Type checking is a separate step (`npm run check-types`): esbuild does not type-check.
 import * as esbuild from 'esbuild';
 import { readdirSync, existsSync, statSync, cpSync, mkdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, dirname } from 'node:path';
 
 const args = new Set(process.argv.slice(2));
 const production = args.has('--production');
@@ -68,8 +68,19 @@ function copyOnnxRuntime() {
   if (!existsSync(from)) return;
   const to = join('dist', 'node_modules');
   const platforms = (process.env.FINETUNE_LAB_ORT_PLATFORMS || 'linux/x64').split(',').map((s) => s.trim()).filter(Boolean);
-  const copy = (src, dst) => { if (existsSync(src)) cpSync(src, dst, { recursive: true, dereference: true }); };
-  rmSync(join(to, 'onnxruntime-node', 'bin'), { recursive: true, force: true }); // platforms named last time only
+  // Files already there with the same size are kept: the binding is 45 MB and every build runs this.
+  const copy = (src, dst) => {
+    if (!existsSync(src)) return;
+    if (statSync(src).isDirectory()) { for (const n of readdirSync(src)) copy(join(src, n), join(dst, n)); return; }
+    if (existsSync(dst) && statSync(dst).size === statSync(src).size && statSync(dst).mtimeMs >= statSync(src).mtimeMs) return;
+    mkdirSync(dirname(dst), { recursive: true });
+    cpSync(src, dst, { dereference: true });
+  };
+  const bin = join(to, 'onnxruntime-node', 'bin');
+  // Bindings of platforms no longer asked for go (a VSIX carries only the named ones).
+  if (existsSync(bin)) for (const napi of readdirSync(bin)) for (const os of readdirSync(join(bin, napi))) for (const arch of readdirSync(join(bin, napi, os))) {
+    if (!platforms.includes(`${os}/${arch}`)) rmSync(join(bin, napi, os, arch), { recursive: true, force: true });
+  }
   for (const f of ['package.json', 'LICENSE', 'README.md']) copy(join(from, f), join(to, 'onnxruntime-node', f));
   for (const name of readdirSync(join(from, 'dist'))) if (name.endsWith('.js')) copy(join(from, 'dist', name), join(to, 'onnxruntime-node', 'dist', name));
   for (const napi of readdirSync(join(from, 'bin'))) {
