@@ -117,7 +117,8 @@ def pretrain_command(model: str, steps: int | None) -> int:
 
 def export_command(run_dir: str, checkpoint: str | None) -> int:
     """Progress as JSON lines on stdout, then {"export": <export.json>, ...}; exit 1 with one
-    line on stderr when the export cannot be made."""
+    line on stderr when the export cannot be made (after the traceback, for a bug)."""
+    import traceback
     from .export_onnx import ExportError, export_run
 
     def emit(info: dict) -> None:
@@ -126,6 +127,10 @@ def export_command(run_dir: str, checkpoint: str | None) -> int:
         manifest = export_run(run_dir, checkpoint, on_progress=emit)
     except ExportError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
+        return 1
+    except Exception as e:  # not foreseen: keep the traceback, end with the one line
+        traceback.print_exc()
+        print(f"error: export failed: {type(e).__name__}: {e}".splitlines()[0], file=sys.stderr, flush=True)
         return 1
     info = json.loads(manifest.read_text(encoding="utf-8"))
     emit({"export": str(manifest), "label": info["label"], "kind": info["kind"],

@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import time
 import warnings
 from datetime import datetime, timezone
@@ -78,7 +79,7 @@ def resolve_checkpoint(run_dir: Path, checkpoint: str | None) -> tuple[str, Path
     raise ExportError(f"no checkpoint '{checkpoint}' in run {run_dir.name} (checkpoints: {have}; or 'base')")
 
 
-def load_model(cfg, checkpoint: Path | None):
+def load_model(cfg, checkpoint: Path | None, progress=lambda info: None):
     """The weights to export, in fp32 on CPU, with the run's tokenizer.
 
     Returns:
@@ -86,8 +87,16 @@ def load_model(cfg, checkpoint: Path | None):
     """
     from .model import load_base
     base = cfg.model["base"]
+
+    stdout = sys.stdout
+
+    def on_pretrain(step, total, loss, cached):  # a built-in base missing from the cache
+        if not cached:
+            with contextlib.redirect_stdout(stdout):
+                progress({"phase": "pretraining", "step": step, "steps": total})
     try:
-        model, tokenizer = load_base(base, cfg.model.get("pretrain_steps"))
+        with contextlib.redirect_stdout(io.StringIO()):  # pretrain's own text lines: stdout is JSON
+            model, tokenizer = load_base(base, cfg.model.get("pretrain_steps"), on_pretrain)
     except OSError as e:
         raise ExportError(f"cannot load model.base {base}: {e}".splitlines()[0]) from e
     if checkpoint is None:
@@ -249,7 +258,7 @@ def export_run(run_dir: Path | str, checkpoint: str | None = None, on_progress=N
     require_onnx()
 
     progress({"phase": "loading", "label": label})
-    model, tokenizer, kind, lora = load_model(cfg, folder)
+    model, tokenizer, kind, lora = load_model(cfg, folder, progress)
     model = model.float().cpu().eval()
 
     exports = run_dir / EXPORTS
