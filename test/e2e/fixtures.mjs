@@ -53,6 +53,10 @@ export const FILES = {
   'quick-full.finetune.yaml': experiment({ name: 'e2e-full', method: 'full', steps: 300, every: 150, lr: '1.0e-4' }),
   // Long enough to be caught running (reload, stop); it is stopped by the tests.
   'long-lora.finetune.yaml': experiment({ name: 'e2e-long', method: 'lora', steps: 5000, every: 25, lr: '1.0e-3' }),
+  // A sweep of two long runs: with one run at a time the second waits in the queue, which must
+  // survive a window reload (the reloaded window carries on with it).
+  'queue-sweep.finetune.yaml': experiment({ name: 'e2e-queue', method: 'lora', steps: 5000, every: 25, lr: '1.0e-3' })
+    + 'sweep:\n  lora.rank: [4, 8]\n',
   // The Experiment Form scenario edits this one through the form and the text: block style with
   // comments, as people write them, so a form edit that re-formats the file or drops a comment shows.
   'form-lora.finetune.yaml': FORM_FILE,

@@ -445,6 +445,44 @@ export function defineScenarios(runner) {
     assert(files.some((f) => /adapter_model\.safetensors|model\.safetensors/.test(f)), `checkpoint ${steps.at(-1)} has no weights (${files.join(', ')})`);
   });
 
+  runner.scenario('a sweep\'s queue survives a window reload: the waiting run starts when the first one stops', { timeout: 480_000 }, async ({ wb, ws }) => {
+    await wb.openFile('queue-sweep.finetune.yaml');
+    await startFromCodeLens(wb);
+    await wb.openViewContainer();
+    const first = await waitRunState(wb, ws, 'e2e-queue', 'running', 240_000);
+    const waiting = await waitRunState(wb, ws, 'e2e-queue', 'queued', 30_000);
+    assert(first.id && waiting.id && first.id !== waiting.id, `expected one running and one queued run (${first.id}, ${waiting.id})`);
+    const queueFiles = () => readdirSync(runsDir(ws)).filter((n) => /^\.queue-window-\d+\.json$/.test(n));
+    // What the UI will claim after the reload rests on this file: the queue, written by the window.
+    await until('the queue on disk', () => queueFiles().map((n) => readFileSync(join(runsDir(ws), n), 'utf8')).join(''), (t) => t.includes(waiting.id));
+    const pidBefore = readStatus(ws, first.id)?.pid;
+
+    await wb.command('Developer: Reload Window');
+    await wb.page.waitForSelector('div.monaco-workbench', { timeout: 60_000 });
+    await wb.page.waitForSelector('.part.statusbar', { timeout: 30_000 });
+    await wb.waitForNotification(/carrying on with 1 queued run/i, 60_000);
+    await wb.shot('queue-after-reload');
+    await wb.openViewContainer();
+    await waitRunState(wb, ws, first.id, 'running', 60_000);
+    assert(readStatus(ws, first.id)?.pid === pidBefore, 'the first run was restarted instead of re-attached');
+    // One run at a time (maxConcurrentRuns 1): the re-attached run holds the slot, so the waiting
+    // run stays queued while it trains.
+    for (let i = 0; i < 5; i++) {
+      assert(readStatus(ws, waiting.id)?.state === 'queued', `the queued run started beside the running one: ${JSON.stringify(readStatus(ws, waiting.id))}`);
+      await sleep(1000);
+    }
+    const firstRow = await wb.waitForRunRow((t) => t.includes(first.id) && /\brunning\b/i.test(t), { what: `${first.id} running` });
+    await contextMenu(wb, firstRow, 'Stop Run');
+    await waitRunState(wb, ws, first.id, 'stopped', 90_000);
+    // Nobody pressed Start: the reloaded window's queue starts the second run by itself.
+    const second = await waitRunState(wb, ws, waiting.id, 'running', 240_000);
+    await wb.shot('queue-second-run-started');
+    const secondRow = await wb.waitForRunRow((t) => t.includes(second.id) && /\brunning\b/i.test(t), { what: `${second.id} running` });
+    await contextMenu(wb, secondRow, 'Stop Run');
+    await waitRunState(wb, ws, second.id, 'stopped', 90_000);
+    assert(queueFiles().length === 0, `the emptied queue left its file: ${queueFiles().join(', ')}`);
+  });
+
   runner.scenario('an invalid experiment shows a diagnostic in Problems and Start refuses with the reason', { timeout: 90_000 }, async ({ wb, ws }) => {
     await wb.openFile('broken.finetune.yaml');
     await wb.command('View: Focus Problems (Errors, Warnings, Infos)').catch(async () => wb.command('View: Toggle Problems (Errors, Warnings, Infos)'));
