@@ -94,7 +94,16 @@ export function wrapPrompt(prompt: string, fmt: PromptFormat | undefined): strin
   return fmt.template.split('{prompt}').join(prompt);
 }
 
-/** bos (when the tokenizer has one) + the encoded prompt: what training put before a response. */
-export function promptIds(encoded: readonly number[], bosId: number | null): number[] {
-  return bosId === null ? [...encoded] : [bosId, ...encoded];
+/** The start token + the encoded prompt (see startTokenId). */
+export function promptIds(encoded: readonly number[], startId: number | null): number[] {
+  return startId === null ? [...encoded] : [startId, ...encoded];
+}
+
+/**
+ * What the model saw before a prompt in training (trainer/finetune_lab/data.py): instruction
+ * examples start with bos; text is one stream of documents joined by eos, so a document follows
+ * eos (bos never occurs in text training: starting a text prompt with it would be unseen input).
+ */
+export function startTokenId(fmt: PromptFormat | undefined, bosId: number | null, eosId: number | null): number | null {
+  return fmt?.format === 'instruction' ? bosId : eosId;
 }

@@ -5,7 +5,7 @@
 import { ByteTokenizer } from '../core/byteTokenizer';
 import { diversity } from '../core/diversity';
 import { findExports, kindLabel, latestTuned, type ExportInfo } from '../core/exports';
-import { generate, GenerationCancelled, promptIds, wrapPrompt } from '../core/generate';
+import { generate, GenerationCancelled, promptIds, startTokenId, wrapPrompt } from '../core/generate';
 import type { GenSettings, HostToPlayground, PlaygroundModel } from '../core/playgroundProtocol';
 import type { LogitsFn } from '../core/generate';
 
@@ -54,7 +54,7 @@ export async function runJob(
     try {
       const logits = await sessions.logitsFn(exp);
       await generate(logits, {
-        prompt: promptIds(tok.encode(wrapPrompt(prompt, m.prompt_format)), tok.bosId),
+        prompt: promptIds(tok.encode(wrapPrompt(prompt, m.prompt_format)), startTokenId(m.prompt_format, tok.bosId, tok.eosId)),
         samples: settings.samples, maxNewTokens: settings.maxNewTokens, maxPositions: m.max_positions, vocabSize: m.vocab_size,
         eosId: tok.eosId, seed: settings.seed,
         sampler: { temperature: settings.temperature, topK: settings.topK, topP: settings.topP },

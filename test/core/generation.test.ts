@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ByteTokenizer } from '../../src/core/byteTokenizer';
 import { argmax, candidates, mulberry32, sampleNext } from '../../src/core/sampler';
-import { generate, GenerationCancelled, promptIds, wrapPrompt, type LogitsFn } from '../../src/core/generate';
+import { generate, GenerationCancelled, promptIds, startTokenId, wrapPrompt, type LogitsFn } from '../../src/core/generate';
 import { distinctN, diversity, jaccard, words } from '../../src/core/diversity';
 
 test('byte tokenizer: UTF-8 round trip, special ids dropped, invalid bytes replaced as Python does', () => {
@@ -109,6 +109,10 @@ test('prompt wrapping follows prompt_format', () => {
   assert.equal(wrapPrompt('x', { format: 'instruction', template: 'no slot' }), 'x');
   assert.deepEqual(promptIds([104, 105], 256), [256, 104, 105]);
   assert.deepEqual(promptIds([104], null), [104]);
+  // as in training: instruction examples start with bos, text documents follow eos
+  assert.equal(startTokenId({ format: 'instruction', template: 'Q: {prompt}\nA:' }, 256, 257), 256);
+  assert.equal(startTokenId({ format: 'text' }, 256, 257), 257);
+  assert.equal(startTokenId(undefined, 256, 257), 257);
 });
 
 test('diversity metrics on known inputs', () => {
