@@ -20,6 +20,11 @@ export interface GenerateOptions {
   maxPositions: number;
   vocabSize: number;
   eosId: number | null;
+  /**
+   * Ids never sampled: tokens training never made a target (bos, pad). A little-trained model can
+   * still put mass on them, and they decode to nothing, so a sample would look shorter than it is.
+   */
+  banned?: readonly number[];
   sampler: SamplerSettings;
   /** Sample i draws from the stream seeded with seed + i. */
   seed: number;
@@ -71,7 +76,12 @@ export async function generate(logits: LogitsFn, o: GenerateOptions): Promise<Ge
     const still: typeof live = [];
     live.forEach((s, b) => {
       const end = (b + 1) * perRow;
-      const id = sampleNext(out.subarray(end - o.vocabSize, end), o.sampler, s.rand);
+      let row = out.subarray(end - o.vocabSize, end);
+      if (o.banned?.length) {
+        row = Float32Array.from(row);
+        for (const t of o.banned) if (t >= 0 && t < row.length) row[t] = -Infinity;
+      }
+      const id = sampleNext(row, o.sampler, s.rand);
       if (id === o.eosId) return finish(s, 'eos');
       s.tokens.push(id);
       if (s.tokens.length >= o.maxNewTokens) return finish(s, 'length');

@@ -57,6 +57,7 @@ export async function runJob(
         prompt: promptIds(tok.encode(wrapPrompt(prompt, m.prompt_format)), startTokenId(m.prompt_format, tok.bosId, tok.eosId)),
         samples: settings.samples, maxNewTokens: settings.maxNewTokens, maxPositions: m.max_positions, vocabSize: m.vocab_size,
         eosId: tok.eosId, seed: settings.seed,
+        banned: [tok.bosId, tok.padId].filter((t): t is number => t !== null && t !== tok.eosId),
         sampler: { temperature: settings.temperature, topK: settings.topK, topP: settings.topP },
         signal,
         onSample: (s) => {

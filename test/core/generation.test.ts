@@ -77,6 +77,15 @@ test('generation: greedy continues the pattern, stops at max tokens, keeps the l
   assert.ok(calls.every(([b]) => b === 2), 'samples go through as one batch');
 });
 
+test('generation: banned ids (bos, pad) are never sampled, greedy or not; the next best wins', async () => {
+  const { fn } = fakeModel(); // prefers (last + 1) % 5, i.e. 2 after the prompt [0, 1]
+  const opts = { prompt: [0, 1], samples: 3, maxNewTokens: 5, maxPositions: 8, vocabSize: 6, eosId: 5, seed: 0, banned: [2] };
+  for (const sampler of [{ temperature: 0, topK: 0, topP: 1 }, { temperature: 2, topK: 0, topP: 1 }]) {
+    const out = await generate(fn, { ...opts, sampler });
+    assert.ok(out.every((s) => !s.tokens.includes(2)), `id 2 was sampled: ${JSON.stringify(out.map((s) => s.tokens))}`);
+  }
+});
+
 test('generation: eos ends a sample (without the eos), each reported once as it ends; cancel stops', async () => {
   const { fn } = fakeModel(6, 4);
   const seen: number[] = [];

@@ -394,6 +394,47 @@ export function defineScenarios(runner) {
     assert(bars(spectra) && refLine(spectra), `spectra: ${JSON.stringify(spectra)}`);
   });
 
+  runner.scenario('Playground: Open Playground on a finished run exports it to ONNX, then base and LoRA generate side by side', { needs: ['Start Run: the run appears, runs, completes; the status bar shows progress'], timeout: 420_000 }, async ({ wb, ws, state }) => {
+    await wb.openViewContainer();
+    const row = await wb.waitForRunRow((t) => t.includes(state.loraRun.id), { what: state.loraRun.id });
+    await contextMenu(wb, row, 'Open Playground');
+    // The run has checkpoints but no export: the playground offers to export first.
+    const offer = wb.page.locator('.notifications-toasts .notification-list-item', { hasText: /no ONNX export yet/ }).first();
+    await offer.waitFor({ state: 'visible', timeout: 30_000 });
+    await wb.shot('playground-offer-export');
+    await offer.getByRole('button', { name: 'Export', exact: true }).click();
+    // The trainer's export-onnx runs twice (base, latest checkpoint); then one column per model.
+    const frame = await until('a visible webview with the playground\'s two columns', async () => {
+      for (const f of await wb.visibleWebviewFrames()) if ((await f.locator('section.column').count()) >= 2) return f;
+      return null;
+    }, Boolean, 300_000);
+    const badges = await frame.locator('section.column .badge').allInnerTexts();
+    assert(badges.some((b) => /^base$/i.test(b.trim())) && badges.some((b) => /^LoRA r4$/i.test(b.trim())), `columns: ${JSON.stringify(badges)}`);
+    const exportsDir = join(runsDir(ws), state.loraRun.id, 'exports');
+    const labels = existsSync(exportsDir) ? readdirSync(exportsDir) : [];
+    assert(labels.includes('base') && labels.some((n) => /^step-\d+$/.test(n)), `exports/ holds ${JSON.stringify(labels)}`);
+
+    await frame.getByRole('textbox').first().click(); // the prompt box (first text field in the page)
+    await wb.page.keyboard.press('Control+A');
+    await wb.page.keyboard.type('def ', { delay: 30 });
+    await frame.locator('vscode-button', { hasText: 'Generate' }).click();
+    await until('the playground to finish generating', () => frame.locator('.toolbar .status').innerText(), (t) => /^Done\./.test(t.trim()), 180_000);
+    const columns = await frame.locator('section.column').evaluateAll((cols) => cols.map((c) => ({
+      badge: c.querySelector('.badge')?.textContent ?? '',
+      samples: [...c.querySelectorAll('li.sample:not(.pending) pre.sample-text')].map((p) => p.textContent ?? ''),
+      unique: [...c.querySelectorAll('table.metrics tr')].find((tr) => /unique/.test(tr.textContent ?? ''))?.querySelector('td')?.textContent ?? '',
+      error: c.querySelector('.banner.error')?.textContent ?? '',
+    })));
+    await wb.shot('playground-generated');
+    for (const c of columns) {
+      assert(!c.error, `${c.badge}: ${c.error}`);
+      assert(c.samples.length >= 1 && c.samples.every((t) => t.startsWith('def ')), `${c.badge}: samples ${JSON.stringify(c.samples)}`);
+      assert(/^\d+\s*\/\s*\d+$/.test(c.unique.trim()), `${c.badge}: the diversity table's "unique" reads ${JSON.stringify(c.unique)}`);
+    }
+    const [base, lora] = [columns.find((c) => /^base$/i.test(c.badge.trim())), columns.find((c) => /^LoRA/i.test(c.badge.trim()))];
+    assert(JSON.stringify(base.samples) !== JSON.stringify(lora.samples), `base and LoRA generated the same text with the same seeds: ${JSON.stringify(base.samples)}`);
+  });
+
   runner.scenario('reload the window while a run trains: it keeps running, is re-attached, the chart continues', { timeout: 420_000 }, async ({ wb, ws, state }) => {
     await wb.openFile('long-lora.finetune.yaml');
     await startFromCodeLens(wb);
