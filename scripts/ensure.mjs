@@ -5,7 +5,7 @@
 // runs on a fresh clone before `npm install`. Stops with a message naming what is missing.
 //
 //   node scripts/ensure.mjs [build|python|demo|test|e2e]
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -21,6 +21,16 @@ function run(cmd, args, opts = {}) {
   const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...opts });
   if (r.error) return { ok: false, error: r.error.message };
   return { ok: r.status === 0, status: r.status };
+}
+/** Like run, but says every 20 s that the command is still going (pip's install phase prints nothing for a minute or more). */
+function runWithHeartbeat(cmd, args, what) {
+  const t0 = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(cmd, args, { cwd: root, stdio: 'inherit' });
+    const beat = setInterval(() => say(`${what}: still working (${Math.round((Date.now() - t0) / 1000)} s)…`), 20_000);
+    child.on('error', (e) => { clearInterval(beat); resolve({ ok: false, error: e.message }); });
+    child.on('close', (code) => { clearInterval(beat); resolve({ ok: code === 0, status: code }); });
+  });
 }
 function hashOf(...files) {
   const h = createHash('sha256');
@@ -60,7 +70,7 @@ function pythonWorks(py) {
 }
 
 /** The trainer's interpreter: $FINETUNE_LAB_PYTHON if set, else the repo's .venv (created here). */
-function ensurePython() {
+async function ensurePython() {
   const override = process.env.FINETUNE_LAB_PYTHON;
   if (override) {
     if (!pythonWorks(override)) fail(`FINETUNE_LAB_PYTHON=${override} cannot import torch, transformers, peft, safetensors, yaml and jsonschema.\nInstall them there (pip install -r trainer/requirements.txt) or unset FINETUNE_LAB_PYTHON to let this script make .venv.`);
@@ -81,7 +91,7 @@ function ensurePython() {
   say('installing the trainer\'s requirements into .venv (torch, transformers, peft, safetensors…).');
   say('The first time this downloads about 3 GB (PyPI\'s torch brings its CUDA libraries) and took 3–4 minutes here; pip names each package as it fetches it. Later runs reuse pip\'s cache.');
   const t = Date.now();
-  const r = run(venvPy, ['-m', 'pip', 'install', '--disable-pip-version-check', '--progress-bar', 'off', '-r', reqs]);
+  const r = await runWithHeartbeat(venvPy, ['-m', 'pip', 'install', '--disable-pip-version-check', '--progress-bar', 'off', '-r', reqs], 'pip install');
   if (!r.ok) fail('pip could not install trainer/requirements.txt into .venv (see above).\nIt needs the Python package index (https://pypi.org) or a mirror (pip config set global.index-url URL).\nOr point FINETUNE_LAB_PYTHON at an interpreter that already has torch, transformers, peft and safetensors.');
   if (!pythonWorks(venvPy)) fail('.venv was installed but cannot import the trainer\'s libraries; delete .venv and run again.');
   writeStamp('venv', hash);
@@ -96,9 +106,9 @@ function ensureE2E() {
 
 switch (mode) {
   case 'build': ensureNodeModules(); ensureBuild(); break;
-  case 'python': ensureNodeModules(); ensurePython(); break;
-  case 'demo': ensureNodeModules(); ensureBuild(); ensurePython(); break;
-  case 'test': ensureNodeModules(); ensureBuild(); ensurePython(); break;
-  case 'e2e': ensureNodeModules(); ensureBuild(); ensurePython(); ensureE2E(); break;
+  case 'python': ensureNodeModules(); await ensurePython(); break;
+  case 'demo': ensureNodeModules(); ensureBuild(); await ensurePython(); break;
+  case 'test': ensureNodeModules(); ensureBuild(); await ensurePython(); break;
+  case 'e2e': ensureNodeModules(); ensureBuild(); await ensurePython(); ensureE2E(); break;
   default: fail(`unknown mode '${mode}': use build | python | demo | test | e2e`);
 }
