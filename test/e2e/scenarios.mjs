@@ -414,9 +414,11 @@ export function defineScenarios(runner) {
     const labels = existsSync(exportsDir) ? readdirSync(exportsDir) : [];
     assert(labels.includes('base') && labels.some((n) => /^step-\d+$/.test(n)), `exports/ holds ${JSON.stringify(labels)}`);
 
-    await frame.getByRole('textbox').first().click(); // the prompt box (first text field in the page)
-    await wb.page.keyboard.press('Control+A');
-    await wb.page.keyboard.type('def ', { delay: 30 });
+    // The prompt box (the first text field). fill() rather than keystrokes: the first key typed into
+    // a webview that has just taken focus was lost once (CI: the prompt read "ef ").
+    const promptBox = frame.getByRole('textbox').first();
+    await promptBox.fill('def ');
+    await until('the prompt box to hold the prompt', () => promptBox.inputValue(), (v) => v === 'def ');
     await frame.locator('vscode-button', { hasText: 'Generate' }).click();
     await until('the playground to finish generating', () => frame.locator('.toolbar .status').innerText(), (t) => /^Done\./.test(t.trim()), 180_000);
     const columns = await frame.locator('section.column').evaluateAll((cols) => cols.map((c) => ({
