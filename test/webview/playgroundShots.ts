@@ -6,6 +6,7 @@
  * Then a reload with the saved state checks that prompt and samples come back without the host.
  *   node esbuild.mjs && node_modules/.bin/esbuild test/webview/playgroundShots.ts --bundle --platform=node \
  *     --outfile=out/playgroundShots.js --external:playwright-core --external:onnxruntime-node && node out/playgroundShots.js RUN_DIR...
+ *   THEMES=dark,light,hc picks the themes (default dark,light; hc writes playground-hc.png).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -73,7 +74,7 @@ async function main(): Promise<void> {
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
   let ok = true;
-  for (const theme of ['dark', 'light'] as const) {
+  for (const theme of (process.env.THEMES ? process.env.THEMES.split(',') as ThemeName[] : ['dark', 'light'] as const)) {
     const page = await open(browser, theme, { prompt, settings });
     // `started` carries the prompt the webview shows; the panel posts it after the user's `generate`.
     await page.evaluate(`window.__deliver(${JSON.stringify(JSON.stringify(msgs))})`);
