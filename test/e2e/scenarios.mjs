@@ -215,6 +215,24 @@ export function defineScenarios(runner) {
     assert(await wb.runsPane().locator('.pane-body').isVisible(), 'the Runs view body is not visible');
   });
 
+  runner.scenario('the walkthrough opens with its four steps; the last links the Pareto, spectra and playground views', { timeout: 90_000 }, async ({ wb }) => {
+    await wb.command('Welcome: Open Walkthrough...');
+    await wb.pick('Get started with Finetune Lab');
+    const want = ['Check the Python environment', 'Create an experiment', 'Start the run and watch it', 'Compare LoRA and full finetuning'];
+    const titles = await until('the walkthrough\'s step titles', async () => (await wb.page.locator('.getting-started-step .step-title').allInnerTexts()).map((t) => t.trim()).filter(Boolean), (t) => want.every((w) => t.includes(w)), 30_000);
+    assert(JSON.stringify(titles.filter((t) => want.includes(t))) === JSON.stringify(want), `steps in order: ${JSON.stringify(titles)}`);
+    await wb.page.locator('.getting-started-step', { hasText: want[3] }).first().click();
+    const step = await until('the last step expanded with its three links', () => wb.page.locator('.getting-started-step.expanded').first().innerText(), (t) => /Open Pareto Plot/.test(t) && /Open Spectra/.test(t) && /Open Playground/.test(t), 15_000);
+    assert(step.includes('Learning vs forgetting'), `the step reads: ${step}`);
+    // Its media (media/walkthrough/compare.md) renders beside the steps.
+    await until('the step\'s markdown', async () => {
+      for (const f of await wb.visibleWebviewFrames()) { const t = await f.locator('body').innerText().catch(() => ''); if (/Read the trade-off/.test(t)) return t; }
+      return '';
+    }, (t) => /Open Playground/.test(t), 20_000);
+    await wb.shot('walkthrough');
+    await wb.command('View: Close All Editors');
+  });
+
   runner.scenario('palette → New Experiment → LoRA creates and opens the file, CodeLens visible', { timeout: 90_000 }, async ({ wb, ws }) => {
     const before = new Set(readdirSync(ws));
     await wb.command('Finetune Lab: New Experiment');
