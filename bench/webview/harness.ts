@@ -12,16 +12,15 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { chromium, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { RUNS, synthEvents } from './synth';
 import { THEMES, themeVars, type ThemeName } from './themes';
+import { launchChromium as launch, openBundlePage } from './page';
 import { toAppend, runInfoFrom, filterAppend, readyMessages, VIEW_FILTERS } from '../../src/panels/wire';
 import { parseEvents } from '../../src/core/events';
 import type { HostToWebview, ViewKind } from '../../src/core/messages';
 
 const ROOT = process.cwd(); // run from the repo root (run.mjs)
-const ORIGIN = 'http://harness.test';
-const NONCE = 'harnessnonce';
 
 /** Typed arrays do not survive JSON: send them as arrays (null for NaN) and rebuild in the page. */
 function toJson(msgs: HostToWebview[]): string {
@@ -43,21 +42,7 @@ const FAKE_API = `
 `;
 
 async function openView(browser: import('playwright-core').Browser, view: ViewKind, theme: ThemeName, width = 1280, height = 900): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width, height }, deviceScaleFactor: 1 });
-  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.log(`[${view}/${theme}] ${m.type()}: ${m.text()}`); });
-  page.on('pageerror', (e) => console.log(`[${view}/${theme}] pageerror: ${e.message}`));
-  const csp = `default-src 'none'; script-src 'nonce-${NONCE}'; style-src ${ORIGIN}; img-src ${ORIGIN} data:; font-src ${ORIGIN}`;
-  await page.route(`${ORIGIN}/**`, async (route) => {
-    const url = new URL(route.request().url());
-    if (url.pathname === '/index.html') return route.fulfill({ contentType: 'text/html', body:
-      `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><meta http-equiv="Content-Security-Policy" content="${csp}"><link rel="stylesheet" href="/theme.css"></head>` +
-      `<body class="${THEMES[theme].bodyClass}"><script nonce="${NONCE}" src="/dist/webview/${view}.js"></script></body></html>` });
-    if (url.pathname === '/theme.css') return route.fulfill({ contentType: 'text/css', body: THEMES[theme].css });
-    if (url.pathname.startsWith('/dist/webview/')) return route.fulfill({ contentType: 'text/javascript', body: fs.readFileSync(path.join(ROOT, url.pathname)) });
-    return route.fulfill({ status: 404, body: '' });
-  });
-  await page.addInitScript(FAKE_API);
-  await page.goto(`${ORIGIN}/index.html`);
+  const page = await openBundlePage(browser, { bundle: view, theme, label: `${view}/${theme}`, initScript: FAKE_API, width, height });
   await page.waitForFunction(() => (window as unknown as { __ready?: number }).__ready !== undefined);
   return page;
 }
@@ -199,10 +184,6 @@ async function real(runsDir: string, experiment?: string): Promise<void> {
   await browser.close();
 }
 
-async function launch(): Promise<import('playwright-core').Browser> {
-  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
-}
 
 /** 1M train points made in the page (shipping 50 MB of JSON would time the harness, not the view). */
 const MAKE_1M = `(n) => {

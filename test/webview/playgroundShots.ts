@@ -8,17 +8,15 @@
  *     --outfile=out/playgroundShots.js --external:playwright-core --external:onnxruntime-node && node out/playgroundShots.js RUN_DIR...
  *   THEMES=dark,light,hc picks the themes (default dark,light; hc writes playground-hc.png).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { THEMES, type ThemeName } from '../../bench/webview/themes';
+import type { Browser, Page } from 'playwright-core';
+import { type ThemeName } from '../../bench/webview/themes';
+import { launchChromium, openBundlePage } from '../../bench/webview/page';
 import { pickColumns, runJob, toModel } from '../../src/playground/job';
 import { SessionCache } from '../../src/playground/ort';
 import type { GenSettings, HostToPlayground } from '../../src/core/playgroundProtocol';
 
 const ROOT = process.cwd();
-const ORIGIN = 'http://harness.test';
-const NONCE = 'harnessnonce';
 const FAKE_API = `
   window.__sent = []; window.__state = window.__savedState;
   window.acquireVsCodeApi = () => ({
@@ -36,21 +34,8 @@ const EXTRA: Record<ThemeName, string> = {
 };
 
 async function open(browser: Browser, theme: ThemeName, savedState?: unknown): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, deviceScaleFactor: 1 });
-  page.on('console', (m) => { if (m.type() === 'error' || m.type() === 'warning') console.log(`[${theme}] ${m.type()}: ${m.text()}`); });
-  page.on('pageerror', (e) => console.log(`[${theme}] pageerror: ${e.message}`));
-  const csp = `default-src 'none'; script-src 'nonce-${NONCE}'; style-src ${ORIGIN}; img-src ${ORIGIN} data:; font-src ${ORIGIN}`;
-  await page.route(`${ORIGIN}/**`, async (route) => {
-    const url = new URL(route.request().url());
-    if (url.pathname === '/index.html') return route.fulfill({ contentType: 'text/html', body:
-      `<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"><meta http-equiv="Content-Security-Policy" content="${csp}"><link rel="stylesheet" href="/theme.css"></head>` +
-      `<body class="${THEMES[theme].bodyClass}"><script nonce="${NONCE}" src="/dist/webview/playground.js"></script></body></html>` });
-    if (url.pathname === '/theme.css') return route.fulfill({ contentType: 'text/css', body: THEMES[theme].css + EXTRA[theme] });
-    if (url.pathname.startsWith('/dist/webview/')) return route.fulfill({ contentType: 'text/javascript', body: fs.readFileSync(path.join(ROOT, url.pathname)) });
-    return route.fulfill({ status: 404, body: '' });
-  });
-  await page.addInitScript(`window.__savedState = ${JSON.stringify(savedState ?? null) === 'null' ? 'undefined' : JSON.stringify(savedState)};` + FAKE_API);
-  await page.goto(`${ORIGIN}/index.html`);
+  const initScript = `window.__savedState = ${JSON.stringify(savedState ?? null) === 'null' ? 'undefined' : JSON.stringify(savedState)};` + FAKE_API;
+  const page = await openBundlePage(browser, { bundle: 'playground', theme, label: theme, initScript, extraCss: EXTRA[theme] });
   await page.waitForFunction('window.__ready === true');
   return page;
 }
@@ -71,8 +56,7 @@ async function main(): Promise<void> {
   for (const m of msgs) if (m.type === 'modelDone') console.log(`  ${path.relative(ROOT, m.model)}: ${JSON.stringify(m.diversity)} ${m.tokensPerS.toFixed(0)} tok/s`);
   for (const m of msgs) if (m.type === 'error') console.log(`  ERROR ${m.message}`);
 
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  const browser = await launchChromium();
   let ok = true;
   for (const theme of (process.env.THEMES ? process.env.THEMES.split(',') as ThemeName[] : ['dark', 'light'] as const)) {
     const page = await open(browser, theme, { prompt, settings });

@@ -7,26 +7,14 @@ import '@vscode-elements/elements/dist/vscode-label/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
 import css from './base.css';
 import { post } from './vscodeApi';
+import { adoptCss, el } from './dom';
 import type { Chart } from 'chart.js';
 
-/**
- * Styles go in through a constructable stylesheet: the CSP allows no inline <style> or
- * style attributes, and adoptedStyleSheets are not inline markup (Lit, under
- * @vscode-elements, styles its shadow roots the same way).
- */
-export function adoptStyles(): void {
-  const sheet = new CSSStyleSheet();
-  sheet.replaceSync(css);
-  document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
-}
+export { el } from './dom';
 
-export function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K];
-export function el(tag: string, cls?: string, text?: string): HTMLElement;
-export function el(tag: string, cls?: string, text?: string): HTMLElement {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
+/** The views' shared stylesheet (base.css). */
+export function adoptStyles(): void {
+  adoptCss(css);
 }
 
 export interface Card { root: HTMLElement; canvas: HTMLCanvasElement; title: HTMLElement; note: HTMLElement }

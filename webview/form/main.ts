@@ -7,6 +7,7 @@ import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
 import css from './form.css';
+import { adoptCss, el } from '../common/dom';
 import { isHostToForm, type FormToHost, type HostToForm, type PathSeg } from '../../src/core/formProtocol';
 
 const vscode = acquireVsCodeApi();
@@ -16,18 +17,7 @@ type Doc = Extract<HostToForm, { type: 'document' }>;
 type Obj = Record<string, unknown>;
 type ValueEl = HTMLElement & { value: string };
 
-const sheet = new CSSStyleSheet();
-sheet.replaceSync(css);
-document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K];
-function el(tag: string, cls?: string, text?: string): HTMLElement;
-function el(tag: string, cls?: string, text?: string): HTMLElement {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
+adoptCss(css);
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 function get(o: unknown, path: readonly PathSeg[]): unknown {

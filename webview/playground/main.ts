@@ -9,6 +9,7 @@ import '@vscode-elements/elements/dist/vscode-textarea/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
 import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
 import css from './playground.css';
+import { adoptCss, el } from '../common/dom';
 import {
   DEFAULT_SETTINGS, LIMITS, MAX_PROMPT, assertNever, isHostToPlayground,
   type GenSettings, type HostToPlayground, type PlaygroundModel, type PlaygroundRestore, type PlaygroundToHost,
@@ -43,18 +44,8 @@ let job: number | null = null;
 
 // ---- DOM ------------------------------------------------------------------------------------
 
-const sheet = new CSSStyleSheet();
-sheet.replaceSync(css);
-document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+adoptCss(css);
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, cls?: string, text?: string): HTMLElementTagNameMap[K];
-function el(tag: string, cls?: string, text?: string): HTMLElement;
-function el(tag: string, cls?: string, text?: string): HTMLElement {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
-}
 type ValueEl = HTMLElement & { value: string; disabled?: boolean };
 
 const toolbar = el('div', 'toolbar');
