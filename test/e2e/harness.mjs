@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSy
 import { join, relative, basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
+import { childEnv } from '../../scripts/childEnv.mjs';
 
 export const EXTENSION_ID = 'finetune-lab.finetune-lab';
 
@@ -50,14 +51,15 @@ export class CodeServer {
   }
 
   get procEnv() {
-    return {
-      ...process.env,
+    // Without the outer npm's settings (scripts/childEnv.mjs): the extension host and the
+    // trainers it starts see what a user's editor would.
+    return childEnv({
       ...this.env,
       PATH: `${join(this.tools.nodeDir, 'bin')}:${process.env.PATH}`,
       // code-server reads these; keep the run hermetic.
       VSCODE_PROXY_URI: '',
       CS_DISABLE_FILE_DOWNLOADS: '1',
-    };
+    });
   }
 
   baseArgs() {
