@@ -16,7 +16,7 @@ import { readEventsFrom } from '../core/events';
 import { RUN_FILES, RunStore } from '../core/runStore';
 import { summarizeRun } from '../core/runSummary';
 import { trainerCommand } from '../core/trainerLaunch';
-import { formatDuration } from './follow';
+import { formatDuration } from '../core/duration';
 import { demoFindings, demoTable, lrSweepTable, runFacts, type RunFacts } from './table';
 
 /** The demo's experiment files, in the order they run, and the stage each belongs to. */

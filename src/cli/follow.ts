@@ -8,6 +8,7 @@ import { EventTail } from '../core/events';
 import { RUN_FILES, type RunStore } from '../core/runStore';
 import { spawnTrainer, stopRun, trainerCommand } from '../core/trainerLaunch';
 import { num } from './table';
+import { formatDuration } from '../core/duration';
 
 export type RunOutcome = 'completed' | 'failed' | 'stopped';
 
@@ -20,13 +21,6 @@ export interface FollowOptions {
   progressEveryMs?: number;
   env?: NodeJS.ProcessEnv;
   log?: (line: string) => void;
-}
-
-export function formatDuration(s: number): string {
-  if (!Number.isFinite(s) || s < 0) return '?';
-  if (s < 60) return `${Math.round(s)}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
 /** Tracks progress from events; `line()` is the progress line. */

@@ -1,7 +1,9 @@
 // How a run reads in the explorer, the status bar and notifications. Pure (no vscode import),
 // so the strings are unit-tested in test/shell/runFormat.test.ts.
+import { formatDuration } from '../core/duration';
+import type { RunStatus } from '../core/generated/status';
 
-export type RunState = 'queued' | 'running' | 'completed' | 'failed' | 'stopped';
+type RunState = RunStatus['state'];
 
 /** The subset of status.json (schemas/status.schema.json) these functions read. */
 export interface StatusLike {
@@ -33,16 +35,6 @@ export const STATE_COLOR: Record<RunState, string | undefined> = {
   failed: 'testing.iconFailed',
   stopped: undefined,
 };
-
-/** "45s", "2m", "1h 05m". */
-export function formatDuration(seconds: number): string {
-  if (!isFinite(seconds) || seconds < 0) return '?';
-  if (seconds < 60) return `${Math.round(seconds)}s`;
-  if (seconds < 3600) return `${Math.round(seconds / 60)}m`;
-  const h = Math.floor(seconds / 3600);
-  const m = Math.round((seconds % 3600) / 60);
-  return `${h}h ${String(m).padStart(2, '0')}m`;
-}
 
 /**
  * Seconds left, from the rate so far: (heartbeat − started) / step · (total − step).

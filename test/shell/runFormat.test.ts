@@ -1,12 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { etaSeconds, formatDuration, lastLines, runDescription, runTooltipMarkdown, statusBarText, type StatusLike } from '../../src/views/runFormat';
+import { formatDuration } from '../../src/core/duration';
+import { etaSeconds, lastLines, runDescription, runTooltipMarkdown, statusBarText, type StatusLike } from '../../src/views/runFormat';
 
 const running: StatusLike = { state: 'running', step: 120, total_steps: 500, started: 1000, heartbeat: 1060, loss: 1.9345 };
 
 test('description: state word, step/total, loss, ETA', () => {
-  // 60 s for 120 steps → 0.5 s/step → 380 steps left = 190 s ≈ 3m.
-  assert.equal(runDescription(running), 'running · step 120/500 · loss 1.93 · ETA 3m');
+  // 60 s for 120 steps → 0.5 s/step → 380 steps left = 190 s = 3m10s.
+  assert.equal(runDescription(running), 'running · step 120/500 · loss 1.93 · ETA 3m10s');
   assert.equal(runDescription({ state: 'queued', step: 0, total_steps: 500 }), 'queued');
   assert.equal(runDescription({ state: 'completed', step: 500, total_steps: 500, loss: 1.7123 }), 'completed · 500 steps · loss 1.71');
   assert.equal(runDescription({ state: 'failed', step: 3, total_steps: 20, error: 'x' }), 'failed · at 3/20');
@@ -24,8 +25,8 @@ test('ETA needs a step and timing', () => {
 
 test('durations', () => {
   assert.equal(formatDuration(42), '42s');
-  assert.equal(formatDuration(150), '3m');
-  assert.equal(formatDuration(3900), '1h 05m');
+  assert.equal(formatDuration(150), '2m30s');
+  assert.equal(formatDuration(3900), '1h05m');
   assert.equal(formatDuration(-1), '?');
 });
 
