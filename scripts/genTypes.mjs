@@ -43,6 +43,50 @@ function eventsUnion(ts) {
   return ts.replace(top, replacement);
 }
 
+/**
+ * The train event's fields as data (schemas/events.schema.json, definitions.train): the one list the
+ * host's reader, the message validator, the dashboard's charts and the CSV export iterate, so a field
+ * added to the schema reaches all of them. `x-chart` marks the fields the dashboard draws.
+ */
+function trainFields(schema) {
+  const def = schema.definitions.train;
+  const required = new Set(def.required ?? []);
+  const fields = Object.entries(def.properties).filter(([key]) => key !== 'type').map(([key, p]) => {
+    const target = p.$ref ? schema.definitions[p.$ref.split('/').pop()] : p;
+    const types = [].concat(target.type ?? []);
+    if (!types.some((t) => t === 'number' || t === 'integer')) throw new Error(`genTypes: train.${key} is not numeric: a train field must be a column`);
+    if (!p.title) throw new Error(`genTypes: train.${key} has no title (the dashboard and CSV need one)`);
+    const c = p['x-chart'];
+    const chart = c ? `{ axis: ${JSON.stringify(c.axis ?? p.title)}, smoothed: ${!!c.smoothed}, logScale: ${!!c.logScale}, tall: ${!!c.tall} }` : 'null';
+    return `  { key: '${key}', title: ${JSON.stringify(p.title)}, required: ${required.has(key)}, nullable: ${types.includes('null')}, chart: ${chart} },`;
+  });
+  return `export interface TrainFieldChart {
+  /** The y axis title. */
+  axis: string;
+  /** Drawn raw (faded) under a debiased-EMA smoothed line. */
+  smoothed: boolean;
+  /** Follows the dashboard's log-scale switch. */
+  logScale: boolean;
+  /** The big card. */
+  tall: boolean;
+}
+export interface TrainFieldSpec {
+  key: string;
+  title: string;
+  required: boolean;
+  /** null in the event means "not measured": NaN in a column. */
+  nullable: boolean;
+  /** How the dashboard draws it; null: a column only (CSV). */
+  chart: TrainFieldChart | null;
+}
+/** The train event's fields in schema order (\`step\` first: every column's x). */
+export const TRAIN_FIELDS = [
+${fields.join('\n')}
+] as const satisfies readonly TrainFieldSpec[];
+export type TrainField = (typeof TRAIN_FIELDS)[number]['key'];
+`;
+}
+
 /** Returns { relativePath: content } for every generated file, without touching the disk. */
 export async function generate() {
   const out = {};
@@ -54,6 +98,7 @@ export async function generate() {
     // `type: object` without properties comes out as `{}`, which accepts anything but null: say what it is.
     ts = ts.replace(/: \{\};/g, ': { [k: string]: unknown };');
     out[`src/core/generated/${name}.ts`] = banner(name) + ts;
+    if (name === 'events') out['src/core/generated/trainFields.ts'] = banner(name) + trainFields(schema);
   }
   return out;
 }

@@ -38,7 +38,7 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(vscode.languages.registerCodeLensProvider(ExperimentCodeLensProvider.selector, new ExperimentCodeLensProvider(runs)));
   context.subscriptions.push(vscode.languages.registerCodeActionsProvider(ExperimentQuickFixProvider.selector, new ExperimentQuickFixProvider(), ExperimentQuickFixProvider.metadata));
   context.subscriptions.push(ExperimentFormProvider.register(context));
-  context.subscriptions.push(...registerPanelSerializers(context));
+  context.subscriptions.push(...registerPanelSerializers({ extensionUri: uri, states: runs }));
   context.subscriptions.push(registerPlaygroundSerializer(context));
   context.subscriptions.push(vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('finetuneLab.pythonPath')) forgetPython(); }));
 

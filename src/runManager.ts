@@ -5,26 +5,27 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { RunStore, type RunInfo } from './core/runStore';
+import { RunStore, type StoredRun } from './core/runStore';
 import type { RunStatus } from './core/generated/status';
+import type { RunState } from './core/messages';
 import { requirePython } from './python';
 import { spawnTrainer, stopRun, trainerCommand } from './core/trainerLaunch';
 import { adoptOrphanQueues, saveQueue, type QueueEntry } from './core/queueFile';
 import { lastLines } from './views/runFormat';
 import { bundledDataEnv } from './trainerEnv';
 
-export interface StateChange { run: RunInfo; from: RunStatus['state']; to: RunStatus['state'] }
+export interface StateChange { run: StoredRun; from: RunStatus['state']; to: RunStatus['state'] }
 
 interface Active { pid: number; slot: number }
 
 const TERMINAL = new Set<RunStatus['state']>(['completed', 'failed', 'stopped']);
 
 export class RunManager implements vscode.Disposable {
-  private _runs: RunInfo[] = [];
+  private _runs: StoredRun[] = [];
   private readonly queue: QueueEntry[] = [];
   private readonly active = new Map<string, Active>();
   private readonly stopping = new Set<string>();
-  private readonly _onDidChangeRuns = new vscode.EventEmitter<readonly RunInfo[]>();
+  private readonly _onDidChangeRuns = new vscode.EventEmitter<readonly StoredRun[]>();
   readonly onDidChangeRuns = this._onDidChangeRuns.event;
   private readonly _onDidChangeState = new vscode.EventEmitter<StateChange>();
   readonly onDidChangeState = this._onDidChangeState.event;
@@ -56,9 +57,20 @@ export class RunManager implements vscode.Disposable {
     return dir ? new RunStore(dir) : undefined;
   }
 
-  get runs(): readonly RunInfo[] { return this._runs; }
+  get runs(): readonly StoredRun[] { return this._runs; }
 
-  find(id: string): RunInfo | undefined { return this._runs.find((r) => r.id === id); }
+  find(id: string): StoredRun | undefined { return this._runs.find((r) => r.id === id); }
+
+  /**
+   * The reconciled state of a run (status.json, the pid, run_finished): what the Runs view shows,
+   * and what every panel shows (RunStateSource, src/panels/runFeed.ts). Undefined until read.
+   */
+  stateOf(id: string): { state: RunState; error: string | null; stale: boolean } | undefined {
+    const s = this.find(id)?.status;
+    return s && { state: s.state, error: s.error ?? null, stale: s.stale === true };
+  }
+
+  onDidChangeStates(listener: () => void): vscode.Disposable { return this.onDidChangeRuns(() => listener()); }
 
   /** Reads the runs shortly after activation (the status bar and re-attaching), not during it. */
   loadSoon(delayMs = 1500): void {
@@ -167,7 +179,7 @@ export class RunManager implements vscode.Disposable {
   }
 
   /** The reconciled status, without the reader's annotations, as the new status.json. */
-  private async persist(store: RunStore, run: RunInfo): Promise<void> {
+  private async persist(store: RunStore, run: StoredRun): Promise<void> {
     const { stale: _stale, reconciled: _why, ...status } = run.status;
     void _stale; void _why;
     if (TERMINAL.has(status.state) && status.finished == null) status.finished = Date.now() / 1000;
@@ -310,7 +322,7 @@ export class RunManager implements vscode.Disposable {
   }
 }
 
-function stripReader(s: RunInfo['status']): RunStatus {
+function stripReader(s: StoredRun['status']): RunStatus {
   const { stale: _a, reconciled: _b, ...rest } = s;
   void _a; void _b;
   return rest;

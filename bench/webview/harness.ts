@@ -16,9 +16,9 @@ import type { Page } from 'playwright-core';
 import { RUNS, synthEvents } from './synth';
 import { THEMES, themeVars, type ThemeName } from './themes';
 import { launchChromium as launch, openBundlePage } from './page';
-import { toAppend, runInfoFrom, filterAppend, readyMessages, VIEW_FILTERS } from '../../src/panels/wire';
+import { toAppend, runHeaderFrom, filterAppend, readyMessages, VIEW_FILTERS } from '../../src/panels/wire';
 import { parseEvents } from '../../src/core/events';
-import type { HostToWebview, ViewKind } from '../../src/core/messages';
+import type { HostToWebview, RunState, ViewKind } from '../../src/core/messages';
 
 const ROOT = process.cwd(); // run from the repo root (run.mjs)
 
@@ -49,7 +49,7 @@ async function openView(browser: import('playwright-core').Browser, view: ViewKi
 
 function messagesFor(view: ViewKind, runs = RUNS): HostToWebview[] {
   const evs = runs.map((r) => ({ r, events: synthEvents(r) }));
-  const infos = evs.map(({ r, events }) => runInfoFrom(r.id, `/ws/.finetune/runs/${r.id}`, events));
+  const infos = evs.map(({ r, events }) => runHeaderFrom(r.id, `/ws/.finetune/runs/${r.id}`, events));
   const batches = evs.map(({ r, events }) => toAppend(r.id, events)!).map((b) => (view === 'pareto' ? { runId: b.runId, evals: b.evals } : view === 'spectra' ? { runId: b.runId, spectra: b.spectra } : { runId: b.runId, train: b.train, evals: b.evals }));
   return [{ type: 'init', view, runs: infos, restore: { runs: infos.map((i) => ({ id: i.id, dir: i.dir })) } }, { type: 'append', batches }];
 }
@@ -76,10 +76,10 @@ async function shots(): Promise<void> {
     }
   }
   // States: waiting and failed.
-  const page = await openView(browser, 'dashboard', 'dark', 1000, 300);
+  const page = await openView(browser, 'dashboard', 'dark', 1000, 720);
   const failed = { ...RUNS[4], id: 'code-cpt-20250301-101500-lora-r4-lr3e-2', lr: 3e-2 };
   const events = synthEvents(failed, { failAt: 141 });
-  const info = runInfoFrom(failed.id, '/ws/r', events);
+  const info = runHeaderFrom(failed.id, '/ws/r', events);
   await page.evaluate((j) => (window as unknown as { __deliver: (j: string) => void }).__deliver(j), toJson([{ type: 'init', view: 'dashboard', runs: [info], restore: { runs: [] } }, { type: 'append', batches: [toAppend(failed.id, events)!] }]));
   await page.waitForTimeout(400);
   await page.screenshot({ path: path.join(outDir, 'dashboard-failed-dark.png') });
@@ -115,7 +115,7 @@ async function themeSwitch(browser: import('playwright-core').Browser): Promise<
     const sel = 'canvas';
     const before = { hc: await countNear(page, sel, '#6fc3df', 24), light: await countNear(page, sel, '#3b3b3b', 24) };
     const results: string[] = [];
-    for (const to of ['hc', 'light'] as ThemeName[]) {
+    for (const to of ['hc', 'light'] as const) {
       await page.evaluate(({ vars, cls }) => {
         for (const [k, v] of Object.entries(vars)) document.documentElement.style.setProperty(k, v);
         document.body.className = cls;
@@ -139,14 +139,15 @@ async function themeSwitch(browser: import('playwright-core').Browser): Promise<
  * turned into the messages the panels post on `ready` with the panels' own functions.
  */
 function realMessages(view: ViewKind, dirs: string[]): HostToWebview[] {
-  const infos: ReturnType<typeof runInfoFrom>[] = [];
+  const infos: ReturnType<typeof runHeaderFrom>[] = [];
   const batches: ReturnType<typeof toAppend>[] = [];
   for (const dir of dirs) {
     const id = path.basename(dir);
     const { events } = parseEvents(fs.readFileSync(path.join(dir, 'events.jsonl'), 'utf8'));
-    let status: { state?: unknown; error?: unknown } | undefined;
+    // The editor takes the state from its RunManager; here status.json as written (finished runs).
+    let status: { state?: RunState; error?: string | null } | undefined;
     try { status = JSON.parse(fs.readFileSync(path.join(dir, 'status.json'), 'utf8')) as typeof status; } catch { status = undefined; }
-    infos.push(runInfoFrom(id, dir, events, status));
+    infos.push(runHeaderFrom(id, dir, events, status?.state ? { state: status.state, error: status.error ?? null, stale: false } : undefined));
     const a = toAppend(id, events);
     if (a) batches.push(filterAppend(a, VIEW_FILTERS[view]));
   }
@@ -187,13 +188,13 @@ async function real(runsDir: string, experiment?: string): Promise<void> {
 
 /** 1M train points made in the page (shipping 50 MB of JSON would time the harness, not the view). */
 const MAKE_1M = `(n) => {
-  const step = new Float64Array(n), loss = new Float64Array(n), lr = new Float64Array(n), g = new Float64Array(n), t = new Float64Array(n), m = new Float64Array(n);
+  const step = new Float64Array(n), loss = new Float64Array(n), lr = new Float64Array(n), g = new Float64Array(n), t = new Float64Array(n), m = new Float64Array(n), k = new Float64Array(n);
   let s = 1;
   const r = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 4294967296);
   for (let i = 0; i < n; i++) { step[i] = i + 1; loss[i] = 1.9 + 0.5 * Math.exp(-i / 100000) + 0.1 * (r() - 0.5); lr[i] = 3e-4 * Math.min(1, i / 1000);
-    g[i] = 0.5 + 0.2 * r(); t[i] = 6500 + 200 * r(); m[i] = 742; }
+    g[i] = 0.5 + 0.2 * r(); t[i] = 6500 + 200 * r(); m[i] = 742; k[i] = 2048 * (i + 1); }
   loss[654321] = 9;
-  return { runId: 'big', train: { step, loss, lr, gradNorm: g, tokensPerS: t, memoryMb: m } };
+  return { runId: 'big', train: { step, loss, lr, grad_norm: g, tokens_per_s: t, tokens: k, memory_mb: m } };
 }`;
 
 async function bench(): Promise<void> {
@@ -204,7 +205,7 @@ async function bench(): Promise<void> {
     const r = await page.evaluate(async (make) => {
       const w = window as unknown as { __drawn: number; __drawnAt: number; __drawnAll: number; __drawnAllAt: number };
       const batch = (0, eval)(make)(1_000_000);
-      const info = { id: 'big', dir: '/r', method: 'full', rank: null, lr: 3e-4, targetModules: null, totalSteps: 1_000_000, experiment: 'bench', status: 'running', error: null };
+      const info = { id: 'big', dir: '/r', method: 'full', rank: null, lr: 3e-4, targetModules: null, totalSteps: 1_000_000, experiment: 'bench', state: 'running', error: null, stale: false };
       const waitDrawn = (k: number): Promise<number> => new Promise((res) => { const f = (): void => { if (w.__drawn >= k) res(w.__drawnAt); else requestAnimationFrame(f); }; f(); });
       const waitAll = (k: number): Promise<number> => new Promise((res) => { const f = (): void => { if (w.__drawnAll >= k) res(w.__drawnAllAt); else setTimeout(f, 1); }; f(); });
       const base = w.__drawn;
@@ -228,7 +229,7 @@ async function bench(): Promise<void> {
       for (let k = 0; k < 20; k++) {
         const n = 100;
         const mk = (f: (i: number) => number): Float64Array => Float64Array.from({ length: n }, (_, i) => f(i));
-        const b = { runId: 'big', train: { step: mk((i) => next + i), loss: mk(() => 1.9 + 0.1 * Math.random()), lr: mk(() => 3e-4), gradNorm: mk(() => 0.5), tokensPerS: mk(() => 6500), memoryMb: mk(() => 742) } };
+        const b = { runId: 'big', train: { step: mk((i) => next + i), loss: mk(() => 1.9 + 0.1 * Math.random()), lr: mk(() => 3e-4), grad_norm: mk(() => 0.5), tokens_per_s: mk(() => 6500), tokens: mk((i) => 2048 * (next + i)), memory_mb: mk(() => 742) } };
         next += n;
         const before = w.__drawn, beforeAll = w.__drawnAll;
         const s = performance.now();

@@ -71,7 +71,7 @@ export function synthEvents(run: SynthRun, opts: { trainEvery?: number; failAt?:
   evalAt(0);
   const every = opts.trainEvery ?? 1;
   for (let s = 1; s <= run.steps; s++) {
-    if (opts.failAt && s === opts.failAt) { ev.push({ v: 1, type: 'run_finished', time: time(s), status: 'failed', step: s, error: 'loss became NaN at step 141 (lr 3e-2 too high?)' }); return ev; }
+    if (opts.failAt && s === opts.failAt) { ev.push({ v: 1, type: 'run_finished', time: time(s), status: 'failed', step: s, error: `loss diverged (NaN) at step ${s}`, diverged: { step: s, value: 'NaN' } }); return ev; }
     const warm = Math.min(1, s / 30);
     const lr = run.lr * warm * (s > 30 ? 0.5 * (1 + Math.cos(Math.PI * (s - 30) / (run.steps - 30))) : 1);
     if (s % every === 0) {

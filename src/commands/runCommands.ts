@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import YAML from 'yaml';
 import { expandSweep } from '../core/sweep';
-import type { RunInfo } from '../core/runStore';
+import type { StoredRun } from '../core/runStore';
 import { parsedExperiment, isExperimentFile } from '../editor/parsedCache';
 import { lastRunFor } from '../editor/codeLens';
 import { DashboardPanel, ParetoPanel, SpectraPanel } from '../panelLinks';
@@ -28,9 +28,9 @@ export class RunCommands {
   // ---- picking ------------------------------------------------------------------------------
 
   /** Runs named by the arguments (clicked node and multi-selection), or asked for with a quick pick. */
-  private async resolveRuns(arg: RunArg, selected: readonly RunArg[] | undefined, opts: { many?: boolean; title: string; filter?: (r: RunInfo) => boolean }): Promise<RunInfo[]> {
+  private async resolveRuns(arg: RunArg, selected: readonly RunArg[] | undefined, opts: { many?: boolean; title: string; filter?: (r: StoredRun) => boolean }): Promise<StoredRun[]> {
     await this.runs.load();
-    const out: RunInfo[] = [];
+    const out: StoredRun[] = [];
     const add = (n: NonNullable<RunArg>): void => {
       if (typeof n === 'string' || !('kind' in n)) {
         const id = typeof n === 'string' ? n : n.id;
@@ -103,7 +103,7 @@ export class RunCommands {
     if (!python) return;
     const planned = expandSweep(parsed.value).map((p) => ({ ...p, config: absoluteDataPaths(p.config, path.dirname(doc.uri.fsPath)) }));
     const sweepId = planned.length > 1 ? `${parsed.value.name}-${Date.now().toString(36)}` : undefined;
-    const created: RunInfo[] = [];
+    const created: StoredRun[] = [];
     for (const [i, p] of planned.entries()) {
       created.push(await store.create(p, {
         experimentName: parsed.value.name, experimentFile: doc.uri.fsPath,
@@ -145,11 +145,13 @@ export class RunCommands {
 
   // ---- opening ------------------------------------------------------------------------------
 
-  private ref = (r: RunInfo) => ({ id: r.id, dir: r.dir });
+  private ref = (r: StoredRun) => ({ id: r.id, dir: r.dir });
+  /** Panels take run states from the RunManager, as the Runs view does. */
+  private get panelDeps() { return { extensionUri: this.extensionUri, states: this.runs }; }
 
   async openDashboard(arg: RunArg, selected?: readonly RunsNode[]): Promise<void> {
     const runs = await this.resolveRuns(arg, selected, { many: true, title: 'Open the dashboard of which run?' });
-    if (runs.length) DashboardPanel.createOrShow(this.extensionUri, runs.map(this.ref));
+    if (runs.length) DashboardPanel.createOrShow(this.panelDeps, runs.map(this.ref));
   }
 
   async compare(arg: RunArg, selected?: readonly RunsNode[]): Promise<void> {
@@ -157,7 +159,7 @@ export class RunCommands {
     if (runs.length === 1 && !(selected && selected.length > 1)) {
       runs = await this.resolveRuns(undefined, undefined, { many: true, title: 'Compare which runs? (pick two or more)' });
     }
-    if (runs.length) DashboardPanel.createOrShow(this.extensionUri, runs.map(this.ref));
+    if (runs.length) DashboardPanel.createOrShow(this.panelDeps, runs.map(this.ref));
   }
 
   async pareto(arg: RunArg, selected?: readonly RunsNode[]): Promise<void> {
@@ -165,17 +167,17 @@ export class RunCommands {
     const dir = this.runs.runsDir;
     if (!dir) { void vscode.window.showErrorMessage('Open a folder first: runs are kept in the workspace.'); return; }
     if (arg && typeof arg !== 'string' && 'kind' in arg && arg.kind === 'experiment' && !(selected && selected.length > 1)) {
-      ParetoPanel.createOrShow(this.extensionUri, dir, { experimentName: arg.name });
+      ParetoPanel.createOrShow(this.panelDeps, dir, { experimentName: arg.name });
       return;
     }
     const nodes = selected && selected.length > 1 ? selected : arg ? [arg] : [];
     const ids = nodes.length ? (await this.resolveRuns(arg, selected, { many: true, title: '' })).map((r) => r.id) : undefined;
-    ParetoPanel.createOrShow(this.extensionUri, dir, ids ? { runIds: ids } : undefined);
+    ParetoPanel.createOrShow(this.panelDeps, dir, ids ? { runIds: ids } : undefined);
   }
 
   async spectra(arg: RunArg, selected?: readonly RunsNode[]): Promise<void> {
     const runs = await this.resolveRuns(arg, selected, { many: true, title: 'Spectra of which runs?' });
-    if (runs.length) SpectraPanel.createOrShow(this.extensionUri, runs.map(this.ref));
+    if (runs.length) SpectraPanel.createOrShow(this.panelDeps, runs.map(this.ref));
   }
 
   async openLastRun(arg?: vscode.Uri): Promise<void> {
@@ -183,7 +185,7 @@ export class RunCommands {
     const uri = arg instanceof vscode.Uri ? arg : vscode.window.activeTextEditor?.document.uri;
     const run = uri ? lastRunFor(this.runs, uri) : this.runs.runs[0];
     if (!run) { void vscode.window.showInformationMessage('No run of this experiment yet: start one from the CodeLens above the file.'); return; }
-    DashboardPanel.createOrShow(this.extensionUri, [this.ref(run)]);
+    DashboardPanel.createOrShow(this.panelDeps, [this.ref(run)]);
   }
 
   async openLog(arg: RunArg): Promise<void> {

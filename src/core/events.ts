@@ -17,9 +17,10 @@ export interface ParsedEvents {
 /**
  * Parses JSONL text. Lines are checked for shape only (an object with a string `type`), which keeps a
  * million lines to about a second; pass `validate: true` to check each against events.schema.json.
+ * Events are appended to `into` when given (and returned in `events`).
  */
-export function parseEvents(text: string, opts: { validate?: boolean } = {}): ParsedEvents {
-  const events: RunEvent[] = [];
+export function parseEvents(text: string, opts: { validate?: boolean } = {}, into: RunEvent[] = []): ParsedEvents {
+  const events = into;
   let malformed = 0;
   const check = opts.validate ? validateEvent() : undefined;
   let start = 0;
@@ -47,8 +48,10 @@ const NEWLINE = 0x0a;
  * Reads complete lines from `offset`. Returns the events and the offset just past the last newline
  * (a partial last line is left for the next read). Works in chunks, so a large file never becomes one
  * string. Decoding happens on whole lines only, so a multi-byte character split by a chunk is safe.
+ * With `onChunk`, each chunk's events go there as they are parsed and are not collected: a reader of
+ * a million-line file then holds one chunk of parsed objects at a time, not a million.
  */
-export async function readEventsFrom(file: string, offset: number): Promise<{ events: RunEvent[]; malformed: number; offset: number; size: number }> {
+export async function readEventsFrom(file: string, offset: number, onChunk?: (events: RunEvent[]) => void): Promise<{ events: RunEvent[]; malformed: number; offset: number; size: number }> {
   const fh = await fs.promises.open(file, 'r');
   try {
     const { size } = await fh.stat();
@@ -57,15 +60,17 @@ export async function readEventsFrom(file: string, offset: number): Promise<{ ev
     let pos = offset;
     let carry: Buffer = Buffer.alloc(0);
     while (pos < size) {
-      const buf = Buffer.allocUnsafe(Math.min(CHUNK, size - pos));
-      const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+      // The carried partial line goes in front of the next read, in one buffer (no concat copy).
+      const buf = Buffer.allocUnsafe(carry.length + Math.min(CHUNK, size - pos));
+      carry.copy(buf, 0);
+      const { bytesRead } = await fh.read(buf, carry.length, buf.length - carry.length, pos);
       if (bytesRead === 0) break;
       pos += bytesRead;
-      const data = carry.length ? Buffer.concat([carry, buf.subarray(0, bytesRead)]) : buf.subarray(0, bytesRead);
+      const data = buf.subarray(0, carry.length + bytesRead);
       const last = data.lastIndexOf(NEWLINE);
       if (last < 0) { carry = Buffer.from(data); continue; }
-      const parsed = parseEvents(data.toString('utf8', 0, last + 1));
-      for (const e of parsed.events) events.push(e);
+      const parsed = parseEvents(data.toString('utf8', 0, last + 1), {}, onChunk ? undefined : events);
+      if (onChunk && parsed.events.length) onChunk(parsed.events);
       malformed += parsed.malformed;
       carry = Buffer.from(data.subarray(last + 1));
     }
@@ -95,7 +100,7 @@ export class EventTail {
   private timer?: NodeJS.Timeout;
   private readonly listeners = new Set<Listener<RunEvent[]>>();
   private readonly resetListeners = new Set<Listener<void>>();
-  private reading?: Promise<RunEvent[]>;
+  private reading?: Promise<number>;
   private again = false;
   private disposed = false;
   /** Malformed lines seen so far. */
@@ -126,36 +131,38 @@ export class EventTail {
     try { return (await readEventsFrom(this.file, 0)).events; } catch (e) { if (isMissing(e)) return []; throw e; }
   }
 
-  /** Reads new complete lines now and delivers them; resolves to the new events. */
-  poll(): Promise<RunEvent[]> {
+  /** Reads new complete lines now and delivers them to the listeners; resolves to how many came. */
+  poll(): Promise<number> {
     if (this.reading) { this.again = true; return this.reading; }
     this.reading = (async () => {
-      const all: RunEvent[] = [];
+      let n = 0;
       do {
         this.again = false;
-        const got = await this.readOnce();
-        for (const e of got) all.push(e);
+        n += await this.readOnce();
       } while (this.again && !this.disposed);
-      return all;
+      return n;
     })().finally(() => { this.reading = undefined; });
     return this.reading;
   }
 
-  private async readOnce(): Promise<RunEvent[]> {
-    if (this.disposed) return [];
+  private async readOnce(): Promise<number> {
+    if (this.disposed) return 0;
     let size: number;
-    try { size = (await fs.promises.stat(this.file)).size; } catch (e) { if (isMissing(e)) return []; throw e; }
+    try { size = (await fs.promises.stat(this.file)).size; } catch (e) { if (isMissing(e)) return 0; throw e; }
     if (!this.watcher) this.watch();
     if (size < this.offset) {
       this.offset = 0;
       for (const cb of this.resetListeners) cb();
     }
-    if (size === this.offset) return [];
-    const r = await readEventsFrom(this.file, this.offset);
+    if (size === this.offset) return 0;
+    let n = 0;
+    const r = await readEventsFrom(this.file, this.offset, (events) => {
+      n += events.length;
+      if (!this.disposed) for (const cb of this.listeners) cb(events);
+    });
     this.offset = r.offset;
     this.malformed += r.malformed;
-    if (r.events.length && !this.disposed) for (const cb of this.listeners) cb(r.events);
-    return r.events;
+    return n;
   }
 
   private watch(): void {

@@ -6,14 +6,18 @@
  * before use (a webview is untrusted input to the host, and vice versa).
  *
  * The host parses events.jsonl (src/core/events.ts) and posts drawing-ready, columnar
- * batches of NEW points only, so the webview never parses JSONL on its drawing path.
+ * batches of NEW points only, so the webview never parses JSONL on its drawing path. A run's
+ * state comes from the one place that reconciles it (the RunManager: status.json, the pid and
+ * run_finished), never from a panel's own reading, so every view agrees with the Runs view.
  */
+import { TRAIN_FIELDS, type TrainField } from './generated/trainFields';
 
 export type ViewKind = 'dashboard' | 'pareto' | 'spectra';
-export type RunStatus = 'queued' | 'running' | 'completed' | 'failed' | 'stopped' | 'unknown';
+/** A run's state as the views show it (status.json's `state`, reconciled; unknown before it is read). */
+export type RunState = 'queued' | 'running' | 'completed' | 'failed' | 'stopped' | 'unknown';
 
-/** What a view needs to label and colour a run. */
-export interface RunInfo {
+/** What a view needs to label and colour a run, and its reconciled state. */
+export interface RunHeader {
   id: string;
   dir: string;
   method: 'lora' | 'full' | 'unknown';
@@ -22,24 +26,22 @@ export interface RunInfo {
   targetModules: string | null;
   totalSteps: number | null;
   experiment: string | null;
-  status: RunStatus;
+  state: RunState;
   error: string | null;
+  /** Running, but no heartbeat for a minute. */
+  stale: boolean;
 }
 
 /**
- * Train events as columns of equal length; NaN where the trainer wrote null. Float64Array
- * because a million points cross postMessage as one buffer each, not a million JSON numbers
- * (VS Code transfers typed arrays since 1.57).
+ * Train events as columns of equal length, one per field of the train event in the schema
+ * (src/core/generated/trainFields.ts); NaN where the trainer wrote null. Float64Array because a
+ * million points cross postMessage as one buffer each, not a million JSON numbers (VS Code
+ * transfers typed arrays since 1.57).
  */
-export interface TrainColumns {
-  step: Float64Array;
-  loss: Float64Array;
-  lr: Float64Array;
-  gradNorm: Float64Array;
-  tokensPerS: Float64Array;
-  memoryMb: Float64Array;
-}
-export const TRAIN_COLUMNS = ['step', 'loss', 'lr', 'gradNorm', 'tokensPerS', 'memoryMb'] as const;
+export type TrainColumns = Record<TrainField, Float64Array>;
+
+/** Where the training loss stopped being finite (run_finished.diverged). */
+export interface Divergence { step: number; value: 'NaN' | 'Infinity' | '-Infinity' }
 
 export interface EvalTaskScore {
   name: string;
@@ -49,13 +51,14 @@ export interface EvalTaskScore {
   higherIsBetter: boolean;
 }
 
-export interface Aggregate { value: number; higherIsBetter: boolean; delta: number }
+/** A role's score (learning or forgetting): the mean over its tasks, and its change from step 0. */
+export interface RoleScore { value: number; higherIsBetter: boolean; delta: number }
 
 export interface EvalPoint {
   step: number;
   tasks: EvalTaskScore[];
-  learning: Aggregate | null;
-  forgetting: Aggregate | null;
+  learning: RoleScore | null;
+  forgetting: RoleScore | null;
 }
 
 export interface SpectrumRecord {
@@ -79,6 +82,7 @@ export interface RunAppend {
   train?: TrainColumns;
   evals?: EvalPoint[];
   spectra?: SpectrumRecord[];
+  diverged?: Divergence;
 }
 
 /**
@@ -92,9 +96,10 @@ export interface RestoreInfo {
 }
 
 export type HostToWebview =
-  | { type: 'init'; view: ViewKind; runs: RunInfo[]; restore: RestoreInfo }
+  | { type: 'init'; view: ViewKind; runs: RunHeader[]; restore: RestoreInfo }
   | { type: 'append'; batches: RunAppend[] }
-  | { type: 'status'; runId: string; status: RunStatus; error: string | null }
+  /** A run's header changed: its reconciled state, or what run_started says about it. */
+  | { type: 'header'; run: RunHeader }
   | { type: 'error'; message: string };
 
 export type WebviewToHost =
@@ -115,29 +120,32 @@ const isStr = (x: unknown): x is string => typeof x === 'string';
 const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
 const isNumOrNull = (x: unknown): boolean => x === null || isNum(x);
 const isArr = (x: unknown, item: (v: unknown) => boolean): boolean => Array.isArray(x) && x.every(item);
-const RUN_STATUS = new Set<string>(['queued', 'running', 'completed', 'failed', 'stopped', 'unknown']);
+const RUN_STATES = new Set<string>(['queued', 'running', 'completed', 'failed', 'stopped', 'unknown']);
 const VIEWS = new Set<string>(['dashboard', 'pareto', 'spectra']);
 /** An export's name becomes a file name: no separators, no leading dot. */
 const SAFE_NAME = /^[\w][\w.\- ]{0,120}$/;
 const MAX_EXPORT = 64 * 1024 * 1024;
 
-function isRunInfo(x: unknown): boolean {
+function isRunHeader(x: unknown): boolean {
   return isObj(x) && isStr(x.id) && isStr(x.dir) && ['lora', 'full', 'unknown'].includes(x.method as string)
     && isNumOrNull(x.rank) && isNumOrNull(x.lr) && (x.targetModules === null || isStr(x.targetModules))
     && isNumOrNull(x.totalSteps) && (x.experiment === null || isStr(x.experiment))
-    && RUN_STATUS.has(x.status as string) && (x.error === null || isStr(x.error));
+    && RUN_STATES.has(x.state as string) && (x.error === null || isStr(x.error)) && typeof x.stale === 'boolean';
 }
 
 function isTrainColumns(x: unknown): boolean {
   if (!isObj(x) || !(x.step instanceof Float64Array)) return false;
   const n = x.step.length;
-  return TRAIN_COLUMNS.every((c) => x[c] instanceof Float64Array && (x[c] as Float64Array).length === n);
+  return TRAIN_FIELDS.every((f) => x[f.key] instanceof Float64Array && (x[f.key] as Float64Array).length === n);
 }
 
-const isAggregate = (x: unknown): boolean => x === null || (isObj(x) && isNum(x.value) && typeof x.higherIsBetter === 'boolean' && isNum(x.delta));
+const DIVERGED_VALUES = new Set<string>(['NaN', 'Infinity', '-Infinity']);
+const isDivergence = (x: unknown): boolean => isObj(x) && isNum(x.step) && DIVERGED_VALUES.has(x.value as string);
+
+const isRoleScore = (x: unknown): boolean => x === null || (isObj(x) && isNum(x.value) && typeof x.higherIsBetter === 'boolean' && isNum(x.delta));
 
 function isEvalPoint(x: unknown): boolean {
-  return isObj(x) && isNum(x.step) && isAggregate(x.learning) && isAggregate(x.forgetting)
+  return isObj(x) && isNum(x.step) && isRoleScore(x.learning) && isRoleScore(x.forgetting)
     && isArr(x.tasks, (t) => isObj(t) && isStr(t.name) && (t.role === 'learning' || t.role === 'forgetting')
       && isStr(t.metric) && isNum(t.value) && typeof t.higherIsBetter === 'boolean');
 }
@@ -153,7 +161,8 @@ function isRunAppend(x: unknown): boolean {
   return isObj(x) && isStr(x.runId)
     && (x.train === undefined || isTrainColumns(x.train))
     && (x.evals === undefined || isArr(x.evals, isEvalPoint))
-    && (x.spectra === undefined || isArr(x.spectra, isSpectrum));
+    && (x.spectra === undefined || isArr(x.spectra, isSpectrum))
+    && (x.diverged === undefined || isDivergence(x.diverged));
 }
 
 export function isRestoreInfo(x: unknown): x is RestoreInfo {
@@ -167,9 +176,9 @@ export function isRestoreInfo(x: unknown): x is RestoreInfo {
 export function isHostToWebview(x: unknown): x is HostToWebview {
   if (!isObj(x)) return false;
   switch (x.type) {
-    case 'init': return VIEWS.has(x.view as string) && isArr(x.runs, isRunInfo) && isRestoreInfo(x.restore);
+    case 'init': return VIEWS.has(x.view as string) && isArr(x.runs, isRunHeader) && isRestoreInfo(x.restore);
     case 'append': return isArr(x.batches, isRunAppend);
-    case 'status': return isStr(x.runId) && RUN_STATUS.has(x.status as string) && (x.error === null || isStr(x.error));
+    case 'header': return isRunHeader(x.run);
     case 'error': return isStr(x.message);
     default: return false;
   }

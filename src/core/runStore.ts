@@ -19,7 +19,7 @@ export const RUN_FILES = {
   meta: 'meta.json', config: 'config.yaml', status: 'status.json', events: 'events.jsonl', log: 'train.log', checkpoints: 'checkpoints', exports: 'exports',
 } as const;
 
-export interface RunInfo {
+export interface StoredRun {
   id: string;
   dir: string;
   meta: RunMeta;
@@ -63,19 +63,19 @@ export class RunStore {
   }
 
   /** Every run folder (a folder with a meta.json or status.json), newest first. */
-  async list(): Promise<RunInfo[]> {
+  async list(): Promise<StoredRun[]> {
     let names: fs.Dirent[];
     try { names = await fs.promises.readdir(this.runsDir, { withFileTypes: true }); } catch { return []; }
     const runs = await Promise.all(names.filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => this.read(d.name)));
-    return runs.filter((r): r is RunInfo => !!r).sort((a, b) => b.meta.created - a.meta.created || (a.id < b.id ? 1 : -1));
+    return runs.filter((r): r is StoredRun => !!r).sort((a, b) => b.meta.created - a.meta.created || (a.id < b.id ? 1 : -1));
   }
 
-  async get(id: string): Promise<RunInfo | undefined> {
+  async get(id: string): Promise<StoredRun | undefined> {
     try { return await this.read(id); } catch { return undefined; }
   }
 
   /** Makes the run folder and writes meta.json, config.yaml and status.json (queued). */
-  async create(planned: PlannedRun, meta: CreateRunMeta): Promise<RunInfo> {
+  async create(planned: PlannedRun, meta: CreateRunMeta): Promise<StoredRun> {
     await fs.promises.mkdir(this.runsDir, { recursive: true });
     const created = this.now();
     const base = runId(meta.experimentName, planned.label, new Date(created * 1000));
@@ -110,7 +110,7 @@ export class RunStore {
     await fs.promises.rm(this.dir(id), { recursive: true, force: true });
   }
 
-  private async read(id: string): Promise<RunInfo | undefined> {
+  private async read(id: string): Promise<StoredRun | undefined> {
     const dir = this.dir(id);
     const problems: string[] = [];
     const meta = await readJson(path.join(dir, RUN_FILES.meta));
@@ -149,7 +149,7 @@ export class RunStore {
       lastEvent = [...tail].reverse().find((e) => e.type === 'run_finished') ?? tail[tail.length - 1];
     }
     const reconciled = reconcileStatus(runStatus, { pidAlive: this.pidAlive, lastEvent, now: this.now() });
-    const info: RunInfo = { id, dir, meta: runMeta, status: reconciled, config, lastEvent };
+    const info: StoredRun = { id, dir, meta: runMeta, status: reconciled, config, lastEvent };
     if (problems.length) info.error = problems.join('; ');
     return info;
   }

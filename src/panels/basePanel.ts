@@ -7,9 +7,9 @@
 import * as vscode from 'vscode';
 import { webviewHtml, webviewOptions } from '../webviewHtml';
 import { assertNever, isWebviewToHost, type HostToWebview, type RestoreInfo, type ViewKind, type WebviewToHost } from '../core/messages';
-import { RunFeed } from './runFeed';
+import { RunFeed, type RunStateSource } from './runFeed';
 import { VIEW_FILTERS, readyMessages } from './wire';
-import type { RunRef } from './runRef';
+import type { RunRef } from '../core/runRef';
 
 export { webviewOptions };
 
@@ -18,21 +18,30 @@ export function getHtml(webview: vscode.Webview, extensionUri: vscode.Uri, view:
   return webviewHtml(webview, extensionUri, view, title);
 }
 
+/** What every panel is made with: where its bundles are, and who reconciles run states. */
+export interface PanelDeps {
+  extensionUri: vscode.Uri;
+  /** The RunManager: the one place a run's state is decided, shared with the Runs view. */
+  states: RunStateSource;
+}
+
 /** One open view over a set of runs, fed by a RunFeed once the webview is ready. */
 export abstract class RunViewPanel {
   protected readonly _disposables: vscode.Disposable[] = [];
   protected readonly feed: RunFeed;
   private ready = false;
 
+  protected readonly _extensionUri: vscode.Uri;
   protected constructor(
     protected readonly _panel: vscode.WebviewPanel,
-    protected readonly _extensionUri: vscode.Uri,
+    protected readonly deps: PanelDeps,
     protected readonly view: ViewKind,
     runs: readonly RunRef[],
   ) {
-    this.feed = new RunFeed(runs, VIEW_FILTERS[view]);
-    _panel.webview.options = webviewOptions(_extensionUri);
-    _panel.webview.html = getHtml(_panel.webview, _extensionUri, view, _panel.title);
+    this._extensionUri = deps.extensionUri;
+    this.feed = new RunFeed(runs, VIEW_FILTERS[view], deps.states);
+    _panel.webview.options = webviewOptions(this._extensionUri);
+    _panel.webview.html = getHtml(_panel.webview, this._extensionUri, view, _panel.title);
     _panel.onDidDispose(() => this.dispose(), null, this._disposables);
     _panel.webview.onDidReceiveMessage((m: unknown) => this._onMessage(m), null, this._disposables);
   }
@@ -54,12 +63,12 @@ export abstract class RunViewPanel {
   /** Also after a reload of the webview (it sends `ready` again): everything, then live batches. */
   private _onReady(): void {
     this.ready = true;
-    const infos = this.feed.infos;
+    const headers = this.feed.headers;
     const all = this.feed.attach({
       batches: (b) => this._post({ type: 'append', batches: b }),
-      status: (info) => this._post({ type: 'status', runId: info.id, status: info.status, error: info.error }),
+      header: (run) => this._post({ type: 'header', run }),
     });
-    for (const m of readyMessages(this.view, infos, this.restoreInfo(), all)) this._post(m);
+    for (const m of readyMessages(this.view, headers, this.restoreInfo(), all)) this._post(m);
   }
 
   /** Re-sends init + all data (the run set changed). */

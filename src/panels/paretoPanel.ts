@@ -6,7 +6,7 @@
 import * as vscode from 'vscode';
 import { RunStore } from '../core/runStore';
 import type { RestoreInfo } from '../core/messages';
-import { RunViewPanel, webviewOptions } from './basePanel';
+import { RunViewPanel, webviewOptions, type PanelDeps } from './basePanel';
 
 export interface ParetoFilter { experimentName?: string; runIds?: string[] }
 
@@ -16,7 +16,7 @@ export class ParetoPanel extends RunViewPanel {
   static readonly viewType = 'finetuneLab.pareto';
   static currentPanel: ParetoPanel | undefined;
 
-  static createOrShow(extensionUri: vscode.Uri, runsDir: string, filter?: ParetoFilter): ParetoPanel {
+  static createOrShow(deps: PanelDeps, runsDir: string, filter?: ParetoFilter): ParetoPanel {
     const cur = ParetoPanel.currentPanel;
     if (cur && cur.runsDir === runsDir && JSON.stringify(cur.filter ?? {}) === JSON.stringify(filter ?? {})) {
       cur._panel.reveal(undefined, true);
@@ -24,19 +24,19 @@ export class ParetoPanel extends RunViewPanel {
     }
     cur?.dispose();
     const title = filter?.experimentName ? `Pareto: ${filter.experimentName}` : 'Learning vs forgetting';
-    const panel = vscode.window.createWebviewPanel(ParetoPanel.viewType, title, vscode.ViewColumn.Active, webviewOptions(extensionUri));
-    return new ParetoPanel(panel, extensionUri, runsDir, filter);
+    const panel = vscode.window.createWebviewPanel(ParetoPanel.viewType, title, vscode.ViewColumn.Active, webviewOptions(deps.extensionUri));
+    return new ParetoPanel(panel, deps, runsDir, filter);
   }
 
-  static revive(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, runsDir: string, filter?: ParetoFilter): ParetoPanel {
+  static revive(panel: vscode.WebviewPanel, deps: PanelDeps, runsDir: string, filter?: ParetoFilter): ParetoPanel {
     ParetoPanel.currentPanel?.dispose();
-    return new ParetoPanel(panel, extensionUri, runsDir, filter);
+    return new ParetoPanel(panel, deps, runsDir, filter);
   }
 
   private readonly store: RunStore;
   private readonly timer: NodeJS.Timeout;
-  private constructor(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, private readonly runsDir: string, private readonly filter?: ParetoFilter) {
-    super(panel, extensionUri, 'pareto', []);
+  private constructor(panel: vscode.WebviewPanel, deps: PanelDeps, private readonly runsDir: string, private readonly filter?: ParetoFilter) {
+    super(panel, deps, 'pareto', []);
     ParetoPanel.currentPanel = this;
     this.store = new RunStore(runsDir);
     void this.relist();

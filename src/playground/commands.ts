@@ -4,14 +4,15 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { exportCommand, findExports, latestTuned, runToEnd } from '../core/exports';
-import type { RunInfo } from '../core/runStore';
+import type { StoredRun } from '../core/runStore';
 import { latestCheckpoint } from '../commands/runCommands';
 import { requirePython } from '../python';
 import type { RunManager } from '../runManager';
 import { requireTrust } from '../trust';
 import { bundledDataEnv } from '../trainerEnv';
 import type { RunsNode } from '../views/runsTreeProvider';
-import { PlaygroundPanel, type RunRef } from './playgroundPanel';
+import type { RunRef } from '../core/runRef';
+import { PlaygroundPanel } from './playgroundPanel';
 
 type RunArg = RunsNode | string | { id: string; dir?: string } | undefined;
 
@@ -25,9 +26,9 @@ export class PlaygroundCommands {
   ) {}
 
   /** The clicked node and the multi-selection; from the palette the view's selection; else a quick pick. */
-  private async pick(arg: RunArg, rest: readonly unknown[], title: string): Promise<RunInfo[]> {
+  private async pick(arg: RunArg, rest: readonly unknown[], title: string): Promise<StoredRun[]> {
     await this.runs.load();
-    const out: RunInfo[] = [];
+    const out: StoredRun[] = [];
     const add = (n: unknown): void => {
       if (typeof n === 'string') { const r = this.runs.find(n); if (r) out.push(r); return; }
       if (typeof n !== 'object' || n === null) return;
@@ -78,13 +79,13 @@ export class PlaygroundCommands {
   }
 
   /** base + the latest checkpoint of each run; returns the runs that exported. */
-  private async exportRuns(runs: RunInfo[]): Promise<RunInfo[]> {
+  private async exportRuns(runs: StoredRun[]): Promise<StoredRun[]> {
     if (!(await requireTrust('export to ONNX'))) return [];
     const python = await requirePython();
     if (!python) return [];
     const trainerDir = vscode.Uri.joinPath(this.extensionUri, 'trainer').fsPath;
     const env = { ...process.env, ...bundledDataEnv(this.extensionUri) };
-    const done: RunInfo[] = [];
+    const done: StoredRun[] = [];
     await vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Finetune Lab: exporting to ONNX', cancellable: true }, async (progress, token) => {
       const abort = new AbortController();
       token.onCancellationRequested(() => abort.abort());
@@ -108,7 +109,7 @@ export class PlaygroundCommands {
     return done;
   }
 
-  private showFailure(run: RunInfo, e: Error): void {
+  private showFailure(run: StoredRun, e: Error): void {
     this.output ??= vscode.window.createOutputChannel('Finetune Lab: ONNX export');
     this.output.appendLine(`[${new Date().toISOString()}] ${run.id}\n${e.message}\n`);
     const last = e.message.trim().split('\n').pop() ?? e.message;

@@ -3,6 +3,7 @@
 // each sample as it completes and each column's diversity when it is done. vscode-free, so the
 // screenshot harness (test/webview/playgroundShots.ts) drives exactly this code.
 import { ByteTokenizer } from '../core/byteTokenizer';
+import type { RunRef } from '../core/runRef';
 import { diversity } from '../core/diversity';
 import { findExports, kindLabel, latestTuned, type ExportInfo } from '../core/exports';
 import { generate, GenerationCancelled, promptIds, startTokenId, wrapPrompt } from '../core/generate';
@@ -11,8 +12,6 @@ import type { LogitsFn } from '../core/generate';
 
 /** What runJob needs of ort.ts's SessionCache (tests pass a fake model). */
 export interface LogitsSource { logitsFn(exp: ExportInfo): Promise<LogitsFn> }
-
-export interface RunRef { id: string; dir: string }
 
 /** Which exports become columns: one base per base model (runs of one base share it), then each run's newest checkpoint. */
 export function pickColumns(runs: readonly RunRef[]): { exports: ExportInfo[]; problems: string[] } {

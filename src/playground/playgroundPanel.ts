@@ -10,10 +10,10 @@ import {
   assertNever, isPlaygroundToHost, type GenSettings, type HostToPlayground, type PlaygroundRestore, type PlaygroundToHost,
 } from '../core/playgroundProtocol';
 import { findExports, latestTuned, type ExportInfo } from '../core/exports';
-import { pickColumns, runJob, toModel, type RunRef } from './job';
+import type { RunRef } from '../core/runRef';
+import { pickColumns, runJob, toModel } from './job';
 import { SessionCache } from './ort';
 
-export type { RunRef };
 
 export class PlaygroundPanel {
   static readonly viewType = 'finetuneLab.playground';

@@ -3,7 +3,7 @@
 // differs from the experiment and, for a failed run, the error and the last lines of train.log.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import type { RunInfo } from '../core/runStore';
+import type { StoredRun } from '../core/runStore';
 import { readTail, type RunManager } from '../runManager';
 import { lastLines, runDescription, runTooltipMarkdown, STATE_COLOR, STATE_ICON } from './runFormat';
 
@@ -11,7 +11,7 @@ export type RunsNode = ExperimentNode | SweepNode | RunNode;
 
 export class ExperimentNode extends vscode.TreeItem {
   readonly kind = 'experiment' as const;
-  constructor(readonly name: string, readonly children: (SweepNode | RunNode)[], runs: RunInfo[]) {
+  constructor(readonly name: string, readonly children: (SweepNode | RunNode)[], runs: StoredRun[]) {
     super(name, vscode.TreeItemCollapsibleState.Expanded);
     this.id = `experiment:${name}`;
     this.contextValue = 'experiment';
@@ -26,7 +26,7 @@ export class ExperimentNode extends vscode.TreeItem {
 
 export class SweepNode extends vscode.TreeItem {
   readonly kind = 'sweep' as const;
-  constructor(readonly sweepId: string, readonly parent: ExperimentNode | undefined, readonly children: RunNode[], runs: RunInfo[]) {
+  constructor(readonly sweepId: string, readonly parent: ExperimentNode | undefined, readonly children: RunNode[], runs: StoredRun[]) {
     super(`sweep ${new Date(Math.min(...runs.map((r) => r.meta.created)) * 1000).toLocaleString()}`, vscode.TreeItemCollapsibleState.Expanded);
     this.id = `sweep:${sweepId}`;
     this.contextValue = 'sweep';
@@ -41,7 +41,7 @@ export class SweepNode extends vscode.TreeItem {
 export class RunNode extends vscode.TreeItem {
   readonly kind = 'run' as const;
   parent?: ExperimentNode | SweepNode;
-  constructor(public run: RunInfo) {
+  constructor(public run: StoredRun) {
     const state = run.status.state;
     // The label is the run id (unique, what folders and the CLI use); the sweep point is in the tooltip.
     super(run.id, vscode.TreeItemCollapsibleState.None);
@@ -89,7 +89,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode> {
   }
 
   private build(): void {
-    const byExperiment = new Map<string, RunInfo[]>();
+    const byExperiment = new Map<string, StoredRun[]>();
     for (const r of this.runs.runs) {
       const list = byExperiment.get(r.meta.experiment_name) ?? [];
       list.push(r);
@@ -98,7 +98,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode> {
     this.byRun = new Map();
     this.roots = [...byExperiment.entries()].map(([name, runs]) => {
       const children: (SweepNode | RunNode)[] = [];
-      const sweeps = new Map<string, RunInfo[]>();
+      const sweeps = new Map<string, StoredRun[]>();
       for (const r of runs) {
         if (r.meta.sweep_id && (r.meta.sweep_size ?? 0) > 1) {
           const s = sweeps.get(r.meta.sweep_id) ?? [];

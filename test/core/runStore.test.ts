@@ -43,7 +43,7 @@ test('create writes valid meta.json, config.yaml, status.json; list/get read the
   assert.equal(fs.readdirSync(a.dir).some((f) => f.endsWith('.tmp')), false, 'no temp files left');
 });
 
-test('a broken folder yields a RunInfo with an error; list never throws', async () => {
+test('a broken folder yields a StoredRun with an error; list never throws', async () => {
   const dir = tmpDir();
   const store = new RunStore(dir, { pidAlive: () => false });
   fs.mkdirSync(path.join(dir, 'broken'));

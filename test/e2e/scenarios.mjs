@@ -506,6 +506,34 @@ export function defineScenarios(runner) {
     assert(files.some((f) => /adapter_model\.safetensors|model\.safetensors/.test(f)), `checkpoint ${steps.at(-1)} has no weights (${files.join(', ')})`);
   });
 
+  runner.scenario('kill -9 of a training run: the Runs view and its open dashboard both say failed', { timeout: 300_000 }, async ({ wb, ws }) => {
+    await wb.openFile('long-lora.finetune.yaml');
+    await startFromCodeLens(wb);
+    await wb.openViewContainer();
+    const running = await waitRunState(wb, ws, 'e2e-long', 'running', 240_000);
+    const row = await wb.waitForRunRow((t) => t.includes(running.id) && /\brunning\b/i.test(t) && /step [1-9]\d*\s*\//.test(t), { what: `${running.id} running with a step done`, timeout: 180_000 });
+    await openDashboard(wb, row);
+    await waitCard(wb, 'Training loss', (c) => lossPoints(c) >= 1 && notBlank(c.pixels), 'loss points before the kill', 120_000);
+    const chipText = async () => {
+      for (const f of await wb.visibleWebviewFrames()) {
+        const chips = f.locator('.run-chip');
+        if (await chips.count()) return `${await chips.first().innerText()} | ${await f.locator('.banner').first().innerText().catch(() => '')}`;
+      }
+      return '';
+    };
+    await until('the dashboard saying running', chipText, (t) => /\brunning\b/.test(t), 30_000);
+    const pid = readStatus(ws, running.id)?.pid;
+    assert(pid && alive(pid), `no live trainer pid for ${running.id}: ${JSON.stringify(readStatus(ws, running.id))}`);
+    // What an OOM killer or a crashed node does: no signal handler runs, no run_finished is written.
+    for (const target of [-pid, pid]) { try { process.kill(target, 'SIGKILL'); } catch { /* already gone */ } }
+    await waitRunState(wb, ws, running.id, 'failed', 60_000);
+    const dash = await until('the open dashboard saying failed', chipText, (t) => /\bfailed\b/.test(t) && /SIGKILL|process disappeared/.test(t), 30_000);
+    await wb.shot('killed-run-dashboard-failed');
+    assert(!/\brunning\b/.test(dash), `the dashboard still says running after the kill: ${dash}`);
+    const events = readFileSync(join(runsDir(ws), running.id, 'events.jsonl'), 'utf8');
+    assert(!events.includes('"run_finished"'), 'a SIGKILLed trainer cannot have written run_finished: the test did not kill it');
+  });
+
   runner.scenario('a sweep\'s queue survives a window reload: the waiting run starts when the first one stops', { timeout: 480_000 }, async ({ wb, ws }) => {
     await wb.openFile('queue-sweep.finetune.yaml');
     await startFromCodeLens(wb);

@@ -24,9 +24,13 @@ export { Chart };
  */
 export interface RefLine { value: number; label: string; color: string; dash?: number[] }
 
+/** A vertical mark at a step (where a run's loss diverged), labelled at the top. */
+export interface XMark { value: number; label: string; color: string; /** Behind the label, so it reads over a line. */ background?: string }
+
 declare module 'chart.js' {
   interface PluginOptionsByType<TType extends ChartType> {
     refLines?: { lines: RefLine[]; _t?: TType };
+    xMarks?: { marks: XMark[]; _t?: TType };
   }
 }
 
@@ -69,6 +73,37 @@ export const refLinesPlugin: Plugin = {
   },
 };
 Chart.register(refLinesPlugin);
+
+export const xMarksPlugin: Plugin = {
+  id: 'xMarks',
+  afterDatasetsDraw(chart, _args, opts: { marks?: XMark[] }) {
+    const x = chart.scales.x;
+    if (!x || !opts?.marks?.length) return;
+    const { ctx, chartArea: a } = chart;
+    ctx.save();
+    ctx.font = `11px ${Chart.defaults.font.family ?? 'sans-serif'}`;
+    opts.marks.forEach((m, i) => {
+      // A mark past the last drawn step (no train event is written for the diverged step) sits at
+      // the right edge, so it is never off the chart.
+      const px = Math.min(a.right, Math.max(a.left, x.getPixelForValue(m.value)));
+      if (!Number.isFinite(px)) return;
+      ctx.strokeStyle = m.color;
+      ctx.fillStyle = m.color;
+      ctx.lineWidth = 2;
+      ctx.setLineDash([4, 3]);
+      ctx.beginPath(); ctx.moveTo(px, a.top); ctx.lineTo(px, a.bottom); ctx.stroke();
+      ctx.setLineDash([]);
+      const w = ctx.measureText(m.label).width;
+      const right = px + 4 + w > a.right;
+      const tx = right ? px - 4 - w : px + 4, ty = a.top + 12 + 14 * i;
+      if (m.background) { ctx.fillStyle = m.background; ctx.fillRect(tx - 2, ty - 10, w + 4, 13); ctx.fillStyle = m.color; }
+      ctx.textAlign = 'left';
+      ctx.fillText(m.label, tx, ty);
+    });
+    ctx.restore();
+  },
+};
+Chart.register(xMarksPlugin);
 
 /** Applies the palette to chart.js's defaults (new charts) — call before creating charts. */
 export function applyDefaults(p: Palette): void {

@@ -9,12 +9,13 @@
  * small charts and evals in an idle callback after it (so the loss chart paints first), and
  * a chart whose inputs did not change is not touched.
  */
-import { assertNever, type HostToWebview, type RestoreInfo, type RunInfo } from '../../src/core/messages';
+import { assertNever, type HostToWebview, type RestoreInfo, type RunHeader } from '../../src/core/messages';
+import { TRAIN_FIELDS, type TrainField, type TrainFieldChart } from '../../src/core/generated/trainFields';
 import { DebiasedEma } from '../../src/core/smoothing';
 import { M4Stream } from '../../src/core/decimate';
 import { onHostMessage, loadState, saveState, ready, post } from '../common/vscodeApi';
 import { readPalette, onThemeChange, withAlpha, type Palette } from '../common/theme';
-import { applyDefaults, makeChart, lineOptions, themeScales, bucketsFor, type Chart } from '../common/charts';
+import { applyDefaults, makeChart, lineOptions, themeScales, bucketsFor, type Chart, type XMark } from '../common/charts';
 import { adoptStyles, el, card, Banner, button, checkbox, exportCsv, fmt, type Card } from '../common/ui';
 import { RunData, runLabel } from '../common/runData';
 
@@ -45,13 +46,12 @@ const runsRow = el('div', 'runs');
 document.body.append(runsRow);
 const grid = el('div', 'grid');
 document.body.append(grid);
-const cards = {
-  loss: card(grid, 'Training loss', 'tall', true),
-  lr: card(grid, 'Learning rate'),
-  grad: card(grid, 'Gradient norm'),
-  tps: card(grid, 'Throughput (tokens/s)'),
-  mem: card(grid, 'Memory (MiB)'),
-};
+/** One card per charted train field of the schema, in its order; the smoothed one is the big loss card. */
+interface TrainCard { key: TrainField; spec: TrainFieldChart; card: Card }
+const trainCards: TrainCard[] = TRAIN_FIELDS.flatMap((f) => f.chart
+  ? [{ key: f.key, spec: f.chart, card: card(grid, f.title, f.chart.tall ? 'tall' : 'short', f.chart.tall) }] : []);
+const lossCard = trainCards.find((c) => c.spec.smoothed) ?? trainCards[0];
+const smallCards = trainCards.filter((c) => c !== lossCard);
 const evalTitle = el('h2', 'section-title', 'Evaluation — learning (target domain) and forgetting (source domain)');
 const evalGrid = el('div', 'grid');
 document.body.append(evalTitle, evalGrid);
@@ -65,8 +65,8 @@ const smooth = new Map<string, { ema: DebiasedEma; out: Float64Array; n: number 
 function smoothedLoss(r: RunData): Float64Array {
   let s = smooth.get(r.info.id);
   if (!s) { s = { ema: new DebiasedEma(state.smoothing), out: new Float64Array(1024), n: 0 }; smooth.set(r.info.id, s); }
-  const loss = r.train.loss.view();
-  if (s.out.length < loss.length) { const next = new Float64Array(r.train.loss.data.length); next.set(s.out.subarray(0, s.n)); s.out = next; }
+  const loss = r.train[lossCard.key].view();
+  if (s.out.length < loss.length) { const next = new Float64Array(r.train[lossCard.key].data.length); next.set(s.out.subarray(0, s.n)); s.out = next; }
   for (let i = s.n; i < loss.length; i++) s.out[i] = s.ema.push(loss[i]);
   s.n = loss.length;
   return s.out.subarray(0, s.n);
@@ -96,7 +96,7 @@ function chartFor(c: Card, yTitle: string, logY: boolean, xTitle = 'step'): Line
 
 function runColor(i: number): string { return pal.series[i % pal.series.length]; }
 
-type SeriesKey = 'loss' | 'smoothed' | 'lr' | 'gradNorm' | 'tokensPerS' | 'memoryMb';
+type SeriesKey = TrainField | 'smoothed';
 /** Incremental decimation per run + series, dropped when the bucket count (canvas width) changes. */
 const m4 = new Map<string, M4Stream>();
 
@@ -137,22 +137,39 @@ function draw(): void {
   if (!rest) rest = requestIdleCallback(() => { rest = 0; drawRest(); }, { timeout: 200 });
 }
 
+/** Where each run's loss diverged, as vertical marks on every train chart. */
+function divergenceMarks(list: RunData[]): XMark[] {
+  return list.flatMap((r, i) => r.diverged
+    ? [{ value: r.diverged.step, label: `${list.length > 1 ? `${runLabel(r.info)}: ` : ''}loss diverged (${r.diverged.value}) at step ${r.diverged.step}`, color: list.length > 1 ? runColor(i) : pal.red, background: withAlpha(pal.bg, 0.85) }]
+    : []);
+}
+const marksKey = (list: RunData[]): string => list.map((r) => r.diverged?.step ?? '').join();
+
+/** Marks and an x range that reaches them (the diverged step itself has no train point). */
+function applyMarks(ch: LineChart, marks: XMark[]): void {
+  ch.options.plugins!.xMarks = { marks };
+  (ch.options.scales!.x as { suggestedMax?: number }).suggestedMax = marks.length ? Math.max(...marks.map((m) => m.value)) : undefined;
+}
+
 function drawLoss(list: RunData[], compare: boolean): void {
-  const lossChart = chartFor(cards.loss, 'loss', state.logY);
-  const b = bucketsFor(cards.loss.canvas);
-  if (unchanged(cards.loss, `${list.map((r) => `${r.info.id}:${r.trainLength}`).join()}|${b}|${state.smoothing}|${state.logY}|${themeEpoch}`)) return;
-  // Loss: raw faded + smoothed, per run.
+  const c = lossCard.card;
+  const key = lossCard.key;
+  const lossChart = chartFor(c, lossCard.spec.axis, state.logY && lossCard.spec.logScale);
+  const b = bucketsFor(c.canvas);
+  if (unchanged(c, `${list.map((r) => `${r.info.id}:${r.trainLength}`).join()}|${b}|${state.smoothing}|${state.logY}|${themeEpoch}|${marksKey(list)}`)) return;
+  // Raw faded + smoothed, per run.
   lossChart.data.datasets = list.flatMap((r, i) => {
     const color = runColor(i);
-    const name = compare ? runLabel(r.info) : 'loss';
+    const name = compare ? runLabel(r.info) : lossCard.spec.axis;
     return [
-      { label: `${name} (raw)`, data: decimated(r, 'loss', b), borderColor: withAlpha(color, pal.highContrast ? 0.5 : 0.28), borderWidth: 1, pointRadius: 0 },
+      { label: `${name} (raw)`, data: decimated(r, key, b), borderColor: withAlpha(color, pal.highContrast ? 0.5 : 0.28), borderWidth: 1, pointRadius: 0 },
       { label: `${name} (smoothed ${state.smoothing.toFixed(2)})`, data: decimated(r, 'smoothed', b), borderColor: color, borderWidth: 2, pointRadius: 0 },
     ];
   });
-  const last = list.map((r) => (r.trainLength ? r.train.loss.data[r.trainLength - 1] : NaN));
-  cards.loss.note.textContent = list.length === 1 && list[0].trainLength
-    ? `step ${list[0].train.step.data[list[0].trainLength - 1]}${list[0].info.totalSteps ? ` / ${list[0].info.totalSteps}` : ''} · loss ${fmt(last[0])} · ${list[0].trainLength.toLocaleString()} points`
+  applyMarks(lossChart, divergenceMarks(list));
+  const one = list.length === 1 ? list[0] : undefined;
+  c.note.textContent = one?.trainLength
+    ? `step ${one.train.step.data[one.trainLength - 1]}${one.info.totalSteps ? ` / ${one.info.totalSteps}` : ''} · ${lossCard.spec.axis} ${fmt(one.train[key].data[one.trainLength - 1])} · ${one.trainLength.toLocaleString()} points${one.diverged ? ` · diverged (${one.diverged.value}) at step ${one.diverged.step}` : ''}`
     : '';
   lossChart.update('none');
 }
@@ -161,15 +178,15 @@ function drawRest(): void {
   const list = [...runs.values()];
   const compare = list.length > 1;
   const lens = list.map((r) => `${r.info.id}:${r.trainLength}`).join();
-  const small: [Card, 'lr' | 'gradNorm' | 'tokensPerS' | 'memoryMb', string, boolean][] = [
-    [cards.lr, 'lr', 'learning rate', false], [cards.grad, 'gradNorm', 'grad norm', state.logY], [cards.tps, 'tokensPerS', 'tokens/s', false], [cards.mem, 'memoryMb', 'MiB', false],
-  ];
-  for (const [c, col, yTitle, logY] of small) {
-    const ch = chartFor(c, yTitle, logY);
+  const marks = divergenceMarks(list);
+  for (const { key, spec, card: c } of smallCards) {
+    const logY = state.logY && spec.logScale;
+    const ch = chartFor(c, spec.axis, logY);
     const bb = bucketsFor(c.canvas);
-    if (unchanged(c, `${lens}|${bb}|${logY}|${themeEpoch}`)) continue;
-    ch.data.datasets = list.map((r, i) => ({ label: runLabel(r.info), data: decimated(r, col, bb), borderColor: runColor(i), pointRadius: 0 }));
+    if (unchanged(c, `${lens}|${bb}|${logY}|${themeEpoch}|${marksKey(list)}`)) continue;
+    ch.data.datasets = list.map((r, i) => ({ label: runLabel(r.info), data: decimated(r, key, bb), borderColor: runColor(i), pointRadius: 0 }));
     ch.options.plugins!.legend!.display = compare;
+    applyMarks(ch, marks);
     ch.update('none');
   }
   if (!unchanged(evalCards.learning, `${list.map((r) => r.info.id).join()}|${evalEpoch}|${themeEpoch}`)) drawEvals(list, compare);
@@ -201,16 +218,16 @@ function drawEvals(list: RunData[], compare: boolean): void {
 }
 
 function updateBanner(list: RunData[]): void {
-  const failed = list.find((r) => r.info.status === 'failed');
+  const failed = list.find((r) => r.info.state === 'failed');
   if (list.length === 0) banner.show('empty', 'No run selected. Open a run from the Finetune Lab explorer.');
   else if (failed) banner.show('error', `run failed: ${failed.info.error ?? 'unknown error'}${list.length > 1 ? ` (${runLabel(failed.info)})` : ''}`);
-  else if (list.every((r) => r.trainLength === 0)) banner.show('loading', list.some((r) => r.info.status === 'queued') ? 'queued: waiting for the trainer to start…' : 'waiting for the first step…');
+  else if (list.every((r) => r.trainLength === 0)) banner.show('loading', list.some((r) => r.info.state === 'queued') ? 'queued: waiting for the trainer to start…' : 'waiting for the first step…');
   else banner.show(null);
 }
 
 function rebuildScales(): void {
   for (const [c, ch] of charts) {
-    const logY = state.logY && (c === cards.loss || c === cards.grad);
+    const logY = state.logY && trainCards.some((t) => t.card === c && t.spec.logScale);
     const y = ch.options.scales!.y as { type: string };
     y.type = logY ? 'logarithmic' : 'linear';
   }
@@ -222,7 +239,7 @@ function renderRuns(): void {
   runsRow.replaceChildren(...[...runs.values()].map((r, i) => {
     const chip = el('span', 'run-chip');
     const sw = el('span', `swatch s${i % 6}`);
-    chip.append(sw, el('span', '', `${runLabel(r.info)} · ${r.info.status}`));
+    chip.append(sw, el('span', '', `${runLabel(r.info)} · ${r.info.state}${r.info.stale ? ' (no heartbeat)' : ''}`));
     chip.title = r.info.id;
     return chip;
   }));
@@ -238,7 +255,7 @@ function paintSwatches(): void {
 
 // ---- export ---------------------------------------------------------------------------
 function exportPng(): void {
-  const list = [cards.loss, cards.lr, cards.grad, cards.tps, cards.mem, evalCards.learning, evalCards.forgetting].map((c) => charts.get(c)).filter((c): c is LineChart => !!c);
+  const list = [...trainCards.map((t) => t.card), evalCards.learning, evalCards.forgetting].map((c) => charts.get(c)).filter((c): c is LineChart => !!c);
   const w = Math.max(...list.map((c) => c.canvas.width));
   const h = list.reduce((s, c) => s + c.canvas.height, 0);
   const out = document.createElement('canvas');
@@ -252,21 +269,22 @@ function exportPng(): void {
 }
 
 function exportAllCsv(): void {
+  // Every train field of the schema, in its order, then the smoothed loss as drawn.
   const rows: (string | number | null)[][] = [];
   for (const r of runs.values()) {
     const s = smoothedLoss(r);
-    const t = r.train;
-    for (let i = 0; i < r.trainLength; i++) rows.push([r.info.id, t.step.data[i], t.loss.data[i], s[i], t.lr.data[i], t.gradNorm.data[i], t.tokensPerS.data[i], t.memoryMb.data[i]]);
+    const cols = TRAIN_FIELDS.map((f) => r.train[f.key].data);
+    for (let i = 0; i < r.trainLength; i++) rows.push([r.info.id, ...cols.map((c) => c[i]), s[i]]);
   }
   const name = runs.size === 1 ? [...runs.keys()][0] : 'compare';
-  exportCsv(['run', 'step', 'loss', `loss_smoothed_${state.smoothing}`, 'lr', 'grad_norm', 'tokens_per_s', 'memory_mb'], rows, `${name}-train`);
+  exportCsv(['run', ...TRAIN_FIELDS.map((f) => f.key), `${lossCard.key}_smoothed_${state.smoothing}`], rows, `${name}-train`);
   const evalRows: (string | number | null)[][] = [];
   for (const r of runs.values()) for (const e of r.evals) for (const t of e.tasks) evalRows.push([r.info.id, e.step, t.role, t.name, t.metric, t.value, t.higherIsBetter ? 1 : 0]);
   exportCsv(['run', 'step', 'role', 'task', 'metric', 'value', 'higher_is_better'], evalRows, `${name}-evals`);
 }
 
 // ---- messages -------------------------------------------------------------------------
-function setRuns(infos: RunInfo[]): void {
+function setRuns(infos: RunHeader[]): void {
   runs.clear(); smooth.clear(); m4.clear(); drawnFrom.clear(); evalEpoch++;
   for (const i of infos) runs.set(i.id, new RunData(i));
   renderRuns();
@@ -276,7 +294,7 @@ function onMessage(msg: HostToWebview): void {
   switch (msg.type) {
     case 'init': state.restore = msg.restore; saveState(state); setRuns(msg.runs); return scheduleDraw();
     case 'append': for (const b of msg.batches) { runs.get(b.runId)?.append(b); if (b.evals?.length) evalEpoch++; } return scheduleDraw();
-    case 'status': { const r = runs.get(msg.runId); if (r) { r.info.status = msg.status; r.info.error = msg.error; renderRuns(); evalEpoch++; } return scheduleDraw(); }
+    case 'header': { const r = runs.get(msg.run.id); if (r) { r.info = msg.run; renderRuns(); evalEpoch++; } return scheduleDraw(); }
     case 'error': return banner.show('error', msg.message);
     default: return assertNever(msg);
   }

@@ -5,7 +5,7 @@
  * marked; the Pareto frontier over all points drawn as a step line. Axes are flipped by each
  * score's direction so that right is always more forgetting and up always more learning.
  */
-import { assertNever, type HostToWebview, type RestoreInfo, type RunInfo } from '../../src/core/messages';
+import { assertNever, type HostToWebview, type RestoreInfo, type RunHeader } from '../../src/core/messages';
 import { paretoFrontier, type Directions } from '../../src/core/pareto';
 import { onHostMessage, loadState, saveState, ready, post } from '../common/vscodeApi';
 import { readPalette, onThemeChange, methodColor, withAlpha, type Palette } from '../common/theme';
@@ -150,7 +150,7 @@ function exportAll(): void {
   exportCsv(['run', 'method', 'rank', 'lr', 'step', 'learning', 'learning_delta', 'forgetting', 'forgetting_delta'], rows, 'pareto');
 }
 
-function setRuns(infos: RunInfo[]): void {
+function setRuns(infos: RunHeader[]): void {
   runs.clear();
   for (const i of infos) runs.set(i.id, new RunData(i));
 }
@@ -162,7 +162,7 @@ onHostMessage((msg: HostToWebview) => {
   switch (msg.type) {
     case 'init': state.restore = msg.restore; saveState(state); setRuns(msg.runs); return schedule();
     case 'append': for (const b of msg.batches) runs.get(b.runId)?.append(b); return schedule();
-    case 'status': { const r = runs.get(msg.runId); if (r) { r.info.status = msg.status; r.info.error = msg.error; } return schedule(); }
+    case 'header': { const r = runs.get(msg.run.id); if (r) r.info = msg.run; return schedule(); }
     case 'error': return banner.show('error', msg.message);
     default: return assertNever(msg);
   }

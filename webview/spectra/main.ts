@@ -4,7 +4,7 @@
  * matrix's rank90; rank90 over training; intruder dimensions against the random baseline.
  * Several runs sit side by side (LoRA next to full finetuning); a full run yields rank advice.
  */
-import { assertNever, type HostToWebview, type RestoreInfo, type RunInfo, type SpectrumRecord } from '../../src/core/messages';
+import { assertNever, type HostToWebview, type RestoreInfo, type RunHeader, type SpectrumRecord } from '../../src/core/messages';
 import { adviseRank, median, rank90Scale, sharedScale } from '../../src/core/rankAdvice';
 import { onHostMessage, loadState, saveState, ready } from '../common/vscodeApi';
 import { readPalette, onThemeChange, withAlpha, type Palette } from '../common/theme';
@@ -217,7 +217,7 @@ function exportAll(): void {
   exportCsv(['run', 'step', 'module', 'kind', 'layer', 'shape', 'rank90', 'random_rank90', 'intruders', 'random_intruders', 'singular_values'], rows, 'spectra');
 }
 
-function setRuns(infos: RunInfo[]): void {
+function setRuns(infos: RunHeader[]): void {
   runs.clear(); columns.clear(); cols.replaceChildren();
   for (const i of infos) runs.set(i.id, new RunData(i));
 }
@@ -229,7 +229,7 @@ onHostMessage((msg: HostToWebview) => {
   switch (msg.type) {
     case 'init': state.restore = msg.restore; saveState(state); setRuns(msg.runs); return schedule();
     case 'append': for (const b of msg.batches) runs.get(b.runId)?.append(b); return schedule();
-    case 'status': { const r = runs.get(msg.runId); if (r) { r.info.status = msg.status; r.info.error = msg.error; } return schedule(); }
+    case 'header': { const r = runs.get(msg.run.id); if (r) r.info = msg.run; return schedule(); }
     case 'error': return banner.show('error', msg.message);
     default: return assertNever(msg);
   }

@@ -32,6 +32,28 @@ export type RunEventType = RunEvent['type'];
 export const RUN_EVENT_TYPES: readonly RunEventType[] = ['run_started', 'pretrain', 'train', 'eval', 'spectrum', 'checkpoint', 'log', 'run_finished'];
 export type Step = number;
 export type NullableNumber = number | null;
+export type Step1 = number;
+/**
+ * Mean next-token cross-entropy of the step in nats; always finite.
+ */
+export type TrainingLoss = number;
+export type LearningRate = number;
+/**
+ * Total gradient norm before clipping.
+ */
+export type GradientNorm = number | null;
+/**
+ * Target tokens of the step over its wall time.
+ */
+export type ThroughputTokensS = number | null;
+/**
+ * Target tokens trained on so far.
+ */
+export type TokensTrained = number;
+/**
+ * Peak accelerator memory (CUDA) or resident memory (CPU) in MiB.
+ */
+export type MemoryMiB = number | null;
 /**
  * Mean over the role's tasks; delta = value - value at step 0 (the base).
  */
@@ -75,21 +97,18 @@ export interface Pretrain {
    */
   cached?: boolean;
 }
+/**
+ * One optimizer step's numbers. Every property but `type` is a column: the dashboard draws those with `x-chart` (in this order) and the CSV export has them all, so a field added here reaches both (scripts/genTypes.mjs writes src/core/generated/trainFields.ts). The trainer writes exactly these fields (its tests check; `additionalProperties` cannot say it here, beside the top-level `v` and `time`). A step whose loss is not finite is never written: the run ends failed and run_finished.diverged says where.
+ */
 export interface Train {
   type: "train";
-  step: Step;
-  loss: number;
-  lr: number;
-  grad_norm?: NullableNumber;
-  tokens_per_s?: NullableNumber;
-  /**
-   * Tokens trained on so far.
-   */
-  tokens?: number;
-  /**
-   * Peak accelerator memory (CUDA) or resident memory (CPU) in MiB.
-   */
-  memory_mb?: number | null;
+  step: Step1;
+  loss: TrainingLoss;
+  lr: LearningRate;
+  grad_norm: GradientNorm;
+  tokens_per_s: ThroughputTokensS;
+  tokens: TokensTrained;
+  memory_mb: MemoryMiB;
 }
 export interface Eval {
   type: "eval";
@@ -170,4 +189,11 @@ export interface RunFinished {
   error: string | null;
   step?: Step;
   traceback?: string | null;
+  /**
+   * Set when the run failed because the training loss stopped being finite: the first step whose loss was not finite (no train event is written for it) and what it was.
+   */
+  diverged?: {
+    step: Step;
+    value: "NaN" | "Infinity" | "-Infinity";
+  } | null;
 }
