@@ -4,6 +4,7 @@
 //   spectra  trainer/bench/bench_spectra.py   QR spectrum vs dense svdvals (1024x1024, r16) -> trainer/bench/RESULTS.md
 //   loop     trainer/bench/bench_loop.py      instrumented training loop vs a bare PyTorch loop -> trainer/bench/RESULTS.md
 //   webview  bench/webview/run.mjs bench      dashboard first paint and update cost, 1M points -> bench/webview/RESULTS.md
+//   feed     bench/feed/run.mjs               a 1M-event run read by the host's feed and replayed -> bench/feed/RESULTS.md
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -15,6 +16,7 @@ const benches = {
   spectra: [python, ['trainer/bench/bench_spectra.py', '--threads', '1']],
   loop: [python, ['trainer/bench/bench_loop.py']],
   webview: [process.execPath, ['bench/webview/run.mjs', 'bench']],
+  feed: [process.execPath, ['bench/feed/run.mjs']],
 };
 const pick = process.argv.slice(2);
 let failed = 0;
