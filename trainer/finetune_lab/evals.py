@@ -37,7 +37,8 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
+
+from .losses import lm_loss
 
 EVAL_BATCH_TOKENS = 8192  # rows per forward = this // row length: bounds the [B, T, V] logits
 _CHOICES = 4  # true choice + 3 distractors, as HellaSwag and ARC
@@ -307,7 +308,7 @@ class Evaluator:
             x, y, mask = x.to(device), y.to(device), mask.to(device)
             with self._autocast(device):
                 logits = model(input_ids=x[:, :-1], attention_mask=mask[:, :-1], use_cache=False).logits
-            nll = F.cross_entropy(logits.float().transpose(1, 2), y[:, 1:], reduction="none", ignore_index=-100)
+            nll = lm_loss(logits, y[:, 1:], reduction="none")  # (B, T-1), 0 where not scored
             sums, counts = nll.sum(1).tolist(), (y[:, 1:] != -100).sum(1).tolist()
             for r, i in enumerate(idx):
                 res[i] = (sums[r], int(counts[r]))

@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from .checkpoint import list_checkpoints, step_dir_name
+from .paths import data_base_dir
 
 EXPORTS = "exports"
 ONNX_FILE = "model.onnx"
@@ -126,9 +127,9 @@ def prompt_format(cfg, run_dir: Path) -> dict:
     if cfg.data["format"] != "instruction":
         return {"format": "text"}
     from .data import load_examples
-    from .train import _data_base_dir  # the trainer's own rule for relative .jsonl paths
     try:
-        prompts = [ex["prompt"] for ex in load_examples(cfg.data["train"], _data_base_dir(run_dir))]
+        # the same relative-path rule as training
+        prompts = [ex["prompt"] for ex in load_examples(cfg.data["train"], data_base_dir(run_dir))]
     except (OSError, ValueError):
         return {"format": "instruction"}  # data moved since training: the format is still known
     for template in TEMPLATES:

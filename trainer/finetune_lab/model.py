@@ -1,48 +1,23 @@
 """Models: every model is a transformers causal LM.
 
-``builtin:<size>`` builds a Llama config from builtin_models.json (bytes tokenizer) and loads
-its cached pretrained weights (pretrain.py); ``hf:<name or folder>`` loads a user's model.
+``builtin:<size>`` loads the cached pretrained weights of a built-in model (builtin.py defines
+them, pretrain.py trains and caches them); ``hf:<name or folder>`` loads a user's model.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM
+from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
-from .paths import PACKAGE_DIR
+from .builtin import ATTN_IMPLEMENTATION
+from .pretrain import pretrained_builtin
 from .tokenizer import ByteTokenizer, HFTokenizer
 
-ATTN_IMPLEMENTATION = "sdpa"
 hf_logging.disable_progress_bar()  # train.log is for our progress lines, not tqdm bars
-
-
-def builtin_spec(size: str) -> dict:
-    """The builtin_models.json entry for ``size`` (tiny | small | 125m | 350m)."""
-    specs = json.loads((PACKAGE_DIR / "builtin_models.json").read_text(encoding="utf-8"))
-    if size not in specs or size.startswith("_"):
-        raise ValueError(f"unknown built-in model '{size}'")
-    return specs[size]
-
-
-def builtin_config(size: str) -> LlamaConfig:
-    """A LlamaConfig sized by builtin_models.json, over the byte tokenizer's vocabulary."""
-    tok = ByteTokenizer()
-    config = LlamaConfig(
-        vocab_size=tok.vocab_size, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id, tie_word_embeddings=False, **builtin_spec(size)["model"])
-    config._attn_implementation = ATTN_IMPLEMENTATION
-    return config
-
-
-def build_builtin(size: str, seed: int = 0) -> LlamaForCausalLM:
-    """A freshly initialised built-in model (weights seeded)."""
-    torch.manual_seed(seed)
-    return LlamaForCausalLM(builtin_config(size))
 
 
 def load_hf(name: str):
@@ -72,7 +47,6 @@ def load_base(base: str, pretrain_steps: int | None = None, on_progress=None):
         return load_hf(name)
     if kind != "builtin":
         raise ValueError(f"model.base must be builtin:<size> or hf:<name>, got '{base}'")
-    from .pretrain import pretrained_builtin  # pretraining imports data; keep it lazy
     return pretrained_builtin(name, steps=pretrain_steps, on_progress=on_progress), ByteTokenizer()
 
 

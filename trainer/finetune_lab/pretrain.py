@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from transformers import LlamaForCausalLM
 
 from . import data
-from .model import build_builtin, builtin_config, builtin_spec
+from .builtin import ATTN_IMPLEMENTATION, build_builtin, builtin_config, builtin_spec
+from .losses import lm_loss
 from .optim import build_optimizer, get_lr, set_lr
 from .paths import cache_dir
 from .tokenizer import ByteTokenizer
@@ -68,7 +68,7 @@ def pretrained_builtin(size: str, steps: int | None = None, on_progress=None,
                 model.save_pretrained(tmp)
                 (tmp / "pretrain.json").write_text(json.dumps(settings, indent=2))
                 os.rename(tmp, folder)
-    model = LlamaForCausalLM.from_pretrained(folder, attn_implementation="sdpa", torch_dtype=torch.float32)
+    model = LlamaForCausalLM.from_pretrained(folder, attn_implementation=ATTN_IMPLEMENTATION, torch_dtype=torch.float32)
     if cached and on_progress is not None:
         on_progress(settings["steps"], settings["steps"], None, True)
     return model
@@ -90,7 +90,7 @@ def _pretrain(size: str, s: dict, on_progress, device) -> LlamaForCausalLM:
         x, y = (t.to(device) for t in batches.batch(step))
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_bf16):
             logits = model(input_ids=x).logits
-        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1))
+        loss = lm_loss(logits, y)  # packed text: every target is a token id, none ignored
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()

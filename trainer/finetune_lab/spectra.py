@@ -55,7 +55,7 @@ def lora_delta_singular_values(A: torch.Tensor, B: torch.Tensor, scale: float) -
 
     With the reduced QR factorisations B = Q_B R_B and Aᵀ = Q_A R_A, ΔW = scale·Q_B (R_B R_Aᵀ) Q_Aᵀ,
     and Q_B, Q_A have orthonormal columns, so σ(ΔW) = σ(scale·R_B R_Aᵀ): an r×r SVD instead of an
-    out×in one (DESIGN.md, "Spectra"). ``scale`` is PEFT's ``scaling[adapter]``: alpha/r, or
+    out×in one, and exact. ``scale`` is PEFT's ``scaling[adapter]``: alpha/r, or
     alpha/√r for rsLoRA (Kalajdzievski 2023, arXiv 2312.03732).
 
     Args:
@@ -163,8 +163,9 @@ _RANDOM_RANK90: dict[tuple[int, int, int], int] = {}
 
 def random_rank90(shape: tuple[int, int] | list[int], seed: int = 0) -> int:
     """rank90 of a standard Gaussian matrix of ``shape``: the reference line of a change with no
-    low-rank structure at all (≈66 for 128×128, ≈98 for 128×512; DESIGN.md). Cached per
-    (shape, seed); the matrix comes from a private generator, so global RNG state is untouched.
+    low-rank structure at all (≈66 for 128×128, ≈98 for 128×512 at seed 0; tests/test_spectra.py
+    checks both). Cached per (shape, seed); the matrix comes from a private generator, so global
+    RNG state is untouched.
 
     Args:
         shape (tuple[int, int]): [out, in].

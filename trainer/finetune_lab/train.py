@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import json
+import math
 import os
 import random
 import resource
@@ -26,15 +26,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from . import checkpoint as ckpt
 from .config import load_config
 from .data import make_batches
 from .events import EventWriter, read_events
 from .lora import apply_method
+from .losses import lm_loss
 from .model import count_params, load_base
 from .optim import build_optimizer, get_lr, set_lr
+from .paths import data_base_dir
 from .status import StatusFile
 
 
@@ -60,6 +61,31 @@ class Stopped(Exception):
     """Raised when a stop was requested before training started (e.g. during pretraining)."""
 
 
+def nonfinite_name(value: float) -> str:
+    """How the events schema names a non-finite number: "NaN", "Infinity" or "-Infinity"."""
+    if math.isnan(value):
+        return "NaN"
+    return "Infinity" if value > 0 else "-Infinity"
+
+
+class Diverged(Exception):
+    """The training loss of optimizer step ``step`` (1-based, as train events number steps) was
+    not finite. The run ends failed at once: no train event or checkpoint for that step or after.
+
+    Args:
+        step (int): the first step whose loss was not finite.
+        value (float): that loss (NaN, inf or -inf).
+    """
+
+    def __init__(self, step: int, value: float):
+        self.step, self.value = step, nonfinite_name(value)
+        super().__init__(f"loss diverged ({self.value}) at step {step}")
+
+    def payload(self) -> dict:
+        """run_finished's ``diverged`` field."""
+        return {"step": self.step, "value": self.value}
+
+
 def pick_device(name: str) -> torch.device:
     if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
         if not torch.cuda.is_available():
@@ -79,16 +105,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def _data_base_dir(run_dir: Path) -> Path:
-    """Relative .jsonl paths are relative to the experiment file (meta.json), else the run dir."""
-    meta = run_dir / "meta.json"
-    if meta.exists():
-        exp = json.loads(meta.read_text(encoding="utf-8")).get("experiment_file")
-        if exp:
-            return Path(exp).parent
-    return run_dir
 
 
 def _load_base(base: str, pretrain_steps, on_progress):
@@ -146,7 +162,7 @@ class Recipe:
             torch.backends.cudnn.allow_tf32 = True
         seed_everything(t["seed"] + self.rank)  # rank 0 (and a single process): the seed itself
         self._setup_model()
-        self.base_dir = _data_base_dir(self.run_dir)
+        self.base_dir = data_base_dir(self.run_dir)
         self.batches = make_batches(cfg.data, self.tokenizer, t["batch_size"], t["seed"], self.base_dir)
         self._setup_observers()  # before any update (and before a resumed checkpoint loads): W_base
         self.optimizer = build_optimizer(self.model.parameters(), t["optimizer"], t["lr"],
@@ -248,14 +264,23 @@ class Recipe:
         """Mean next-token cross-entropy over targets != -100. x, y: (B, T) int64."""
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             logits = (self.ddp or self.model)(input_ids=x).logits  # (B, T, V)
-        return F.cross_entropy(logits.float().view(-1, logits.size(-1)), y.view(-1), ignore_index=-100)
+        return lm_loss(logits, y)
+
+    def _observers_due(self, step: int, final: bool) -> tuple[bool, bool]:
+        """(evals due, spectra due) at ``step``, from the config alone, so every rank agrees
+        (the evaluator and the tracker exist on rank 0 only)."""
+        evals, spectra = self.cfg.evals, self.cfg.spectra
+        evals_due = bool(evals["learning"] or evals["forgetting"]) and (step % evals["every_steps"] == 0 or final)
+        every = spectra["every_steps"]
+        spectra_due = every > 0 and step > 0 and (step % every == 0 or final)
+        return evals_due, spectra_due
 
     def _observe(self, step: int, final: bool) -> None:
         """Evals and spectra when due; they run under fork_rng so they never shift the
         training RNG (a resumed run then matches an uninterrupted one)."""
-        evals_due = self.evaluator is not None and (step % self.cfg.evals["every_steps"] == 0 or final)
-        every = self.cfg.spectra["every_steps"]
-        spectra_due = self.spectra is not None and step > 0 and (step % every == 0 or final)
+        evals_due, spectra_due = self._observers_due(step, final)
+        evals_due &= self.evaluator is not None  # both exist on rank 0 only
+        spectra_due &= self.spectra is not None
         if not (evals_due or spectra_due):
             return
         devices = [torch.cuda.current_device()] if self.device.type == "cuda" else []
@@ -283,12 +308,45 @@ class Recipe:
         self.events.emit("checkpoint", step=self.step, path=path, format=fmt)
         self.status.update(phase="training")
 
+    def _reset_divergence(self) -> None:
+        # The first step whose loss was not finite (0: none yet) and that loss, kept on the
+        # training device so that noting them costs no CPU-GPU sync.
+        self._bad_step = torch.zeros((), dtype=torch.int64, device=self.device)
+        self._bad_loss = torch.zeros((), dtype=torch.float64, device=self.device)
+
+    def _note_divergence(self, loss: torch.Tensor) -> None:
+        """Remember the step if ``loss`` (this step's, all-reduced under DDP) is the first that
+        is not finite. Device ops only (torch.where, no .item())."""
+        first = (self._bad_step == 0) & ~torch.isfinite(loss)
+        self._bad_step = torch.where(first, self.step, self._bad_step)
+        self._bad_loss = torch.where(first, loss.to(torch.float64), self._bad_loss)
+
+    def _sync_step(self, loss: torch.Tensor, grad_norm: torch.Tensor) -> tuple[float, float]:
+        """One CPU-GPU sync: this step's loss and gradient norm, and the divergence record.
+
+        Raises:
+            Diverged: a step since the last sync had a loss that was not finite. Every rank
+                reads the same all-reduced record at the same steps, so every rank raises.
+        """
+        values = torch.stack([loss.to(torch.float64), grad_norm.to(torch.float64),
+                              self._bad_step.to(torch.float64), self._bad_loss]).tolist()
+        loss_value, grad_norm_value, bad_step, bad_loss = values
+        if bad_step:
+            raise Diverged(int(bad_step), bad_loss)
+        return loss_value, grad_norm_value
+
     def train(self) -> str:
-        """Run the remaining steps. Returns "completed" or "stopped"."""
+        """Run the remaining steps. Returns "completed" or "stopped".
+
+        Raises:
+            Diverged: when the training loss of a step is not finite (checked at the next
+                logging step, checkpoint, eval or spectrum, and at the end: never after one).
+        """
         t = self.cfg.train
         accum, clip, log_every = t["grad_accum"], t["grad_clip"], t["log_every_steps"]
         ckpt_every = self.cfg.checkpoint["every_steps"]
         params = [p for p in self.model.parameters() if p.requires_grad]
+        self._reset_divergence()
         self.status.update(phase="training", step=self.step)
         if self.resumed_from is None:
             self._observe(0, final=self.total_steps == 0)
@@ -315,25 +373,33 @@ class Recipe:
             if self.ddp is not None:  # every rank: the global loss and tokens, and one stop decision
                 loss_sum, step_tokens, stop_any = self._all_reduce_step(loss_sum, step_tokens, stop_any)
             self.tokens += step_tokens
+            self._note_divergence(torch.as_tensor(loss_sum))
             final = self.step == self.total_steps
-            if self.step % log_every == 0 or final or self.step == 1:
-                loss_value = float(loss_sum)  # a CPU-GPU sync point: only when logging
-                dt = time.perf_counter() - t0
-                self.events.emit(
-                    "train", step=self.step, loss=loss_value, lr=lr, grad_norm=float(grad_norm),
-                    tokens_per_s=step_tokens / dt if dt > 0 else None, tokens=self.tokens,
-                    memory_mb=round(memory_mb(self.device), 1))
-                self.status.update_throttled(step=self.step, loss=loss_value if np.isfinite(loss_value) else None)
-                if self.is_main:
-                    print(f"step {self.step}/{self.total_steps} loss {loss_value:.4f} lr {lr:.2e} "
-                          f"grad_norm {float(grad_norm):.3f} {step_tokens / dt:,.0f} tok/s", flush=True)
+            logging = self.step % log_every == 0 or final or self.step == 1
             stopping = stop_any or (self.stop_after is not None and self.step >= self.stop_after)
+            checkpointing = final or stopping or (ckpt_every > 0 and self.step % ckpt_every == 0)
+            if logging or checkpointing or any(self._observers_due(self.step, final)):
+                # the one CPU-GPU sync of a step, only on these steps; raises Diverged
+                loss_value, grad_norm_value = self._sync_step(torch.as_tensor(loss_sum), grad_norm)
+            if logging:
+                self._log_step(lr, loss_value, grad_norm_value, step_tokens, time.perf_counter() - t0)
             self._observe(self.step, final=final)
-            if final or stopping or (ckpt_every > 0 and self.step % ckpt_every == 0):
+            if checkpointing:
                 self._checkpoint()
             if stopping and not final:
                 return "stopped"
         return "completed"
+
+    def _log_step(self, lr: float, loss: float, grad_norm: float, step_tokens: int, dt: float) -> None:
+        """The train event (exactly the schema's train fields), status and a progress line."""
+        self.events.emit(
+            "train", step=self.step, loss=loss, lr=lr, grad_norm=grad_norm,
+            tokens_per_s=step_tokens / dt if dt > 0 else None, tokens=self.tokens,
+            memory_mb=round(memory_mb(self.device), 1))
+        self.status.update_throttled(step=self.step, loss=loss)
+        if self.is_main:
+            print(f"step {self.step}/{self.total_steps} loss {loss:.4f} lr {lr:.2e} "
+                  f"grad_norm {grad_norm:.3f} {step_tokens / dt if dt > 0 else 0:,.0f} tok/s", flush=True)
 
     def _all_reduce_step(self, loss_sum, step_tokens: int, stop: bool):
         """One small all-reduce per step: mean loss over ranks, total target tokens, any stop."""
@@ -346,8 +412,24 @@ class Recipe:
 
     # ------------------------------------------------------------------ cleanup
 
-    def cleanup(self, state: str, error: str | None = None, tb: str | None = None) -> None:
-        self.events.emit("run_finished", status=state, error=error, step=self.step, traceback=tb)
+    def cleanup(self, state: str, error: str | None = None, tb: str | None = None,
+                diverged: Diverged | None = None) -> None:
+        """run_finished, the final status.json, a last line in train.log; leaves the process group.
+
+        Args:
+            state (str): completed | failed | stopped.
+            error (str | None): the failure's message (run_finished and status.json).
+            tb (str | None): the traceback of a crash.
+            diverged (Diverged | None): set when the loss diverged: run_finished then says where
+                (``diverged``, and ``step`` is that step, not the last one trained).
+        """
+        extra = {}
+        if diverged is not None:
+            self.step = diverged.step
+            extra["diverged"] = diverged.payload()
+        self.events.emit("run_finished", status=state, error=error, step=self.step, traceback=tb, **extra)
+        if diverged is not None:
+            self.status.update(step=self.step)
         self.status.finish(state, error)
         if self.is_main or error:
             prefix = f"rank {self.rank}: " if self.world_size > 1 else ""
@@ -389,6 +471,10 @@ def run(run_dir: Path | str, resume: bool = False, stop_after: int | None = None
     except Stopped:
         recipe.cleanup("stopped")
         return 0
+    except Diverged as e:  # not a crash: no traceback; the last good checkpoint stays as it is
+        with contextlib.suppress(Exception):
+            recipe.cleanup("failed", str(e), diverged=e)
+        return 1
     except Exception as e:  # incl. torch.OutOfMemoryError: report it, keep the folder readable
         tb = traceback.format_exc()
         print(tb, file=sys.stderr, flush=True)

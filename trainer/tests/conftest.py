@@ -1,5 +1,6 @@
 """Shared fixtures: a temporary cache (FINETUNE_LAB_CACHE) with a tiny base pretrained once
-per session, and helpers to write run folders and validate their files against schemas/."""
+per session, every event validated as it is written (FINETUNE_LAB_VALIDATE_EVENTS), and helpers
+to write run folders and validate their files against schemas/."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ import yaml
 TRAINER = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TRAINER))
 PRETRAIN_STEPS = 10  # enough to make the base not random; seconds on CPU
+# Every event any test's trainer writes (in process or in a subprocess, which inherits the
+# environment) is validated against schemas/events.schema.json; an invalid one fails the run.
+os.environ["FINETUNE_LAB_VALIDATE_EVENTS"] = "1"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -2,7 +2,7 @@ import torch
 from peft import PeftModel
 
 from finetune_lab.lora import apply_method, resolve_targets
-from finetune_lab.model import build_builtin
+from finetune_lab.builtin import build_builtin
 from finetune_lab.train import run
 
 LORA = {"rank": 4, "alpha": 8, "dropout": 0.0, "target_modules": "all", "variant": "lora"}

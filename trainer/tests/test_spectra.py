@@ -90,9 +90,9 @@ def test_intruders_identical_is_zero_and_injected_direction_counts():
 
 def test_random_baselines():
     r = S.random_rank90((128, 128), seed=0)
-    assert 60 <= r <= 72, r  # DESIGN.md: ≈66
+    assert 60 <= r <= 72, r  # ≈66, as random_rank90's docstring says
     r2 = S.random_rank90((128, 512), seed=0)
-    assert 90 <= r2 <= 106, r2  # DESIGN.md: ≈98
+    assert 90 <= r2 <= 106, r2  # ≈98
     assert S.random_rank90((128, 128), seed=0) == r  # cached, deterministic
     u = S.left_singular_vectors(torch.randn(128, 128))
     # at width 128 random directions have max |cos| ≈ 0.2–0.35: all intruders at ε = 0.5,

@@ -1,8 +1,11 @@
 import json
 import math
+import os
 
+import pytest
 from conftest import TRAINER, assert_valid_run_files, read_events
 
+from finetune_lab.events import ENVELOPE, EventWriter, InvalidEvent, train_event_fields
 from finetune_lab.train import run
 
 
@@ -97,3 +100,35 @@ def test_resume_keeps_eval_deltas_relative_to_the_base(make_run):
         after = evals_by_step[4][role]  # evaluated by the resumed process
         assert after["value"] != base[role]["value"]
         assert math.isclose(after["delta"], after["value"] - base[role]["value"], abs_tol=1e-9), role
+
+
+def test_train_events_have_exactly_the_schemas_train_fields(make_run):
+    """The schema's train definition is the one list of a train event's fields (the dashboard's
+    charts and the CSV export read it too): a run writes all of them and nothing else."""
+    run_dir = make_run(train={"steps": 2, "batch_size": 2, "warmup_steps": 1, "lr": 1e-2},
+                       checkpoint={"every_steps": 0, "keep_last": 1})
+    assert run(run_dir) == 0
+    fields = train_event_fields()
+    assert fields[:3] == ("type", "step", "loss") and "v" not in fields and "time" not in fields
+    trained = [e for e in assert_valid_run_files(run_dir) if e["type"] == "train"]
+    assert [e["step"] for e in trained] == [1, 2]
+    for e in trained:
+        assert set(e) == set(ENVELOPE) | set(fields), sorted(set(e) ^ (set(ENVELOPE) | set(fields)))
+
+
+def test_events_are_validated_as_they_are_written(tmp_path):
+    """conftest sets FINETUNE_LAB_VALIDATE_EVENTS=1: an event the schema rejects raises, naming
+    its type, and is not written."""
+    assert os.environ.get("FINETUNE_LAB_VALIDATE_EVENTS") == "1"
+    events = EventWriter(tmp_path)
+    with pytest.raises(InvalidEvent, match="checkpoint event invalid.*'path' is a required property"):
+        events.emit("checkpoint", step=2)
+    train = dict(step=1, loss=2.0, lr=1e-3, grad_norm=None, tokens_per_s=None, tokens=8, memory_mb=None)
+    with pytest.raises(InvalidEvent, match="train event invalid.*'memory_mb' is a required property"):
+        events.emit("train", **{k: v for k, v in train.items() if k != "memory_mb"})
+    with pytest.raises(InvalidEvent, match=r"train event invalid: fields \['extra'\] are not in the schema"):
+        events.emit("train", **train, extra=1)  # the schema allows it; the trainer's own rule does not
+    assert not (tmp_path / "events.jsonl").exists()
+    events.emit("log", level="info", message="fine")
+    events.emit("train", **train)
+    assert [e["type"] for e in read_events(tmp_path)] == ["log", "train"]
