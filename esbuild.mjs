@@ -1,4 +1,4 @@
-// Bundles the two processes' TypeScript sides apart (STYLE.md: esbuild-sample):
+// Bundles the two processes' TypeScript sides apart (the shape of vscode-extension-samples' esbuild-sample):
 // the extension host and the CLI (node, cjs, `vscode` external) and each webview (browser, iife).
 // Type checking is a separate step (`npm run check-types`): esbuild does not type-check.
 import * as esbuild from 'esbuild';

@@ -1,4 +1,4 @@
-// Generates src/core/generated/*.ts from schemas/*.schema.json (STYLE.md: the JSON Schemas are the
+// Generates src/core/generated/*.ts from schemas/*.schema.json (docs/ARCHITECTURE.md: the JSON Schemas are the
 // contracts; TypeScript types are generated from them). Run `npm run gen:types` after editing a schema;
 // test/core/generatedTypes.test.ts fails while a committed file is stale.
 //

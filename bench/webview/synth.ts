@@ -1,6 +1,6 @@
 /**
  * Synthetic but realistic events.jsonl for the views' harness and benchmark, shaped like the
- * trainer's (schemas/events.schema.json) and scaled like DESIGN.md's CPU reproduction: base
+ * trainer's (schemas/events.schema.json) and scaled like the plain-PyTorch CPU reproduction made before this repo (bench/demo/RESULTS.md): base
  * code loss 2.40 / English 2.11; full lr 3e-3 reaches code 1.91 forgetting +0.44; LoRA r64
  * 2.11 / +0.31; r16 +0.33; r4 +0.36; ΔW rank90 full 11–17 growing, LoRA r4/16/64 → 3/7/12;
  * random rank90 66 (128×128) and 98 (128×512).

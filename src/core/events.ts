@@ -1,4 +1,4 @@
-// Reads a run's events.jsonl: one JSON object a line, append-only (DESIGN.md). Readers skip a partial
+// Reads a run's events.jsonl: one JSON object a line, append-only (docs/ARCHITECTURE.md). Readers skip a partial
 // last line (the trainer may be mid-write) and count malformed lines instead of failing. EventTail
 // follows the file by byte offset as the trainer appends.
 import * as fs from 'node:fs';

@@ -1,4 +1,4 @@
-// The four contracts between the extension and the trainer (DESIGN.md "Contracts"), loaded once and
+// The four contracts between the extension and the trainer (docs/ARCHITECTURE.md "Contracts"), loaded once and
 // compiled once. esbuild bundles the JSON, so dist/ needs no schemas/ folder at run time.
 import Ajv, { type ValidateFunction, type ErrorObject } from 'ajv';
 import experimentSchema from '../../schemas/experiment.schema.json';

@@ -1,5 +1,5 @@
-// Expands an experiment's `sweep:` grid into one resolved config per run (DESIGN.md: a sweep expands
-// into many runs), and names runs (DECISIONS.md: `<name>-<yyyymmdd-HHMMSS>-<label>`).
+// Expands an experiment's `sweep:` grid into one resolved config per run (a sweep expands into many runs;
+// docs/DECISIONS.md "Sweep expansion"), and names runs (DECISIONS.md: `<name>-<yyyymmdd-HHMMSS>-<label>`).
 import type { ExperimentConfig } from './generated/experiment';
 import { applyDefaults, writtenConfig } from './defaults';
 

@@ -1,7 +1,7 @@
 /**
  * The generation playground (paper §4.5): one prompt, the same seeds, several ONNX exports side by
  * side (a run's base, its LoRA or full checkpoints, other runs'), each column's samples streamed as
- * they complete, with their diversity. CatCodingPanel's shape (STYLE.md): a private constructor,
+ * they complete, with their diversity. The shape of vscode-extension-samples' CatCodingPanel: a private constructor,
  * createOrShow/revive, the `ready` handshake, validated messages, disposables emptied in dispose().
  */
 import * as vscode from 'vscode';

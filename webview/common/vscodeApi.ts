@@ -31,7 +31,7 @@ export function saveState<T extends object>(state: T): void {
   api.setState(state);
 }
 
-/** The handshake: the host posts nothing until this arrives (STYLE.md, PR extension's `ready`). */
+/** The handshake: the host posts nothing until this arrives (as vscode-pull-request-github's WebviewBase waits for `ready`). */
 export function ready(): void {
   post({ type: 'ready' });
 }
