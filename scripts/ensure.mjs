@@ -33,19 +33,27 @@ function runWithHeartbeat(cmd, args, what) {
     child.on('close', (code) => { clearInterval(beat); resolve({ ok: code === 0, status: code }); });
   });
 }
-function hashOf(...files) {
+function hashOf(files, extra = '') {
   const h = createHash('sha256');
-  for (const f of files) h.update(existsSync(join(root, f)) ? readFileSync(join(root, f)) : '');
+  for (const f of [].concat(files)) h.update(existsSync(join(root, f)) ? readFileSync(join(root, f)) : '');
+  h.update(extra);
   return h.digest('hex').slice(0, 16);
 }
+// Each stamp lives inside what it describes (node_modules/, .venv/), so `npm ci` wiping
+// node_modules does not also make the .venv look stale.
+const stampFile = (name) => (name === 'venv' ? join(root, '.venv', '.finetune-lab-stamp') : join(stampDir, name));
 function stampOk(name, hash) {
-  const p = join(stampDir, name);
+  const p = stampFile(name);
   return existsSync(p) && readFileSync(p, 'utf8') === hash;
 }
-function writeStamp(name, hash) { mkdirSync(stampDir, { recursive: true }); writeFileSync(join(stampDir, name), hash); }
+function writeStamp(name, hash) { mkdirSync(dirname(stampFile(name)), { recursive: true }); writeFileSync(stampFile(name), hash); }
 
 function ensureNodeModules() {
-  const hash = hashOf('package.json', 'package-lock.json');
+  // The lock file names every installed package (the root's dependencies included), and
+  // allowScripts decides which install scripts run: editing a script in package.json does not
+  // need a reinstall.
+  const allow = JSON.stringify(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).allowScripts ?? null);
+  const hash = hashOf('package-lock.json', allow);
   if (existsSync(join(root, 'node_modules')) && stampOk('npm', hash)) return;
   const [major] = process.versions.node.split('.').map(Number);
   if (major < 20) fail(`Node ${process.versions.node} is too old: Node 20 or newer is needed (https://nodejs.org or your package manager).`);
