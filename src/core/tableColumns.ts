@@ -16,11 +16,11 @@ export type TaskInfo = Pick<TaskScore, 'type' | 'metric' | 'higherIsBetter'>;
 const RUN_COLUMNS: TableColumn[] = [
   { id: 'run', title: 'run', group: 'run', kind: 'text', format: 'text', description: 'The run\'s label (its sweep point); the tooltip has its id.' },
   { id: 'state', title: 'state', group: 'run', kind: 'text', format: 'state', description: 'Reconciled state, live: status.json, the process and run_finished (as in the Runs view).' },
-  { id: 'frontier', title: 'frontier', group: 'run', kind: 'number', format: 'bool', description: 'On the learning–forgetting frontier of the runs shown (last evaluation, change from the base): no shown run learned more and forgot less.' },
+  { id: 'frontier', title: 'frontier', group: 'run', kind: 'number', format: 'bool', description: 'On the learning–forgetting frontier of the runs shown (last evaluation, change from the base): no shown run learned more and forgot less. The run column marks these with a star.', hiddenByDefault: true },
   { id: 'experiment', title: 'experiment', group: 'run', kind: 'text', format: 'text', description: 'The experiment (name in the *.finetune.yaml).' },
   { id: 'sweep', title: 'sweep', group: 'run', kind: 'text', format: 'text', description: 'The sweep the run belongs to (one expansion of a sweep: block).' },
   { id: 'kind', title: 'kind', group: 'run', kind: 'text', format: 'text', description: 'training, or analysis (a run that analyses other runs\' checkpoints).', hiddenByDefault: true },
-  { id: 'created', title: 'created', group: 'run', kind: 'number', format: 'time', description: 'When the run folder was created.' },
+  { id: 'created', title: 'created', group: 'run', kind: 'number', format: 'time', description: 'When the run folder was created.', hiddenByDefault: true },
   { id: 'step', title: 'step', group: 'run', kind: 'number', format: 'int', description: 'The last optimizer step trained.' },
   { id: 'id', title: 'id', group: 'run', kind: 'text', format: 'text', description: 'The run id (its folder name).', hiddenByDefault: true },
 ];
@@ -52,13 +52,23 @@ function distinct(rows: readonly TableRow[], id: string): number {
 
 export function tableColumns(rows: readonly TableRow[], taskInfo: ReadonlyMap<string, TaskInfo> = new Map()): TableColumn[] {
   const has = (id: string): boolean => rows.some((r) => r.cells[id] !== undefined && r.cells[id] !== null);
-  const out: TableColumn[] = RUN_COLUMNS.filter((c) => c.id === 'frontier' ? rows.some((r) => r.pareto) : c.id === 'run' || c.id === 'state' || has(c.id));
+  // A column whose value is the same in every row says nothing about the difference between runs:
+  // it stays available, hidden until asked for (the identity of a run, method/rank/lr, always shows).
+  const constant = (id: string): boolean => rows.length > 1 && distinct(rows, id) < 2;
+  const out: TableColumn[] = RUN_COLUMNS
+    .filter((c) => c.id === 'frontier' ? rows.some((r) => r.pareto) : c.id === 'run' || c.id === 'state' || has(c.id))
+    .map((c) => ((c.id === 'experiment' || c.id === 'sweep' || c.id === 'step') && constant(c.id) ? { ...c, hiddenByDefault: true } : c));
 
   // Settings: the fixed ones, then what differs, in the order the keys first appear.
   const fixed = new Set(FIXED_SETTINGS.map((s) => s.key));
   for (const s of FIXED_SETTINGS) {
     const id = settingColumnId(s.key);
-    if (has(id)) out.push({ id, title: s.title, group: 'setting', kind: rows.some((r) => typeof r.cells[id] === 'number') ? 'number' : 'text', format: s.key === 'train.lr' ? 'sci' : 'text', description: `${s.key} in the run's resolved config.` });
+    if (!has(id)) continue;
+    const always = s.key === 'method' || s.key === 'lora.rank' || s.key === 'train.lr';
+    out.push({
+      id, title: s.title, group: 'setting', kind: rows.some((r) => typeof r.cells[id] === 'number') ? 'number' : 'text', format: s.key === 'train.lr' ? 'sci' : 'text',
+      description: `${s.key} in the run's resolved config.`, ...(!always && constant(id) ? { hiddenByDefault: true } : {}),
+    });
   }
   const keys = new Set<string>();
   for (const r of rows) for (const id of Object.keys(r.cells)) if (id.startsWith('cfg:')) keys.add(id.slice(4));
@@ -75,16 +85,19 @@ export function tableColumns(rows: readonly TableRow[], taskInfo: ReadonlyMap<st
     if (has(id)) out.push({ id, title, group: 'score', kind: 'number', format, description, ...(better ? { better } : {}), ...(hiddenByDefault ? { hiddenByDefault } : {}) });
   };
   score('loss', 'train loss', 'score', 'Training loss of the last logged step.', 'lower');
-  const roleDir = (role: 'learning' | 'forgetting'): boolean | undefined => {
-    for (const r of rows) { const p = r.pareto; if (p) return role === 'learning' ? p.learningHigherIsBetter : p.forgettingHigherIsBetter; }
-    return undefined;
+  // A role's direction over the runs: one (all its tasks are losses, or all accuracies), or mixed
+  // when runs' tasks differ; then each row is coloured by its own direction and the column says so.
+  const roleDir = (role: 'learning' | 'forgetting'): boolean | 'mixed' | undefined => {
+    const dirs = new Set(rows.flatMap((r) => (r.pareto ? [role === 'learning' ? r.pareto.learningHigherIsBetter : r.pareto.forgettingHigherIsBetter] : [])));
+    return dirs.size > 1 ? 'mixed' : dirs.size ? [...dirs][0] : undefined;
   };
   for (const role of ['learning', 'forgetting'] as const) {
     const hib = roleDir(role);
     for (const part of ['', 'delta', 'best', 'bestDelta'] as Part[]) {
       const what = role === 'learning' ? 'Mean of the learning (target-domain) tasks' : 'Mean of the forgetting (source-domain) tasks';
+      const dir = hib === 'mixed' ? ' Which way is better differs between these runs (their tasks differ): compare runs of one experiment.' : direction(hib);
       score(part ? `${role}.${part}` : role, `${role}${PART_TITLE[part]}`, part === 'delta' || part === 'bestDelta' ? 'delta' : 'score',
-        `${what}, ${PART_TEXT[part]}.${direction(hib)}`, hib === undefined ? undefined : hib ? 'higher' : 'lower', part === 'best');
+        `${what}, ${PART_TEXT[part]} (the trainer's aggregate: losses count negated when mixed with accuracies).${dir}`, hib === undefined || hib === 'mixed' ? undefined : hib ? 'higher' : 'lower', part === 'best');
     }
   }
   // Each eval task by role and name; a role with one task everywhere repeats its aggregate, so hidden.

@@ -30,6 +30,9 @@ export function filterTerms(text: string): string[] {
   return [...text.toLowerCase().matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]).filter((t) => t.length > 0);
 }
 
+/** Each row's searchable text for a set of columns; rows are replaced, never changed, when they update. */
+const searchText = new WeakMap<TableRow, { sig: string; text: string }>();
+
 /**
  * Rows whose shown text contains every term (in any of the given columns, or the run id) and whose
  * values lie in every range (a row with no value in a ranged column is left out).
@@ -38,7 +41,16 @@ export function filterRows(rows: readonly TableRow[], columns: readonly TableCol
   const terms = filterTerms(text);
   const active = ranges.filter((r) => r.min !== null || r.max !== null);
   if (!terms.length && !active.length) return [...rows];
-  const haystack = (r: TableRow): string => [r.id, ...columns.map((c) => formatCell(cell(r, c.id), c.format))].join('\u0000').toLowerCase();
+  // The frontier column depends on the other rows shown: it is filtered by range, not searched.
+  const searched = columns.filter((c) => c.id !== 'frontier');
+  const sig = searched.map((c) => c.id).join('\u0000');
+  const haystack = (r: TableRow): string => {
+    const hit = searchText.get(r);
+    if (hit?.sig === sig) return hit.text;
+    const text = [r.id, ...searched.map((c) => formatCell(cell(r, c.id), c.format))].join('\u0000').toLowerCase();
+    searchText.set(r, { sig, text });
+    return text;
+  };
   return rows.filter((r) => {
     for (const f of active) {
       const v = cell(r, f.column);
