@@ -33,6 +33,9 @@ export interface GridEvents {
   swatch(row: TableRow): string;
 }
 
+/** ▲ ascending, ▼ descending, with the key's place when several columns sort. */
+const sortMark = (sort: readonly SortKey[], k: number): string => `${sort[k].descending ? '▼' : '▲'}${sort.length > 1 ? k + 1 : ''}`;
+
 const itemKey = (it: ViewItem): string => (it.kind === 'row' ? it.row.id : `group:${it.key}`);
 
 export class Grid {
@@ -48,6 +51,8 @@ export class Grid {
   /** Row elements in use, by item index. */
   private live = new Map<number, { el: HTMLElement; item: ViewItem; epoch: number }>();
   private epoch = 0;
+  /** Bumped when the columns change: a row's cell elements are reused until then. */
+  private columnsEpoch = 0;
   private frame = 0;
   readonly selected = new Set<string>();
   private anchor: string | null = null;
@@ -80,7 +85,19 @@ export class Grid {
     this.layoutSheet();
     this.head.replaceChildren(...columns.map((c, i) => this.headerCell(c, i, sort)));
     this.epoch++;
+    this.columnsEpoch++;
     this.schedule();
+  }
+
+  /** The sort changed: only the headers' indicators and aria-sort (the rows come with setItems). */
+  setSort(sort: readonly SortKey[]): void {
+    this.head.querySelectorAll('.hcell').forEach((h) => {
+      const id = (h as HTMLElement).dataset.col ?? '';
+      const k = sort.findIndex((s) => s.column === id);
+      if (k === 0) h.setAttribute('aria-sort', sort[0].descending ? 'descending' : 'ascending'); else h.removeAttribute('aria-sort');
+      h.querySelector('.sort')?.remove();
+      if (k >= 0) h.querySelector('.title')!.after(el('span', 'sort', sortMark(sort, k)));
+    });
   }
 
   setItems(items: ViewItem[], cell: CellOf, frontier: ReadonlySet<string>, emptyText: string): void {
@@ -115,7 +132,25 @@ export class Grid {
   renderNow(): void { cancelAnimationFrame(this.frame); this.frame = 0; this.render(); }
 
   private schedule(): void { if (!this.frame) this.frame = requestAnimationFrame(() => { this.frame = 0; this.render(); }); }
-  private repaint(): void { this.epoch++; this.schedule(); }
+
+  /** Selection and focus changed, not the rows: only the lines' classes and ARIA states are updated. */
+  private repaint(): void {
+    for (const { el: rowEl, item } of this.live.values()) {
+      const key = itemKey(item);
+      rowEl.classList.toggle('active', key === this.active);
+      if (item.kind === 'row') {
+        const sel = this.selected.has(item.row.id);
+        rowEl.classList.toggle('selected', sel);
+        rowEl.setAttribute('aria-selected', String(sel));
+      }
+    }
+    this.markActive();
+  }
+
+  private markActive(): void {
+    const act = this.active ? [...this.live.values()].find((r) => itemKey(r.item) === this.active) : undefined;
+    if (act) this.root.setAttribute('aria-activedescendant', act.el.id); else this.root.removeAttribute('aria-activedescendant');
+  }
 
   // ---- drawing ----------------------------------------------------------------------------
 
@@ -130,7 +165,7 @@ export class Grid {
     if (k === 0) h.setAttribute('aria-sort', sort[0].descending ? 'descending' : 'ascending');
     const title = el('span', 'title', c.title);
     h.append(title);
-    if (k >= 0) h.append(el('span', 'sort', `${sort[k].descending ? '▼' : '▲'}${sort.length > 1 ? k + 1 : ''}`));
+    if (k >= 0) h.append(el('span', 'sort', sortMark(sort, k)));
     h.addEventListener('click', (e) => { if (!(e.target as HTMLElement).classList.contains('resizer')) this.on.sort(c.id, e.shiftKey); });
     h.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); e.stopPropagation(); this.on.sort(c.id, e.shiftKey); } });
     // Reorder: drag a header onto another.
@@ -199,8 +234,7 @@ export class Grid {
     }
     for (const s of spare) s.remove();
     this.live = next;
-    const act = this.active ? [...next.values()].find((r) => itemKey(r.item) === this.active) : undefined;
-    if (act) this.root.setAttribute('aria-activedescendant', act.el.id); else this.root.removeAttribute('aria-activedescendant');
+    this.markActive();
     document.dispatchEvent(new CustomEvent('finetunelab:table-drawn', { detail: { rows: this.items.length } }));
   }
 
@@ -221,6 +255,7 @@ export class Grid {
       c.setAttribute('role', 'gridcell');
       c.append(codicon(item.collapsed ? 'chevron-right' : 'chevron-down'), document.createTextNode(item.label), el('span', 'count', `${item.count} run${item.count === 1 ? '' : 's'}`));
       rowEl.replaceChildren(c);
+      delete rowEl.dataset.columns;
       return;
     }
     const row = item.row;
@@ -229,14 +264,24 @@ export class Grid {
     rowEl.removeAttribute('aria-expanded');
     rowEl.setAttribute('aria-selected', String(sel));
     rowEl.title = row.error ? `${row.id}\n${row.error}` : row.id;
-    const cells = this.columns.map((c, ci) => {
-      const td = el('div', `cell${c.kind === 'number' ? ' num' : ''}`);
-      td.setAttribute('role', 'gridcell');
-      td.setAttribute('aria-colindex', String(ci + 1));
+    // The cell elements of a line are kept while the columns stay (scrolling and live updates refill them).
+    if (rowEl.dataset.columns !== String(this.columnsEpoch)) {
+      rowEl.replaceChildren(...this.columns.map((_, ci) => {
+        const td = el('div');
+        td.setAttribute('role', 'gridcell');
+        td.setAttribute('aria-colindex', String(ci + 1));
+        return td;
+      }));
+      rowEl.dataset.columns = String(this.columnsEpoch);
+    }
+    const cells = rowEl.children;
+    this.columns.forEach((c, ci) => {
+      const td = cells[ci] as HTMLElement;
+      td.className = c.kind === 'number' ? 'cell num' : 'cell';
+      td.removeAttribute('title');
+      td.textContent = '';
       this.fillCell(td, row, c);
-      return td;
     });
-    rowEl.replaceChildren(...cells);
   }
 
   private fillCell(td: HTMLElement, row: TableRow, c: GridColumn): void {

@@ -144,7 +144,7 @@ function sortBy(column: string, add: boolean): void {
   else next = add ? state.sort.filter((s) => s.column !== column) : [];
   state.sort = next;
   save();
-  grid.setColumns(shownColumns, state.sort);
+  grid.setSort(state.sort);
   refresh();
 }
 
