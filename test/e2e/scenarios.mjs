@@ -455,6 +455,75 @@ export function defineScenarios(runner) {
     assert(JSON.stringify(base.samples) !== JSON.stringify(lora.samples), `base and LoRA generated the same text with the same seeds: ${JSON.stringify(base.samples)}`);
   });
 
+  runner.scenario('runs table: open it on a finished sweep, sort by a score, filter, select two rows, open Compare', { timeout: 480_000 }, async ({ wb, ws }) => {
+    await wb.openFile('table-sweep.finetune.yaml');
+    await startFromCodeLens(wb);
+    await wb.openViewContainer();
+    // The sweep's three runs (full, LoRA r4, LoRA r8) train one after another.
+    const done = await until('the three runs of e2e-table completed in the Runs view', async () => {
+      const rows = await runRowsOf(wb, 'e2e-table');
+      const failed = rows.find((r) => /\bfailed\b/i.test(`${r.text} ${r.ariaLabel}`));
+      if (failed) throw new Error(`${failed.label} failed: ${JSON.stringify(readStatus(ws, failed.label))}\n${trainLogTail(ws, failed.label)}`);
+      return rows.filter((r) => /\bcompleted\b/i.test(`${r.text} ${r.ariaLabel}`)).map((r) => r.label);
+    }, (ids) => ids.length === 3, 420_000);
+    await wb.shot('sweep-completed');
+    // The sweep's node ("sweep <date>", "3 runs · 3 done") → its context menu → Open Runs Table.
+    const sweepRow = await wb.waitForRunRow((t) => /^sweep\b/.test(t) && /3 runs · 3 done/.test(t), { what: 'the e2e-table sweep node' });
+    await contextMenu(wb, sweepRow, 'Open Runs Table', 'sweep-context-menu');
+    const frame = await until('a visible runs table with the sweep\'s three rows', async () => {
+      for (const f of await wb.visibleWebviewFrames()) if ((await f.locator('.runs-grid .body .row:not(.group)').count()) === 3) return f;
+      return null;
+    }, Boolean, 60_000);
+    const count = () => frame.locator('.toolbar .count').innerText();
+    await until('the table reading 3 runs with their scores', count, (t) => /^3 runs/.test(t) && !/reading scores/.test(t), 30_000);
+    const ids = await frame.locator('.runs-grid .body .row:not(.group)').evaluateAll((rows) => rows.map((r) => r.dataset.key).sort());
+    assert(JSON.stringify(ids) === JSON.stringify([...done].sort()), `the table's rows ${JSON.stringify(ids)} are the sweep's runs ${JSON.stringify(done)}`);
+    await wb.shot('table-opened');
+
+    // Sort by a score: the learning change from the base (a loss: most negative = most learned, first).
+    const grid = async () => frame.locator('.runs-grid').evaluate((g) => ({
+      headers: [...g.querySelectorAll('.head .hcell')].map((h) => ({ title: h.querySelector('.title')?.textContent ?? '', sort: h.getAttribute('aria-sort') })),
+      rows: [...g.querySelectorAll('.body .row:not(.group)')].sort((a, b) => Number(a.getAttribute('aria-rowindex')) - Number(b.getAttribute('aria-rowindex')))
+        .map((r) => ({ key: r.dataset.key, selected: r.getAttribute('aria-selected') === 'true', cells: [...r.children].map((c) => (c.textContent ?? '').trim()) })),
+    }));
+    const header = frame.locator('.runs-grid .head .hcell', { has: frame.locator('.title', { hasText: /^learning Δ$/ }) }).first();
+    await header.click({ position: { x: 12, y: 12 } });
+    const sorted = await until('the rows sorted by learning Δ, ascending', grid, (g) => {
+      const col = g.headers.findIndex((h) => h.title === 'learning Δ');
+      const v = g.rows.map((r) => Number((r.cells[col] ?? '').replace('−', '-')));
+      return col >= 0 && g.headers[col].sort === 'ascending' && v.length === 3 && v.every((x) => Number.isFinite(x)) && v[0] <= v[1] && v[1] <= v[2];
+    });
+    const col = sorted.headers.findIndex((h) => h.title === 'learning Δ');
+    console.log(`      (learning Δ, ascending: ${sorted.rows.map((r) => `${r.cells[0]} ${r.cells[col]}`).join(', ')})`);
+    await wb.shot('table-sorted');
+
+    // Filter: only the LoRA runs.
+    await frame.locator('vscode-textfield.filter input').fill('lora');
+    await until('the filter leaving the two LoRA runs', count, (t) => /^2 of 3 runs/.test(t));
+    const filtered = await grid();
+    assert(filtered.rows.length === 2 && filtered.rows.every((r) => /lora/i.test(r.key)), `filtered rows: ${JSON.stringify(filtered.rows.map((r) => r.key))}`);
+    await wb.shot('table-filtered');
+
+    // Select both rows (click, Ctrl+click) and open Compare from the toolbar.
+    const lines = frame.locator('.runs-grid .body .row:not(.group)');
+    await lines.nth(0).click({ position: { x: 80, y: 12 } });
+    await lines.nth(1).click({ position: { x: 80, y: 12 }, modifiers: ['Control'] });
+    await until('two rows selected', () => frame.locator('.actions.selection .label').innerText(), (t) => /^2 of 2 selected/.test(t));
+    await wb.shot('table-two-selected');
+    await frame.getByRole('button', { name: 'Compare', exact: true }).click();
+    const chips = await until('the dashboard comparing the two selected runs', async () => {
+      for (const f of await wb.visibleWebviewFrames()) {
+        const title = await f.locator('.toolbar h1').first().innerText().catch(() => '');
+        if (/^Compare 2 runs$/.test(title)) return f.locator('.run-chip').allInnerTexts();
+      }
+      return null;
+    }, (c) => Array.isArray(c) && c.length === 2, 60_000);
+    assert(chips.every((c) => /LoRA r(4|8)/.test(c)), `the dashboard compares ${JSON.stringify(chips)}, not the two LoRA runs`);
+    await waitCard(wb, 'Training loss', (c) => c.pixels.hueFamilies >= 1 && notBlank(c.pixels), 'both runs\' loss drawn');
+    await wb.shot('table-compare-dashboard');
+    await wb.command('View: Close All Editors');
+  });
+
   runner.scenario('reload the window while a run trains: it keeps running, is re-attached, the chart continues', { timeout: 420_000 }, async ({ wb, ws, state }) => {
     await wb.openFile('long-lora.finetune.yaml');
     await startFromCodeLens(wb);

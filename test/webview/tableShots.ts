@@ -19,6 +19,9 @@ import { RunStore, type StoredRun } from '../../src/core/runStore';
 import type { HostToTable, TableScope } from '../../src/core/tableProtocol';
 import { scopeTitle } from '../../src/table/scope';
 import { TableFeed } from '../../src/table/tableFeed';
+import { buildTable } from '../../src/core/tableColumns';
+import { tableRow } from '../../src/core/tableRows';
+import { synthRuns } from '../../bench/table/synth';
 
 const ROOT = process.cwd();
 export const TABLE_FAKE_API = `
@@ -138,8 +141,60 @@ async function main(): Promise<void> {
     }
     await page.close();
   }
+  ok = (await liveAndKeyboard(browser, check)) && ok;
   await browser.close();
   if (!ok) process.exitCode = 1;
+}
+
+/**
+ * 1,000 synthetic runs: from the keyboard, sort (ArrowUp to the headers, Enter) and select
+ * (ArrowDown, Shift+ArrowDown); scroll to the middle; then live updates to 100 rows (new scores)
+ * must keep the sort, the selection and the scroll position.
+ */
+async function liveAndKeyboard(browser: Browser, check: (cond: boolean, what: string) => void): Promise<boolean> {
+  console.log('[live updates and keyboard, 1,000 runs]');
+  let ok = true;
+  const c = (cond: boolean, what: string): void => { ok &&= cond; check(cond, what); };
+  const runs = synthRuns(1000);
+  const { rows, columns } = buildTable(runs);
+  const page = await openTable(browser, 'dark', undefined, { width: 1400, height: 700 });
+  await page.evaluate(`window.__deliver(${JSON.stringify(JSON.stringify([{ type: 'init', scope: {}, title: 'Runs', columns, rows, trusted: true, loading: false }]))})`);
+  await page.waitForFunction('window.__drawn > 0');
+  await page.locator('.runs-grid').focus();
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('ArrowUp'); // on the first line: up to the headers (the sorted one, else the first)
+  for (let i = 0; i < 12 && (await page.evaluate('document.activeElement?.querySelector(".title")?.textContent')) !== 'learning Δ'; i++) await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('Enter');
+  await drawn(page);
+  const sortAttr = await page.evaluate('document.querySelector(".hcell[aria-sort]")?.querySelector(".title")?.textContent + " " + document.querySelector(".hcell[aria-sort]")?.getAttribute("aria-sort")');
+  c(sortAttr === 'learning Δ ascending', `keyboard: Enter on a header sorts (${sortAttr})`);
+  await page.keyboard.press('ArrowDown');
+  await page.locator('.runs-grid').focus();
+  for (let i = 0; i < 300; i++) await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('Shift+ArrowDown');
+  await drawn(page);
+  const sel = (await page.evaluate('window.__state?.selection ?? []')) as string[];
+  const g0 = await readGrid(page);
+  const scrollBefore = (await page.evaluate('document.querySelector(".runs-grid").scrollTop')) as number;
+  // (The line chosen before the sort moved with its run; the 300 steps start from there.)
+  c(sel.length === 2 && g0.rows.filter((r) => r.selected).length === 2 && scrollBefore > 1000, `keyboard: 300 × ArrowDown then Shift+ArrowDown selects two lines and scrolls to them (scrollTop ${scrollBefore})`);
+  // Live: 100 runs get new learning scores (as when their next evaluation lands).
+  const updated = runs.slice(0, 100).map((r, i) => tableRow({ ...r, scores: r.scores && { ...r.scores, learning: r.scores.learning && { ...r.scores.learning, lastDelta: -2 + i / 100 } } }));
+  await page.evaluate(`window.__deliver(${JSON.stringify(JSON.stringify([{ type: 'update', upsert: updated, remove: [], loading: false }]))})`);
+  await drawn(page);
+  const scrollAfter = (await page.evaluate('document.querySelector(".runs-grid").scrollTop')) as number;
+  const selAfter = (await page.evaluate('window.__state?.selection ?? []')) as string[];
+  c(scrollAfter === scrollBefore, `live update: scroll position kept (${scrollBefore} → ${scrollAfter})`);
+  c(JSON.stringify(selAfter) === JSON.stringify(sel), 'live update: selection kept');
+  const sortKept = (await page.evaluate('document.querySelector(".hcell[aria-sort]")?.getAttribute("data-col")')) === 'learning.delta';
+  await page.evaluate('document.querySelector(".runs-grid").scrollTop = 0');
+  await drawn(page);
+  const top = await readGrid(page);
+  const col = top.headers.indexOf('learning Δ');
+  const first = top.rows.slice(0, 5).map((r) => Number(r.cells[col].replace('−', '-')));
+  c(sortKept && first.every((v, i) => i === 0 || first[i - 1] <= v) && first[0] <= -1.99, `live update: still sorted, the updated runs moved to the top (${first.join(', ')})`);
+  await page.close();
+  return ok;
 }
 
 if (/tableShots\.js$/.test(process.argv[1] ?? '')) main().catch((e) => { console.error(e); process.exit(1); });

@@ -117,17 +117,18 @@ const MENU_EXTRA: { action: TableAction; label: string }[] = [{ action: 'openLog
 
 /** The selection's action buttons; disabled when they do not apply. */
 export class ActionBar {
-  readonly root = el('div', 'actions');
+  readonly root = el('div', 'actions selection');
   private readonly count = el('span', 'label');
   private readonly buttons = new Map<TableAction, HTMLElement & { disabled: boolean }>();
   constructor(run: (a: TableAction) => void) {
     this.root.setAttribute('role', 'toolbar');
     this.root.setAttribute('aria-label', 'Selected runs');
+    this.count.title = 'Click a row to select it, Ctrl/Cmd+click to add one, Shift+click for a range; arrows, Space, Ctrl+A from the keyboard.';
     this.root.append(this.count);
     for (const a of ACTIONS) { const b = button(a.label, () => run(a.action)); this.buttons.set(a.action, b); this.root.append(b); }
   }
   update(selected: TableRow[], shown: number, trusted: boolean): void {
-    this.count.textContent = selected.length ? `${selected.length} of ${shown} selected:` : 'Select runs (click, Ctrl+click, Shift+click) to:';
+    this.count.textContent = selected.length ? `${selected.length} of ${shown} selected:` : 'Selected runs:';
     for (const a of ACTIONS) this.buttons.get(a.action)!.disabled = !a.applies(selected, trusted);
   }
 }
@@ -135,9 +136,11 @@ export class ActionBar {
 /** The row context menu: the actions that apply to the selection, then the single-run ones. */
 export class RowMenu {
   private readonly menu = el('vscode-context-menu') as HTMLElement & { data: { label?: string; value?: string; separator?: boolean }[]; show: boolean };
-  constructor(parent: HTMLElement, run: (a: TableAction) => void) {
+  constructor(parent: HTMLElement, run: (a: TableAction) => void, closed: () => void) {
     parent.append(this.menu);
-    this.menu.addEventListener('vsc-context-menu-select', (e) => { const v = (e as CustomEvent<{ value: string }>).detail.value; if (v) run(v as TableAction); });
+    this.menu.addEventListener('vsc-context-menu-select', (e) => { const v = (e as CustomEvent<{ value: string }>).detail.value; closed(); if (v) run(v as TableAction); });
+    // Escape closes the menu; the keyboard goes back to the grid.
+    this.menu.addEventListener('keydown', (e) => { if (e.key === 'Escape') requestAnimationFrame(closed); });
   }
   open(x: number, y: number, selected: TableRow[], trusted: boolean): void {
     const items = ACTIONS.filter((a) => a.applies(selected, trusted)).map((a) => ({ label: a.label, value: a.action }));

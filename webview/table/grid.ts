@@ -167,7 +167,7 @@ export class Grid {
     h.append(title);
     if (k >= 0) h.append(el('span', 'sort', sortMark(sort, k)));
     h.addEventListener('click', (e) => { if (!(e.target as HTMLElement).classList.contains('resizer')) this.on.sort(c.id, e.shiftKey); });
-    h.addEventListener('keydown', (e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); e.stopPropagation(); this.on.sort(c.id, e.shiftKey); } });
+    h.addEventListener('keydown', (e) => this.onHeaderKey(e, c, i));
     // Reorder: drag a header onto another.
     h.draggable = true;
     h.addEventListener('dragstart', (e) => { e.dataTransfer?.setData('text/x-column', c.id); e.dataTransfer!.effectAllowed = 'move'; });
@@ -196,6 +196,41 @@ export class Grid {
   private layoutSheet(): void {
     const total = this.columns.reduce((a, c) => a + c.width, 0);
     this.sheet.replaceSync(`.head, .row { grid-template-columns: ${this.columns.map((c) => `${c.width}px`).join(' ') || '1fr'}; } .row, .head { width: ${total}px; }`);
+  }
+
+  /**
+   * The header row from the keyboard: ArrowUp on the first line (or Home on an empty grid) enters it;
+   * Left/Right move between headers, Enter/Space sorts (Shift adds a key), Ctrl+Left/Right moves the
+   * column, ArrowDown or Escape goes back to the lines.
+   */
+  private onHeaderKey(e: KeyboardEvent, c: GridColumn, i: number): void {
+    const cells = [...this.head.querySelectorAll<HTMLElement>('.hcell')];
+    const focusAt = (k: number): void => { const h = cells[Math.max(0, Math.min(cells.length - 1, k))]; h?.focus(); h?.scrollIntoView({ block: 'nearest', inline: 'nearest' }); };
+    e.stopPropagation();
+    switch (e.key) {
+      case 'Enter': case ' ': e.preventDefault(); this.on.sort(c.id, e.shiftKey); this.focusHeaderSoon(c.id); return;
+      case 'ArrowLeft': case 'ArrowRight': {
+        e.preventDefault();
+        const by = e.key === 'ArrowLeft' ? -1 : 1;
+        if (e.ctrlKey || e.metaKey) { const to = this.columns[i + by + (by > 0 ? 1 : 0)]?.id ?? null; if (i + by >= 0 && i + by < this.columns.length) { this.on.reorder(c.id, to); this.focusHeaderSoon(c.id); } return; }
+        return focusAt(i + by);
+      }
+      case 'Home': e.preventDefault(); return focusAt(0);
+      case 'End': e.preventDefault(); return focusAt(cells.length - 1);
+      case 'ArrowDown': case 'Escape': e.preventDefault(); this.root.focus({ preventScroll: true }); return;
+      default: return;
+    }
+  }
+
+  /** After the header row is rebuilt, focus stays on the column's header. */
+  private focusHeaderSoon(id: string): void {
+    requestAnimationFrame(() => (this.head.querySelector(`.hcell[data-col="${CSS.escape(id)}"]`) as HTMLElement | null)?.focus());
+  }
+
+  /** Puts the keyboard on the header row (the sorted column's header, else the first). */
+  focusHeader(): void {
+    const h = (this.head.querySelector('.hcell[aria-sort]') ?? this.head.querySelector('.hcell')) as HTMLElement | null;
+    h?.focus();
   }
 
   private startResize(e: PointerEvent, c: GridColumn, grip: HTMLElement): void {
@@ -380,7 +415,7 @@ export class Grid {
     const item = cur >= 0 ? this.items[cur] : undefined;
     switch (e.key) {
       case 'ArrowDown': e.preventDefault(); return this.moveTo(cur + 1, e);
-      case 'ArrowUp': e.preventDefault(); return this.moveTo(cur < 0 ? 0 : cur - 1, e);
+      case 'ArrowUp': e.preventDefault(); if (cur <= 0) { this.focusHeader(); return; } return this.moveTo(cur - 1, e);
       case 'PageDown': e.preventDefault(); return this.moveTo(cur + page, e);
       case 'PageUp': e.preventDefault(); return this.moveTo(cur - page, e);
       case 'Home': e.preventDefault(); return this.moveTo(0, e);

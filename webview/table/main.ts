@@ -59,7 +59,7 @@ let received = false;
 const bar = el('div', 'toolbar');
 const title = el('h1', '', 'Runs');
 const count = el('span', 'count', 'loading runs…');
-const filter = textField('Filter: words that must all appear', state.text, 'filter', 'Filter runs by text');
+const filter = textField('Filter: all words must match', state.text, 'filter', 'Filter runs by text');
 let filterTimer = 0;
 filter.addEventListener('input', () => { clearTimeout(filterTimer); filterTimer = window.setTimeout(() => { state.text = filter.value; save(); refresh(); }, 80); });
 const ranges = new RangeControls((r) => { state.ranges = r; save(); refresh(); }, state.ranges);
@@ -91,7 +91,7 @@ const grid = new Grid(document.body, {
   scrolled: () => { state.scrollTop = grid.root.scrollTop; state.scrollLeft = grid.root.scrollLeft; save(); },
   swatch: (row) => swatchClass(row),
 });
-const menu = new RowMenu(document.body, (a) => act(a));
+const menu = new RowMenu(document.body, (a) => act(a), () => grid.root.focus({ preventScroll: true }));
 
 // ---- colours: one class per distinct run colour (the CSP allows no inline style attributes) -----
 const swatches = new Map<string, string>();
