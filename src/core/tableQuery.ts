@@ -98,16 +98,27 @@ export function compareCells(a: CellValue | undefined, b: CellValue | undefined,
   return descending ? -c : c;
 }
 
-/** Sorted by the keys in order; ties keep the newest run first, then the id (a stable, total order). */
+/**
+ * Sorted by the keys in order; ties (and no keys) keep the newest sweep or run first, a sweep's runs in
+ * the sweep's order, then the id (a stable, total order).
+ */
 export function sortRows(rows: readonly TableRow[], sort: readonly SortKey[], cell: CellOf = (r, c) => r.cells[c]): TableRow[] {
-  // Decorate once: a comparator that looks cells up is the cost of sorting 10,000 rows.
-  const keyed = rows.map((r) => ({ r, k: sort.map((s) => cell(r, s.column)), created: typeof r.cells.created === 'number' ? r.cells.created : 0 }));
+  // Decorate once: a comparator that looks cells up is the cost of sorting 10,000 rows. A sweep is
+  // as new as its first run, so its runs (created a few ms apart) stay together.
+  const sweepStart = new Map<string, number>();
+  const created = (r: TableRow): number => (typeof r.cells.created === 'number' ? r.cells.created : 0);
+  for (const r of rows) if (r.sweepId) sweepStart.set(r.sweepId, Math.min(sweepStart.get(r.sweepId) ?? Infinity, created(r)));
+  const keyed = rows.map((r) => ({
+    r, k: sort.map((s) => cell(r, s.column)),
+    at: r.sweepId ? sweepStart.get(r.sweepId)! : created(r),
+    index: typeof r.cells.sweepIndex === 'number' ? r.cells.sweepIndex : 0,
+  }));
   keyed.sort((x, y) => {
     for (let i = 0; i < sort.length; i++) {
       const c = compareCells(x.k[i], y.k[i], sort[i].descending);
       if (c) return c;
     }
-    return y.created - x.created || (x.r.id < y.r.id ? -1 : x.r.id > y.r.id ? 1 : 0);
+    return y.at - x.at || (x.r.sweepId === y.r.sweepId ? x.index - y.index : 0) || (x.r.id < y.r.id ? -1 : x.r.id > y.r.id ? 1 : 0);
   });
   return keyed.map((x) => x.r);
 }

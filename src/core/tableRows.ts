@@ -105,6 +105,8 @@ export function tableRow(r: RunInput): TableRow {
     sweep: r.meta.sweep_id && (r.meta.sweep_size ?? 0) > 1 ? r.meta.sweep_id : null,
     kind: r.meta.kind === 'analysis' ? 'analysis' : 'training',
     created: r.meta.created,
+    // Not a column: orders a sweep's runs as the sweep does when nothing else decides (tableQuery.ts).
+    sweepIndex: r.meta.sweep_index ?? null,
     step: s?.lastStep ?? (r.step || null),
   };
   for (const [k, v] of cfg) cells[settingColumnId(k)] = v;

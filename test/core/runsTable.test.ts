@@ -103,6 +103,15 @@ test('filter by text terms and numeric ranges; sort numbers and text with empty 
   assert.deepEqual(viewItems(rows, 'experiment', new Set()).filter((i) => i.kind === 'group').map((i) => i.kind === 'group' && i.label), ['exp', 'y']);
 });
 
+test('with nothing to sort by: the newest sweep first, its runs in the sweep\'s order', () => {
+  const at = (id: string, created: number, sweep: string | null, index: number | null): RunInput => {
+    const r = run(id, { sweep: sweep ?? undefined });
+    return { ...r, meta: { ...r.meta, created, sweep_index: index } };
+  };
+  const rows = [at('s1-full', 100, 's1', 0), at('s1-r4', 100.01, 's1', 1), at('s1-r8', 100.02, 's1', 2), at('single', 50, null, null), at('s2-a', 200, 's2', 0), at('s2-b', 200.01, 's2', 1)].map(tableRow);
+  assert.deepEqual(sortRows(rows, []).map((r) => r.id), ['s2-a', 's2-b', 's1-full', 's1-r4', 's1-r8', 'single']);
+});
+
 test('sorting and filtering by the computed frontier column', () => {
   const rows = [run('a', { code: 3, english: 2.5 }), run('b', { code: 3.6, english: 2.6 }), run('c')].map(tableRow);
   const cell = cellOf(frontierIds(rows));

@@ -8,6 +8,7 @@ import type { ExperimentConfig } from '../../src/core/generated/experiment';
 import type { HostToTable, TableRow } from '../../src/core/tableProtocol';
 import { isHostToTable } from '../../src/core/tableProtocol';
 import { TableFeed, type TableRunSource } from '../../src/table/tableFeed';
+import { scopeKey, scopeOf, scopeTitle } from '../../src/table/scope';
 import { tmpDir, waitFor } from '../core/helpers';
 
 /** The RunManager's part the feed uses: the store's reconciled runs, re-listed when the test says. */
@@ -100,4 +101,16 @@ test('the table feed reads 200 runs once each, then only stats them', async () =
   await new Promise((r) => setTimeout(r, 50));
   assert.equal(got.filter((m) => m.type === 'update' && m.upsert.length).length, 0, 'nothing changed: nothing posted');
   feed.dispose();
+});
+
+test('a Runs view node gives the table its scope and title; the palette gives every run', () => {
+  const exp = { kind: 'experiment', name: 'lora-vs-full' };
+  const sweep = { kind: 'sweep', sweepId: 'lora-vs-full-abc', parent: exp };
+  assert.deepEqual(scopeOf(exp), { experiment: 'lora-vs-full' });
+  assert.deepEqual(scopeOf(sweep), { experiment: 'lora-vs-full', sweepId: 'lora-vs-full-abc' });
+  assert.deepEqual(scopeOf(undefined), {});
+  assert.deepEqual(scopeOf({ kind: 'run', run: {} }), {}, 'a run node (or anything else): all runs');
+  assert.equal(scopeTitle(scopeOf(sweep)), 'Runs: lora-vs-full sweep');
+  assert.equal(scopeTitle({}), 'Runs');
+  assert.notEqual(scopeKey(scopeOf(exp)), scopeKey(scopeOf(sweep)), 'one panel per scope');
 });

@@ -128,6 +128,12 @@ async function main(): Promise<void> {
       check(g.rows.length > 0 && g.rows.every((r) => /lora/i.test(r.cells.join(' '))), `filter "lora": ${g.rows.length} rows, all LoRA (${g.count})`);
       check((await page.locator('.body .row.group').count()) >= 1, 'grouped by sweep: group headers shown');
       await page.screenshot({ path: path.join(ROOT, 'docs', 'screenshots', 'table-grouped-dark.png') });
+      // Export CSV: what is shown, in its order: the shown headers, the filtered rows, raw values.
+      await page.getByRole('button', { name: 'Export CSV', exact: true }).click();
+      const exp = ((await page.evaluate('window.__sent')) as { type: string; name?: string; data?: string }[]).filter((m) => m.type === 'export').at(-1);
+      const lines = (exp?.data ?? '').trim().split('\n');
+      check(exp?.name === 'runs.csv' && lines[0] === g.headers.join(',') && lines.length - 1 === g.rows.length && lines.slice(1).every((l) => /lora/.test(l)),
+        `CSV export (${exp?.name}): ${lines.length - 1} rows, header = the shown columns (${lines[0]?.slice(0, 60)}…)`);
       await page.waitForTimeout(200);
       const state = await page.evaluate('window.__state');
       const again = await openTable(browser, theme, state);

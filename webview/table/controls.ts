@@ -102,7 +102,7 @@ export class RangeControls {
 }
 
 /** What each action is called and when it applies to the selection. */
-export const ACTIONS: { action: TableAction; label: string; applies: (rows: TableRow[], trusted: boolean) => boolean }[] = [
+export const ACTIONS: { action: TableAction; label: string; title?: string; applies: (rows: TableRow[], trusted: boolean) => boolean }[] = [
   { action: 'dashboard', label: 'Dashboard', applies: (r) => r.length >= 1 },
   { action: 'compare', label: 'Compare', applies: (r) => r.length >= 2 },
   { action: 'pareto', label: 'Pareto', applies: (r) => r.length >= 1 },
@@ -110,7 +110,7 @@ export const ACTIONS: { action: TableAction; label: string; applies: (rows: Tabl
   { action: 'playground', label: 'Playground', applies: (r) => r.length >= 1 && r.some((x) => x.kind === 'training') },
   { action: 'stop', label: 'Stop', applies: (r) => r.some((x) => x.state === 'running' || x.state === 'queued') },
   { action: 'resume', label: 'Resume', applies: (r, t) => t && r.some((x) => x.state === 'stopped' || x.state === 'failed' || x.state === 'queued') },
-  { action: 'duplicate', label: 'Duplicate with Changes…', applies: (r, t) => t && r.length === 1 },
+  { action: 'duplicate', label: 'Duplicate…', title: 'Duplicate with Changes: a new experiment file from this run\'s resolved config, to edit and start', applies: (r, t) => t && r.length === 1 },
   { action: 'delete', label: 'Delete…', applies: (r) => r.length >= 1 },
 ];
 const MENU_EXTRA: { action: TableAction; label: string }[] = [{ action: 'openLog', label: 'Open Log' }, { action: 'revealFolder', label: 'Reveal Run Folder' }];
@@ -125,7 +125,7 @@ export class ActionBar {
     this.root.setAttribute('aria-label', 'Selected runs');
     this.count.title = 'Click a row to select it, Ctrl/Cmd+click to add one, Shift+click for a range; arrows, Space, Ctrl+A from the keyboard.';
     this.root.append(this.count);
-    for (const a of ACTIONS) { const b = button(a.label, () => run(a.action)); this.buttons.set(a.action, b); this.root.append(b); }
+    for (const a of ACTIONS) { const b = button(a.label, () => run(a.action), a.title); this.buttons.set(a.action, b); this.root.append(b); }
   }
   update(selected: TableRow[], shown: number, trusted: boolean): void {
     this.count.textContent = selected.length ? `${selected.length} of ${shown} selected:` : 'Selected runs:';
@@ -143,7 +143,7 @@ export class RowMenu {
     this.menu.addEventListener('keydown', (e) => { if (e.key === 'Escape') requestAnimationFrame(closed); });
   }
   open(x: number, y: number, selected: TableRow[], trusted: boolean): void {
-    const items = ACTIONS.filter((a) => a.applies(selected, trusted)).map((a) => ({ label: a.label, value: a.action }));
+    const items = ACTIONS.filter((a) => a.applies(selected, trusted)).map((a) => ({ label: a.action === 'duplicate' ? 'Duplicate with Changes…' : a.label, value: a.action }));
     const single = selected.length === 1 ? MENU_EXTRA.map((m) => ({ label: m.label, value: m.action })) : [];
     this.menu.data = [...items.slice(0, -1), ...(single.length ? [{ separator: true }, ...single] : []), { separator: true }, ...items.slice(-1)];
     this.menu.style.left = `${Math.min(x, window.innerWidth - 220)}px`;
@@ -166,9 +166,10 @@ export class ColumnsPanel {
   show(anchor: HTMLElement, columns: TableColumn[], shown: (id: string) => boolean): void {
     this.render(columns, shown);
     const r = anchor.getBoundingClientRect();
-    this.root.style.left = `${Math.max(8, Math.min(r.left, window.innerWidth - 300))}px`;
     this.root.style.top = `${r.bottom + 4}px`;
     this.root.classList.remove('hidden');
+    // Right-aligned with its button, inside the window.
+    this.root.style.left = `${Math.max(8, Math.min(r.right - this.root.offsetWidth, window.innerWidth - this.root.offsetWidth - 8))}px`;
     (this.root.querySelector('vscode-checkbox') as HTMLElement | null)?.focus();
   }
   render(columns: TableColumn[], shown: (id: string) => boolean): void {

@@ -179,7 +179,9 @@ function act(action: TableAction): void {
 }
 
 function exportCsv(): void {
-  const name = `${(title.textContent ?? 'runs').replace(/[^\w.\- ]+/g, '_').replace(/^[^\w]+/, '').trim() || 'runs'}.csv`;
+  // "Runs: e2e-table sweep" → runs-e2e-table-sweep.csv
+  const what = (title.textContent ?? '').replace(/^Runs:?\s*/, '').replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 100);
+  const name = `runs${what ? `-${what}` : ''}.csv`;
   post({ type: 'export', name, data: toCsv(shownColumns, shownRows, cell) });
 }
 
