@@ -174,6 +174,30 @@ async function liveAndKeyboard(browser: Browser, check: (cond: boolean, what: st
   await drawn(page);
   const sortAttr = await page.evaluate('document.querySelector(".hcell[aria-sort]")?.querySelector(".title")?.textContent + " " + document.querySelector(".hcell[aria-sort]")?.getAttribute("aria-sort")');
   c(sortAttr === 'learning Δ ascending', `keyboard: Enter on a header sorts (${sortAttr})`);
+  // Ctrl+ArrowRight moves the focused header's column one place right.
+  const order = async (): Promise<string[]> => (await readGrid(page)).headers;
+  const before = await order();
+  await page.keyboard.press('Control+ArrowRight');
+  await drawn(page);
+  const after = await order();
+  const k = before.indexOf('learning Δ');
+  c(after[k + 1] === 'learning Δ' && after[k] === before[k + 1], `keyboard: Ctrl+ArrowRight moves the column (${before.slice(k, k + 2).join(', ')} → ${after.slice(k, k + 2).join(', ')})`);
+  // A header's right edge resizes its column; a header dragged onto another moves its column there
+  // (back at the left first: the keyboard scrolled the grid sideways to the focused header).
+  await page.evaluate('document.querySelector(".runs-grid").scrollLeft = 0');
+  await drawn(page);
+  const grip = await page.locator('.hcell[data-col="cfg:lora.rank"] .resizer').boundingBox();
+  const w0 = (await page.locator('.hcell[data-col="cfg:lora.rank"]').boundingBox())!.width;
+  await page.mouse.move(grip!.x + 2, grip!.y + 5); await page.mouse.down(); await page.mouse.move(grip!.x + 62, grip!.y + 5, { steps: 5 }); await page.mouse.up();
+  await drawn(page);
+  await page.waitForTimeout(150); // the state is saved 100 ms after a change
+  const w1 = (await page.locator('.hcell[data-col="cfg:lora.rank"]').boundingBox())!.width;
+  const saved = (await page.evaluate('window.__state?.widths?.["cfg:lora.rank"]')) as number | undefined;
+  c(Math.abs(w1 - w0 - 60) <= 2 && saved === Math.round(w1), `dragging the edge resizes: rank ${w0} → ${w1} px (saved ${saved})`);
+  await page.locator('.hcell[data-col="cfg:train.lr"]').dragTo(page.locator('.hcell[data-col="cfg:method"]'), { targetPosition: { x: 4, y: 10 } });
+  await drawn(page);
+  const dragged = await order();
+  c(dragged.indexOf('lr') === dragged.indexOf('method') - 1, `dragging the lr header onto method's left half puts it before method (${dragged.slice(0, 8).join(', ')})`);
   await page.keyboard.press('ArrowDown');
   await page.locator('.runs-grid').focus();
   for (let i = 0; i < 300; i++) await page.keyboard.press('ArrowDown');

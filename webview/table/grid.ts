@@ -2,21 +2,23 @@
  * The runs table's grid: an ARIA grid (role=grid, rows and cells, aria-sort on headers,
  * aria-activedescendant for the focused row) whose rows are virtual: only the rows in view (and a
  * few around) exist in the DOM, positioned in a body as tall as all of them, so 10,000 runs scroll
- * and sort like 10. Sticky header and first column; columns reorder by dragging a header and
- * resize by its edge; click, Ctrl/Cmd+click and Shift+click select; arrows, Page Up/Down, Home/End,
- * Space, Ctrl+A, Enter, Delete and the context-menu key work from the keyboard.
+ * and sort like 10. Sticky header (gridHeader.ts: sort, reorder, resize) and first column; click,
+ * Ctrl/Cmd+click and Shift+click select; arrows, Page Up/Down, Home/End, Space, Ctrl+A, Enter,
+ * Delete and the context-menu key work from the keyboard.
  */
-import type { TableColumn, TableRow } from '../../src/core/tableProtocol';
+import type { TableRow } from '../../src/core/tableProtocol';
 import type { CellOf, SortKey, ViewItem } from '../../src/core/tableQuery';
 import { formatCell } from '../../src/core/tableFormat';
 import { STATE_ICON } from '../../src/core/runStateIcons';
 import { el } from '../common/dom';
 import { codicon } from '../common/codicons';
+import { GridHeader, type GridColumn } from './gridHeader';
+
+export type { GridColumn };
 
 export const ROW_H = 24;
 const OVERSCAN = 8;
 
-export interface GridColumn extends TableColumn { width: number }
 
 export interface GridEvents {
   sort(column: string, add: boolean): void;
@@ -33,18 +35,14 @@ export interface GridEvents {
   swatch(row: TableRow): string;
 }
 
-/** ▲ ascending, ▼ descending, with the key's place when several columns sort. */
-const sortMark = (sort: readonly SortKey[], k: number): string => `${sort[k].descending ? '▼' : '▲'}${sort.length > 1 ? k + 1 : ''}`;
-
 const itemKey = (it: ViewItem): string => (it.kind === 'row' ? it.row.id : `group:${it.key}`);
 
 export class Grid {
   readonly root = el('div', 'runs-grid');
-  private readonly head = el('div', 'head');
   private readonly body = el('div', 'body');
   private readonly empty = el('div', 'empty hidden');
-  private readonly sheet = new CSSStyleSheet();
   private columns: GridColumn[] = [];
+  private readonly header: GridHeader;
   private items: ViewItem[] = [];
   private cell: CellOf = (r, c) => r.cells[c];
   private frontier: ReadonlySet<string> = new Set();
@@ -64,11 +62,9 @@ export class Grid {
     this.root.setAttribute('aria-multiselectable', 'true');
     this.root.setAttribute('aria-label', 'Runs');
     this.root.tabIndex = 0;
-    this.head.setAttribute('role', 'row');
-    this.head.setAttribute('aria-rowindex', '1');
-    this.root.append(this.head, this.body, this.empty);
+    this.header = new GridHeader(this.root, on);
+    this.root.append(this.header.root, this.body, this.empty);
     parent.append(this.root);
-    document.adoptedStyleSheets = [...document.adoptedStyleSheets, this.sheet];
     this.root.addEventListener('scroll', () => { this.schedule(); this.on.scrolled(); }, { passive: true });
     new ResizeObserver(() => this.schedule()).observe(this.root);
     this.body.addEventListener('mousedown', (e) => this.onMouseDown(e));
@@ -82,23 +78,17 @@ export class Grid {
   setColumns(columns: GridColumn[], sort: readonly SortKey[]): void {
     this.columns = columns;
     this.root.setAttribute('aria-colcount', String(columns.length));
-    this.layoutSheet();
-    this.head.replaceChildren(...columns.map((c, i) => this.headerCell(c, i, sort)));
+    this.header.set(columns, sort);
     this.epoch++;
     this.columnsEpoch++;
     this.schedule();
   }
 
   /** The sort changed: only the headers' indicators and aria-sort (the rows come with setItems). */
-  setSort(sort: readonly SortKey[]): void {
-    this.head.querySelectorAll('.hcell').forEach((h) => {
-      const id = (h as HTMLElement).dataset.col ?? '';
-      const k = sort.findIndex((s) => s.column === id);
-      if (k === 0) h.setAttribute('aria-sort', sort[0].descending ? 'descending' : 'ascending'); else h.removeAttribute('aria-sort');
-      h.querySelector('.sort')?.remove();
-      if (k >= 0) h.querySelector('.title')!.after(el('span', 'sort', sortMark(sort, k)));
-    });
-  }
+  setSort(sort: readonly SortKey[]): void { this.header.setSort(sort); }
+
+  /** Puts the keyboard on the header row. */
+  focusHeader(): void { this.header.focus(); }
 
   setItems(items: ViewItem[], cell: CellOf, frontier: ReadonlySet<string>, emptyText: string): void {
     this.items = items;
@@ -153,102 +143,6 @@ export class Grid {
   }
 
   // ---- drawing ----------------------------------------------------------------------------
-
-  private headerCell(c: GridColumn, i: number, sort: readonly SortKey[]): HTMLElement {
-    const h = el('div', `hcell ${c.kind === 'number' ? 'num' : ''}`);
-    h.setAttribute('role', 'columnheader');
-    h.setAttribute('aria-colindex', String(i + 1));
-    h.tabIndex = -1;
-    h.title = `${c.title}: ${c.description}${c.better ? ` (${c.better} is better)` : ''}\nClick to sort, Shift+click to add a sort key; drag to move; drag the edge to resize.`;
-    h.dataset.col = c.id;
-    const k = sort.findIndex((s) => s.column === c.id);
-    if (k === 0) h.setAttribute('aria-sort', sort[0].descending ? 'descending' : 'ascending');
-    const title = el('span', 'title', c.title);
-    h.append(title);
-    if (k >= 0) h.append(el('span', 'sort', sortMark(sort, k)));
-    h.addEventListener('click', (e) => { if (!(e.target as HTMLElement).classList.contains('resizer')) this.on.sort(c.id, e.shiftKey); });
-    h.addEventListener('keydown', (e) => this.onHeaderKey(e, c, i));
-    // Reorder: drag a header onto another.
-    h.draggable = true;
-    h.addEventListener('dragstart', (e) => { e.dataTransfer?.setData('text/x-column', c.id); e.dataTransfer!.effectAllowed = 'move'; });
-    h.addEventListener('dragover', (e) => {
-      if (!e.dataTransfer?.types.includes('text/x-column')) return;
-      e.preventDefault();
-      const after = e.offsetX > h.clientWidth / 2;
-      h.classList.toggle('drop-after', after); h.classList.toggle('drop-before', !after);
-    });
-    h.addEventListener('dragleave', () => h.classList.remove('drop-before', 'drop-after'));
-    h.addEventListener('drop', (e) => {
-      e.preventDefault();
-      h.classList.remove('drop-before', 'drop-after');
-      const moved = e.dataTransfer?.getData('text/x-column');
-      if (!moved || moved === c.id) return;
-      const after = e.offsetX > h.clientWidth / 2;
-      this.on.reorder(moved, after ? this.columns[i + 1]?.id ?? null : c.id);
-    });
-    const grip = el('span', 'resizer');
-    grip.addEventListener('pointerdown', (e) => this.startResize(e, c, grip));
-    h.append(grip);
-    return h;
-  }
-
-  /** Column widths as one stylesheet (no inline styles under the CSP); a group line spans them all. */
-  private layoutSheet(): void {
-    const total = this.columns.reduce((a, c) => a + c.width, 0);
-    this.sheet.replaceSync(`.head, .row { grid-template-columns: ${this.columns.map((c) => `${c.width}px`).join(' ') || '1fr'}; } .row, .head { width: ${total}px; }`);
-  }
-
-  /**
-   * The header row from the keyboard: ArrowUp on the first line (or Home on an empty grid) enters it;
-   * Left/Right move between headers, Enter/Space sorts (Shift adds a key), Ctrl+Left/Right moves the
-   * column, ArrowDown or Escape goes back to the lines.
-   */
-  private onHeaderKey(e: KeyboardEvent, c: GridColumn, i: number): void {
-    const cells = [...this.head.querySelectorAll<HTMLElement>('.hcell')];
-    const focusAt = (k: number): void => { const h = cells[Math.max(0, Math.min(cells.length - 1, k))]; h?.focus(); h?.scrollIntoView({ block: 'nearest', inline: 'nearest' }); };
-    e.stopPropagation();
-    switch (e.key) {
-      case 'Enter': case ' ': e.preventDefault(); this.on.sort(c.id, e.shiftKey); this.focusHeaderSoon(c.id); return;
-      case 'ArrowLeft': case 'ArrowRight': {
-        e.preventDefault();
-        const by = e.key === 'ArrowLeft' ? -1 : 1;
-        if (e.ctrlKey || e.metaKey) { const to = this.columns[i + by + (by > 0 ? 1 : 0)]?.id ?? null; if (i + by >= 0 && i + by < this.columns.length) { this.on.reorder(c.id, to); this.focusHeaderSoon(c.id); } return; }
-        return focusAt(i + by);
-      }
-      case 'Home': e.preventDefault(); return focusAt(0);
-      case 'End': e.preventDefault(); return focusAt(cells.length - 1);
-      case 'ArrowDown': case 'Escape': e.preventDefault(); this.root.focus({ preventScroll: true }); return;
-      default: return;
-    }
-  }
-
-  /** After the header row is rebuilt, focus stays on the column's header. */
-  private focusHeaderSoon(id: string): void {
-    requestAnimationFrame(() => (this.head.querySelector(`.hcell[data-col="${CSS.escape(id)}"]`) as HTMLElement | null)?.focus());
-  }
-
-  /** Puts the keyboard on the header row (the sorted column's header, else the first). */
-  focusHeader(): void {
-    const h = (this.head.querySelector('.hcell[aria-sort]') ?? this.head.querySelector('.hcell')) as HTMLElement | null;
-    h?.focus();
-  }
-
-  private startResize(e: PointerEvent, c: GridColumn, grip: HTMLElement): void {
-    e.preventDefault(); e.stopPropagation();
-    const x0 = e.clientX, w0 = c.width;
-    grip.setPointerCapture(e.pointerId);
-    grip.classList.add('active');
-    const move = (ev: PointerEvent): void => {
-      c.width = Math.max(40, Math.round(w0 + ev.clientX - x0));
-      this.layoutSheet();
-    };
-    const up = (): void => {
-      grip.removeEventListener('pointermove', move); grip.removeEventListener('pointerup', up); grip.classList.remove('active');
-      this.on.resize(c.id, c.width);
-    };
-    grip.addEventListener('pointermove', move);
-    grip.addEventListener('pointerup', up);
-  }
 
   private render(): void {
     const top = this.root.scrollTop;
