@@ -57,7 +57,7 @@ export function tableColumns(rows: readonly TableRow[], taskInfo: ReadonlyMap<st
   const constant = (id: string): boolean => rows.length > 1 && distinct(rows, id) < 2;
   const out: TableColumn[] = RUN_COLUMNS
     .filter((c) => c.id === 'frontier' ? rows.some((r) => r.pareto) : c.id === 'run' || c.id === 'state' || has(c.id))
-    .map((c) => ((c.id === 'experiment' || c.id === 'sweep' || c.id === 'step') && constant(c.id) ? { ...c, hiddenByDefault: true } : c));
+    .map((c) => ((c.id === 'experiment' || c.id === 'sweep') && constant(c.id) ? { ...c, hiddenByDefault: true } : c));
 
   // Settings: the fixed ones, then what differs, in the order the keys first appear.
   const fixed = new Set(FIXED_SETTINGS.map((s) => s.key));
@@ -127,6 +127,17 @@ export function tableColumns(rows: readonly TableRow[], taskInfo: ReadonlyMap<st
   score('wall', 'wall time', 'seconds', 'Wall time from run_started to the last event, summed over resumed segments.');
   score('memory', 'peak memory', 'mib', 'Peak memory of the training steps: CUDA peak allocated, or resident memory on CPU.', 'lower');
   return out;
+}
+
+/**
+ * What of a row the columns depend on: which cells it has, its settings and run columns, its
+ * learning/forgetting directions; not its scores' values or step, which change while it trains.
+ * The feed recomputes the columns only when a row's shape changes.
+ */
+export function columnShape(row: TableRow): string {
+  const keys = Object.keys(row.cells).sort();
+  const fixed = keys.filter((k) => k.startsWith('cfg:') || k === 'experiment' || k === 'sweep').map((k) => `${k}=${String(row.cells[k])}`);
+  return `${keys.join(',')}|${fixed.join(',')}|${row.pareto ? `${row.pareto.learningHigherIsBetter}${row.pareto.forgettingHigherIsBetter}` : ''}`;
 }
 
 /** Rows and columns of a table over `runs`. */

@@ -11,7 +11,7 @@
 import type { StoredRun } from '../core/runStore';
 import { ScoreCache } from '../core/scoreCache';
 import type { RunScores } from '../core/runScores';
-import { tableColumns, taskInfoOf } from '../core/tableColumns';
+import { columnShape, tableColumns, taskInfoOf } from '../core/tableColumns';
 import type { HostToTable, TableColumn, TableRow, TableScope } from '../core/tableProtocol';
 import { tableRow, type RunInput } from '../core/tableRows';
 
@@ -47,6 +47,9 @@ export class TableFeed {
   private readonly dirty = new Set<string>();
   private readonly removed = new Set<string>();
   private postedColumns = '';
+  /** Each row's columnShape; the columns are recomputed (O(rows × cells)) only when one changes. */
+  private readonly shapes = new Map<string, string>();
+  private columnsStale = true;
   private postedLoading = true;
   private sink?: TableSink;
   private loading = true;
@@ -83,7 +86,9 @@ export class TableFeed {
     this.postedColumns = JSON.stringify(columns);
     this.postedLoading = this.loading;
     this.postedRows.clear();
-    for (const r of rows) this.postedRows.set(r.id, JSON.stringify(r));
+    this.shapes.clear();
+    for (const r of rows) { this.postedRows.set(r.id, JSON.stringify(r)); this.shapes.set(r.id, columnShape(r)); }
+    this.columnsStale = false;
     sink({ type: 'init', scope: this.scope, title, columns, rows, trusted, loading: this.loading });
   }
 
@@ -163,14 +168,24 @@ export class TableFeed {
     }
     this.dirty.clear();
     const remove = [...this.removed].filter((id) => this.postedRows.delete(id));
+    for (const id of this.removed) if (this.shapes.delete(id)) this.columnsStale = true;
     this.removed.clear();
-    const columns = this.columns();
-    const colJson = JSON.stringify(columns);
-    const columnsChanged = colJson !== this.postedColumns;
+    for (const r of upsert) {
+      const shape = columnShape(r);
+      if (this.shapes.get(r.id) !== shape) { this.shapes.set(r.id, shape); this.columnsStale = true; }
+    }
+    let columnsChanged = false;
+    let columns: TableColumn[] | undefined;
+    if (this.columnsStale) {
+      this.columnsStale = false;
+      columns = this.columns();
+      const colJson = JSON.stringify(columns);
+      columnsChanged = colJson !== this.postedColumns;
+      this.postedColumns = colJson;
+    }
     if (!upsert.length && !remove.length && !columnsChanged && this.postedLoading === this.loading) return;
-    this.postedColumns = colJson;
     this.postedLoading = this.loading;
-    this.sink({ type: 'update', upsert, remove, loading: this.loading, ...(columnsChanged ? { columns } : {}) });
+    this.sink({ type: 'update', upsert, remove, loading: this.loading, ...(columnsChanged && columns ? { columns } : {}) });
   }
 
   dispose(): void {

@@ -62,6 +62,7 @@ test('the table feed: a sweep\'s rows with scores; live updates of only what cha
   await waitFor(() => upserted().some((r) => r.id === b.id && r.cells.learning === 3.2), 5000);
   assert.ok(!upserted().some((r) => r.id === a.id), 'the finished run\'s row is not posted again');
   assert.equal(upserted().filter((r) => r.id === b.id).at(-1)!.cells.step, 3);
+  assert.ok(!got.some((m) => m.type === 'update' && m.columns), 'new score values of the same tasks: the columns are not sent again');
 
   // It finishes: the RunManager reports the state; the row says completed.
   fs.appendFileSync(path.join(b.dir, 'events.jsonl'), line({ type: 'run_finished', status: 'completed', error: null }));
