@@ -107,5 +107,5 @@ export function describeJob(job: Pick<JobInfo, 'jobId' | 'state' | 'reason' | 'e
   if (PENDING_STATES.has(job.state)) return `job ${job.jobId} ${job.state.toLowerCase()}${reason}`;
   if (why) return `job ${job.jobId} ended by Slurm: ${job.state} (${why})`;
   const exit = job.exitCode && job.exitCode !== '0:0' && isTerminal(job.state) ? `, exit ${job.exitCode}` : '';
-  return `job ${job.jobId} ${job.state.toLowerCase()}${exit}`;
+  return `job ${job.jobId} ${job.state.toLowerCase()}${reason}${exit}`;
 }

@@ -77,7 +77,7 @@ export function reconcileSlurm(status: RunStatus, ctx: SlurmReconcileContext): S
     }
     return {
       ...status, state: 'failed', phase: 'done', reconciled: 'job ended', slurm,
-      error: `${ended ?? `Slurm ${describeJob(job)}`} without a result from the trainer; see train.log`,
+      error: `${ended ?? `Slurm ${describeJob(job)}`}; the trainer wrote no result (see train.log)`,
     };
   }
   return { ...status, slurm };

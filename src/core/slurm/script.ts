@@ -117,7 +117,8 @@ export function batchScript(o: BatchScriptOptions): string {
     // A job that Slurm requeued (preemption, node failure) continues from its checkpoint too.
     `RESUME=${o.resume ? '--resume' : ''}`,
     'if [ "${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then RESUME=--resume; fi',
-    'HEAD_NODE=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)',
+    // sed reads every line: head would close the pipe early and pipefail would end the job (SIGPIPE).
+    'HEAD_NODE=$(scontrol show hostnames "$SLURM_JOB_NODELIST" | sed -n 1p)',
     `PORT=${port}`,
     'echo "finetune-lab: Slurm job $SLURM_JOB_ID on $SLURM_JOB_NODELIST ($SLURM_NNODES node(s)), rendezvous $HEAD_NODE:$PORT $RESUME"',
     '',
