@@ -13,7 +13,7 @@ export type ReconciledStatus = RunStatus & {
   /** Why the state differs from status.json, when it does. */
   reconciled?: string;
   /** A Slurm run's job as Slurm reports it (slurm/reconcile.ts): id, state, reason, how it reads. */
-  slurm?: { jobId: string; state: string | null; reason: string | null; text: string; unknown?: string };
+  slurm?: { jobId: string; state: string | null; reason: string | null; nodes?: string | null; text: string; unknown?: string };
 };
 
 export interface ReconcileContext {

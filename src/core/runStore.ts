@@ -16,6 +16,7 @@ import { lastEvents } from './events';
 import { pidAlive as defaultPidAlive, reconcileStatus, type ReconciledStatus } from './reconcile';
 import type { SlurmRecord } from './generated/slurm';
 import { reconcileSlurm } from './slurm/reconcile';
+import { isTerminal as isJobTerminal } from './slurm/jobs';
 import { sharedTracker, type JobTracker } from './slurm/tracker';
 import { readSlurmRecord, recordObservation } from './slurm/record';
 
@@ -169,7 +170,9 @@ export class RunStore {
     const slurm = await readSlurmRecord(dir, problems);
     let reconciled: ReconciledStatus;
     if (slurm) {
-      const view = unfinished ? await this.jobs.view(slurm.job_id) : { kind: 'missing' as const };
+      // Finished runs are not asked about, except once to record how their job ended.
+      const ask = unfinished || (slurm.state != null && !isJobTerminal(slurm.state));
+      const view = ask ? await this.jobs.view(slurm.job_id) : { kind: 'missing' as const };
       if (view.kind === 'job') await recordObservation(dir, slurm, view.job, this.now()).catch(() => undefined);
       reconciled = reconcileSlurm(runStatus, { record: slurm, view, finished: lastEvent?.type === 'run_finished' ? lastEvent : undefined, now: this.now() });
     } else {

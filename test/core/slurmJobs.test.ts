@@ -53,7 +53,8 @@ test('describeJob reads as a user would say it', () => {
   assert.equal(describeJob({ jobId: '12', state: 'TIMEOUT', reason: 'TimeLimit', exitCode: '0:0' }), 'job 12 ended by Slurm: TIMEOUT (time limit reached)');
   assert.equal(describeJob({ jobId: '12', state: 'NODE_FAIL', reason: null, exitCode: '0:0' }), 'job 12 ended by Slurm: NODE_FAIL (node failure)');
   assert.equal(describeJob({ jobId: '12', state: 'FAILED', reason: 'NonZeroExitCode', exitCode: '3:0' }), 'job 12 failed (NonZeroExitCode), exit 3:0');
-  assert.equal(describeJob({ jobId: '12', state: 'RUNNING', reason: null, exitCode: null }), 'job 12 running');
+  assert.equal(describeJob({ jobId: '12', state: 'RUNNING', reason: null, exitCode: null, nodes: 'gpu[01-02]' }), 'job 12 on gpu[01-02]');
+  assert.equal(describeJob({ jobId: '12', state: 'SUSPENDED', reason: null, exitCode: null }), 'job 12 suspended');
 });
 
 /** An Exec that answers from a table of argv → result, recording the calls. */
@@ -124,7 +125,7 @@ const finished = (st: 'completed' | 'stopped' | 'failed', time = 2000) => ({ v: 
 test('reconcileSlurm: pending → queued with the reason; running; the trainer\'s pid is never checked', () => {
   const p = reconcileSlurm(status(), { record: record(), view: job('PENDING', 'Priority'), now: 1100 });
   assert.equal(p.state, 'queued');
-  assert.deepEqual(p.slurm, { jobId: '12', state: 'PENDING', reason: 'Priority', text: 'job 12 pending (Priority)' });
+  assert.deepEqual(p.slurm, { jobId: '12', state: 'PENDING', reason: 'Priority', nodes: 'gpu01', text: 'job 12 pending (Priority)' });
   const r = reconcileSlurm(status(), { record: record(), view: job('RUNNING'), now: 1100 });
   assert.equal(r.state, 'running'); assert.equal(r.phase, 'starting');
   const alive = reconcileSlurm(status({ state: 'running', pid: 999999999, heartbeat: 1090 }), { record: record(), view: job('RUNNING'), now: 1100 });
@@ -142,6 +143,10 @@ test('reconcileSlurm: the trainer\'s run_finished wins; a scheduler end is named
   // resumed: status queued again, the run_finished in events is from the job before (time 900 < submitted 1000)
   const resumed = reconcileSlurm(status(), { record: record(), view: job('PENDING', 'Resources'), finished: finished('stopped', 900), now: 1100 });
   assert.equal(resumed.state, 'queued');
+  // requeued by Slurm after the trainer stopped on its SIGTERM: waiting to run again, not stopped
+  const requeued = reconcileSlurm(status({ state: 'stopped' }), { record: record(), view: job('PENDING', 'BeginTime'), finished: finished('stopped'), now: 3000 });
+  assert.equal(requeued.state, 'queued');
+  assert.match(requeued.slurm?.text ?? '', /requeued: resumes from its checkpoint/);
 });
 
 test('reconcileSlurm: ended without a result → failed with Slurm\'s word, cancelled → stopped, forgotten → last state seen', () => {

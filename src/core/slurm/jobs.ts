@@ -101,11 +101,12 @@ export function parseSacct(text: string): JobInfo[] {
 }
 
 /** "job 12 is pending (Priority)", "job 12 ran out of time (TIMEOUT)": how a state reads to a user. */
-export function describeJob(job: Pick<JobInfo, 'jobId' | 'state' | 'reason' | 'exitCode'>): string {
+export function describeJob(job: Pick<JobInfo, 'jobId' | 'state' | 'reason' | 'exitCode'> & { nodes?: string | null }): string {
   const why = SCHEDULER_ENDED[job.state];
   const reason = job.reason && job.reason !== job.state ? ` (${job.reason})` : '';
   if (PENDING_STATES.has(job.state)) return `job ${job.jobId} ${job.state.toLowerCase()}${reason}`;
   if (why) return `job ${job.jobId} ended by Slurm: ${job.state} (${why})`;
+  if (ACTIVE_STATES.has(job.state)) return `job ${job.jobId}${job.state === 'RUNNING' ? '' : ` ${job.state.toLowerCase()}`}${job.nodes ? ` on ${job.nodes}` : ''}`;
   const exit = job.exitCode && job.exitCode !== '0:0' && isTerminal(job.state) ? `, exit ${job.exitCode}` : '';
   return `job ${job.jobId} ${job.state.toLowerCase()}${reason}${exit}`;
 }

@@ -40,11 +40,15 @@ export function reconcileSlurm(status: RunStatus, ctx: SlurmReconcileContext): S
   if (ctx.view.kind === 'job') job = ctx.view.job;
   else if (ctx.view.kind === 'missing') job = recorded(record);
   const info = job
-    ? { jobId: job.jobId, state: job.state, reason: job.reason, text: describeJob(job) }
-    : { jobId: record.job_id, state: record.state ?? null, reason: record.reason ?? null, text: `job ${record.job_id}` };
+    ? { jobId: job.jobId, state: job.state, reason: job.reason, nodes: job.nodes, text: describeJob(job) }
+    : { jobId: record.job_id, state: record.state ?? null, reason: record.reason ?? null, nodes: record.nodes ?? null, text: `job ${record.job_id}` };
   const slurm = ctx.view.kind === 'unknown' ? { ...info, unknown: ctx.view.error } : info;
   const ended = job && SCHEDULER_ENDED[job.state] ? describeJob(job) : undefined;
 
+  // Requeued (preemption, node failure with --requeue): the job waits to run again and will resume.
+  if (finished && job && PENDING_STATES.has(job.state)) {
+    return { ...status, state: 'queued', phase: 'starting', reconciled: 'job requeued', slurm: { ...slurm, text: `${slurm.text}, requeued: resumes from its checkpoint` } };
+  }
   if (finished) {
     const error = finished.status !== 'completed' && ended ? ended : finished.error ?? null;
     if (status.state === finished.status && (status.error ?? null) === error) return { ...status, slurm };
