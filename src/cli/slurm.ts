@@ -5,6 +5,7 @@ import type { RunStore, StoredRun } from '../core/runStore';
 import type { RunStatus } from '../core/generated/status';
 import { submitRuns, stopJob, type SubmitOptions } from '../core/slurm/submit';
 import { num } from './table';
+import { isTerminal as isJobTerminal } from '../core/slurm/jobs';
 
 const TERMINAL = new Set<RunStatus['state']>(['completed', 'failed', 'stopped']);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -66,9 +67,10 @@ export async function runOnSlurm(store: RunStore, ids: string[], opts: SlurmCliO
           ? `running${s.slurm ? `  ${s.slurm.text}${s.slurm.unknown ? ` (${s.slurm.unknown})` : ''}` : ''}  step ${s.step}/${s.total_steps}${s.loss != null ? `  loss ${num(s.loss)}` : ''}`
           : s.state === 'queued' ? `queued${s.slurm ? ` (${s.slurm.text})` : ''}` : `${s.state}${s.error ? `: ${s.error}` : ''}`;
         if (last.get(id) !== line) { last.set(id, line); log(`${id}  ${line}`); }
-        if (TERMINAL.has(s.state)) {
-          if (!last.has(`${id}:done`)) { last.set(`${id}:done`, ''); await persistEnd(store, run); freed = true; }
-        } else open++;
+        // Done when the run ended and its job left the queue (slurm.json then says how), or 60 s after the run ended.
+        const jobOpen = run.slurm?.state != null && !isJobTerminal(run.slurm.state) && !s.slurm?.unknown;
+        if (TERMINAL.has(s.state) && !last.has(`${id}:done`)) { last.set(`${id}:done`, String(Date.now())); await persistEnd(store, run); freed = true; }
+        if (!TERMINAL.has(s.state) || (jobOpen && Date.now() - Number(last.get(`${id}:done`)) < 60_000)) open++;
       }
       if (freed && deferred.length) {
         const again = await submitRuns(store, deferred, opts);
