@@ -123,9 +123,19 @@ function tail(file, n = 20) {
 
 function pidAlive(pid) { try { process.kill(pid, 0); return true; } catch { return false; } }
 
-/** Stops slurmd and slurmctld by their pid files (SIGTERM, then SIGKILL after 10 s). */
+/**
+ * Cancels the cluster's jobs (slurmstepd outlives slurmd: a job would train on), then stops slurmd
+ * and slurmctld by their pid files (SIGTERM, then SIGKILL after 10 s).
+ */
 export async function stopCluster(dir) {
   dir = resolve(dir);
+  const env = childEnv({ SLURM_CONF: join(dir, 'slurm.conf') });
+  if (existsSync(join(dir, 'slurm.conf'))) {
+    const ids = () => spawnSync('squeue', ['-h', '-o', '%i'], { encoding: 'utf8', env }).stdout?.trim().split(/\s+/).filter(Boolean) ?? [];
+    const jobs = ids();
+    if (jobs.length) spawnSync('scancel', jobs, { env });
+    for (let i = 0; i < 100 && ids().length; i++) await sleep(100);
+  }
   for (const name of ['slurmd', 'slurmctld']) {
     let pid;
     try { pid = Number(readFileSync(join(dir, `${name}.pid`), 'utf8').trim()); } catch { continue; }

@@ -186,7 +186,7 @@ export interface ExperimentConfig {
      */
     setup?: string[];
     /**
-     * Slurm: the rendezvous port on the job's first node.
+     * Slurm: the rendezvous port on the job's first node. Absent: 20000 + job id mod 20000, so two jobs sharing a node do not collide.
      */
     port?: number;
     /**
