@@ -11,6 +11,7 @@ import type { RunState } from './core/messages';
 import { requirePython } from './python';
 import { otherNodeCommands, spawnTrainer, stopRun, trainerCommand } from './core/trainerLaunch';
 import { submitRuns, stopJob } from './core/slurm/submit';
+import { isTerminal as isJobTerminal } from './core/slurm/jobs';
 import { adoptOrphanQueues, saveQueue, type QueueEntry } from './core/queueFile';
 import { lastLines } from './views/runFormat';
 import { bundledDataEnv } from './trainerEnv';
@@ -92,7 +93,8 @@ export class RunManager implements vscode.Disposable {
     // pid and heartbeat now and then (reads status files; never talks to the trainer).
     const check = setInterval(() => {
       // Slurm runs change state on the cluster (pending → running → done): ask about them too.
-      if (this._runs.some((r) => r.status.state === 'running' || (r.status.state === 'queued' && r.slurm))) void this.refresh();
+      // (and a finished run's job until it leaves the queue, so slurm.json records how it ended).
+      if (this._runs.some((r) => r.status.state === 'running' || (r.slurm && (r.status.state === 'queued' || !isJobTerminal(r.slurm.state ?? 'PENDING'))))) void this.refresh();
     }, 15_000);
     this.disposables.push({ dispose: () => clearInterval(check) });
     await this.refresh();

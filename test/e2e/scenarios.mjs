@@ -579,6 +579,16 @@ export function defineScenarios(runner) {
     await startFromCodeLens(wb);
     await wb.openViewContainer();
     const held = await wb.waitForRunRow((t) => /e2e-sheld-\d{8}-\d{6}-/.test(t) && /queued · job \d+ pending \(JobHeldUser\)/.test(t), { timeout: 90_000, what: 'the held run queued with "job N pending (JobHeldUser)"' });
+    // A wider side bar, as a user drags it, so the row's description (job, reason) is on screen.
+    const bar = await wb.page.locator('.part.sidebar').boundingBox();
+    if (bar) {
+      await wb.page.mouse.move(bar.x + bar.width + 1, bar.y + bar.height / 2);
+      await wb.page.mouse.down();
+      await wb.page.mouse.move(bar.x + bar.width + 380, bar.y + bar.height / 2, { steps: 10 });
+      await wb.page.mouse.up();
+    }
+    await held.locator.hover();
+    await sleep(1500);
     await wb.shot('slurm-pending-reason');
     const heldId = idFrom(held, 'e2e-sheld');
     const heldJob = readSlurm(heldId)?.job_id;
@@ -595,6 +605,8 @@ export function defineScenarios(runner) {
     await wb.shot('slurm-running');
     const id = idFrom(running, 'e2e-squick');
     const done = await waitRunState(wb, ws, id, 'completed', 240_000);
+    await done.row.locator.hover();
+    await sleep(1500);
     await wb.shot('slurm-completed');
     const rec = readSlurm(id);
     assert(rec?.job_id && done.row.text.includes(`job ${rec.job_id}`), `completed row "${done.row.text}" lacks slurm.json's job ${rec?.job_id}`);

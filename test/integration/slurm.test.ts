@@ -116,6 +116,21 @@ test('a builtin:tiny run submitted through the CLI runs as a Slurm job to comple
   assert.match(list.out, new RegExp(`s-done\\S+\\s+completed.*job ${job} completed`));
 });
 
+test('a sweep with launcher.array is one job array (one task a run, one at a time), each task writing its run\'s train.log', { timeout: 300_000 }, async () => {
+  const file = write('s-arr', `${experiment('s-arr', 3, '{kind: slurm, partition: debug, array: true, max_running: 1}')}sweep: {lora.rank: [2, 4]}\n`);
+  const r = await cli(['run', file]);
+  assert.equal(r.code, 0, `${r.out}\n${r.err}`);
+  const runsOf = (await store().list()).filter((x) => x.id.startsWith('s-arr')).sort((a, b) => (a.slurm?.array_task ?? 0) - (b.slurm?.array_task ?? 0));
+  assert.equal(runsOf.length, 2);
+  const arrayId = runsOf[0].slurm!.job_id.split('_')[0];
+  assert.deepEqual(runsOf.map((x) => x.slurm?.job_id), [`${arrayId}_0`, `${arrayId}_1`]);
+  for (const run of runsOf) {
+    assert.equal(run.status.state, 'completed', run.status.error ?? '');
+    assert.match(fs.readFileSync(path.join(run.dir, 'train.log'), 'utf8'), /Slurm job \d+ on .*\n[\s\S]*run completed/);
+  }
+  assert.match(scontrol('show', 'job', '-o', `${arrayId}_1`), /ArrayTaskThrottle=1/);
+});
+
 test('a job Slurm rejects ends the run failed with sbatch\'s own message; no sbatch on PATH is a clear error', { timeout: 120_000 }, async () => {
   const file = write('s-bad', experiment('s-bad', 4, '{kind: slurm, partition: no-such-queue}'));
   const r = await cli(['run', file]);
