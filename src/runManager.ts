@@ -10,11 +10,11 @@ import type { RunStatus } from './core/generated/status';
 import type { RunState } from './core/messages';
 import { requirePython } from './python';
 import { otherNodeCommands, spawnTrainer, stopRun, trainerCommand } from './core/trainerLaunch';
-import { submitRuns, stopJob } from './core/slurm/submit';
 import { isTerminal as isJobTerminal } from './core/slurm/jobs';
 import { adoptOrphanQueues, saveQueue, type QueueEntry } from './core/queueFile';
 import { lastLines } from './views/runFormat';
 import { bundledDataEnv } from './trainerEnv';
+import { SlurmRuns } from './slurmRuns';
 
 export interface StateChange { run: StoredRun; from: RunStatus['state']; to: RunStatus['state'] }
 
@@ -40,6 +40,7 @@ export class RunManager implements vscode.Disposable {
   private loaded = false;
 
   constructor(private readonly extensionUri: vscode.Uri) {
+    this.slurm = new SlurmRuns(extensionUri, () => this.store, () => this.refresh());
     this.disposables.push(vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('finetuneLab.runsDirectory')) { this.watch(); void this.refresh(); }
       if (e.affectsConfiguration('finetuneLab.maxConcurrentRuns')) void this.pump();
@@ -179,7 +180,7 @@ export class RunManager implements vscode.Disposable {
         // A re-attached run (not our child: no exit event) finished: its slot is free for the queue.
         if (freed && this.queue.length) void this.pump();
         // A Slurm job ended: runs held back by the queue's submit limit may go now.
-        if (this.slurmDeferred.length && next.some((r) => r.slurm && before.get(r.id) !== r.status.state && TERMINAL.has(r.status.state))) void this.resubmitDeferred();
+        if (this.slurm.waiting && next.some((r) => r.slurm && before.get(r.id) !== r.status.state && TERMINAL.has(r.status.state))) void this.slurm.resubmitDeferred();
       } while (this.refreshAgain);
     })().finally(() => { this.refreshing = undefined; });
     return this.refreshing;
@@ -303,8 +304,8 @@ export class RunManager implements vscode.Disposable {
     const run = this.find(id) ?? (store ? await store.get(id) : undefined);
     const qi = this.queue.findIndex((q) => q.id === id);
     if (qi >= 0) { this.queue.splice(qi, 1); this.saveQueue(); }
-    this.slurmDeferred = this.slurmDeferred.filter((d) => d.id !== id);
-    if (store && run?.slurm && (run.status.state === 'running' || run.status.state === 'queued')) return this.stopSlurm(store, run);
+    this.slurm.forget(id);
+    if (store && run?.slurm && (run.status.state === 'running' || run.status.state === 'queued')) return this.slurm.stop(store, run);
     // Only a live run is signalled: a finished run's pid may belong to another process by now.
     const live = this.active.has(id) || run?.status.state === 'running';
     const pid = this.active.get(id)?.pid ?? (live ? run?.status.pid : undefined) ?? undefined;
@@ -328,65 +329,12 @@ export class RunManager implements vscode.Disposable {
 
   isActive(id: string): boolean { return this.active.has(id); }
 
-  // ---- Slurm (launcher.kind slurm): jobs on the cluster, tracked from the run folders and Slurm ----
+  // ---- Slurm (launcher.kind slurm): src/slurmRuns.ts ----
 
-  /** Runs the queue's submit limit held back, submitted again when one of our jobs ends. */
-  private slurmDeferred: { id: string; resume: boolean }[] = [];
+  private readonly slurm: SlurmRuns;
 
   /** Submits runs as Slurm jobs (a sweep: one job per run, or one array); sbatch's rejection is shown. */
-  async submitSlurm(ids: readonly string[], resume = false): Promise<void> {
-    const store = this.store;
-    if (!store || !ids.length) return;
-    if (!vscode.workspace.isTrusted) return;
-    const python = await requirePython();
-    if (!python) return;
-    let result;
-    try {
-      result = await submitRuns(store, [...ids], {
-        python: python.path, trainerDir: vscode.Uri.joinPath(this.extensionUri, 'trainer').fsPath, resume,
-        jobEnv: bundledDataEnv(this.extensionUri),
-      });
-    } catch (e) {
-      void vscode.window.showErrorMessage(`Finetune Lab: could not submit to Slurm: ${(e as Error).message}`);
-      return;
-    }
-    for (const [id, why] of result.rejected) void vscode.window.showErrorMessage(`Finetune Lab: ${id} failed: ${why}`);
-    for (const id of result.deferred) if (!this.slurmDeferred.some((d) => d.id === id)) this.slurmDeferred.push({ id, resume });
-    if (result.deferred.length) {
-      void vscode.window.showInformationMessage(`Finetune Lab: the Slurm queue's submit limit is reached; ${result.deferred.length} run(s) wait here and are submitted as your jobs end.`);
-    }
-    if (result.submitted.size) {
-      const jobs = [...new Set([...result.submitted.values()].map((j) => j.split('_')[0]))];
-      void vscode.window.setStatusBarMessage(`$(server-environment) Finetune Lab: submitted Slurm job${jobs.length > 1 ? 's' : ''} ${jobs.join(', ')}`, 8000);
-    }
-    await this.refresh();
-  }
-
-  private async resubmitDeferred(): Promise<void> {
-    const waiting = this.slurmDeferred;
-    this.slurmDeferred = [];
-    for (const resume of [false, true]) {
-      const ids = waiting.filter((d) => d.resume === resume).map((d) => d.id);
-      if (ids.length) await this.submitSlurm(ids, resume);
-    }
-  }
-
-  /** scancel --signal=INT (the trainer checkpoints), scancel after the grace period; a pending job is cancelled. */
-  private async stopSlurm(store: RunStore, run: StoredRun): Promise<void> {
-    const grace = (vscode.workspace.getConfiguration('finetuneLab').get<number>('stopGraceSeconds') ?? 30) * 1000;
-    try {
-      const r = await stopJob(store, run, { graceMs: grace });
-      if (r.message) void vscode.window.showWarningMessage(`Finetune Lab: scancel for ${run.id}: ${r.message}`);
-      store.jobs.invalidate();
-      const now = await store.get(run.id);
-      if (now && !TERMINAL.has(now.status.state)) {
-        await store.writeStatus(run.id, { ...stripReader(now.status), state: 'stopped', phase: 'done', finished: Date.now() / 1000, error: r.outcome === 'killed' ? `cancelled after ${grace / 1000} s without stopping` : 'stopped before training started' });
-      }
-    } catch (e) {
-      void vscode.window.showErrorMessage(`Finetune Lab: could not stop ${run.id}: ${(e as Error).message}`);
-    }
-    await this.refresh();
-  }
+  submitSlurm(ids: readonly string[], resume = false): Promise<void> { return this.slurm.submit(ids, resume); }
 
   async delete(id: string): Promise<void> {
     if (this.active.has(id) || this.find(id)?.status.state === 'running') await this.stop(id);
