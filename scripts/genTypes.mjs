@@ -18,6 +18,7 @@ export const TARGETS = [
   ['status', 'RunStatus'],
   ['meta', 'RunMeta'],
   ['export', 'ExportManifest'],
+  ['slurm', 'SlurmRecord'],
 ];
 
 const banner = (name) =>

@@ -57,6 +57,12 @@ export const FILES = {
   // survive a window reload (the reloaded window carries on with it).
   'queue-sweep.finetune.yaml': experiment({ name: 'e2e-queue', method: 'lora', steps: 5000, every: 25, lr: '1.0e-3' })
     + 'sweep:\n  lora.rank: [4, 8]\n',
+  // Slurm (the single-node cluster run.mjs starts): a short run, and one held in the queue so
+  // its pending reason (JobHeldUser) shows until it is stopped.
+  'slurm-quick.finetune.yaml': experiment({ name: 'e2e-squick', method: 'lora', steps: 40, every: 20, lr: '1.0e-3' })
+    + 'launcher: {kind: slurm, partition: debug, cpus_per_task: 1, time: "00:10:00"}\n',
+  'slurm-held.finetune.yaml': experiment({ name: 'e2e-sheld', method: 'lora', steps: 40, every: 20, lr: '1.0e-3' })
+    + 'launcher: {kind: slurm, partition: debug, extra_sbatch: [--hold]}\n',
   // The Experiment Form scenario edits this one through the form and the text: block style with
   // comments, as people write them, so a form edit that re-formats the file or drops a comment shows.
   'form-lora.finetune.yaml': FORM_FILE,
