@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Installs what `npm run demo` and `npm test` need, and is quick when it is there already:
 // npm packages, the bundles, the trainer's Python environment (.venv), and for the end-to-end
-// tests code-server + Chromium (scripts/e2eSetup.mjs). Plain Node with no dependencies, so it
+// tests code-server + Chromium (scripts/e2eSetup.mjs), and Slurm for the cluster tests (scripts/slurmSetup.mjs). Plain Node with no dependencies, so it
 // runs on a fresh clone before `npm install`. Stops with a message naming what is missing.
 //
 //   node scripts/ensure.mjs [build|python|demo|test|e2e]
@@ -108,6 +108,11 @@ async function ensurePython() {
   return venvPy;
 }
 
+function ensureSlurm() {
+  const r = run(process.execPath, ['scripts/slurmSetup.mjs']);
+  if (!r.ok) fail('Slurm (Debian packages slurm-wlm, munge) could not be installed for the Slurm tests (see above).');
+}
+
 function ensureE2E() {
   const r = run(process.execPath, ['scripts/e2eSetup.mjs']);
   if (!r.ok) fail('the end-to-end prerequisites could not be installed (see above).');
@@ -117,7 +122,7 @@ switch (mode) {
   case 'build': ensureNodeModules(); ensureBuild(); break;
   case 'python': ensureNodeModules(); await ensurePython(); break;
   case 'demo': ensureNodeModules(); ensureBuild(); await ensurePython(); break;
-  case 'test': ensureNodeModules(); ensureBuild(); await ensurePython(); break;
-  case 'e2e': ensureNodeModules(); ensureBuild(); await ensurePython(); ensureE2E(); break;
+  case 'test': ensureNodeModules(); ensureBuild(); await ensurePython(); ensureSlurm(); break;
+  case 'e2e': ensureNodeModules(); ensureBuild(); await ensurePython(); ensureSlurm(); ensureE2E(); break;
   default: fail(`unknown mode '${mode}': use build | python | demo | test | e2e`);
 }

@@ -18,6 +18,7 @@ export const TARGETS = [
   ['status', 'RunStatus'],
   ['meta', 'RunMeta'],
   ['export', 'ExportManifest'],
+  ['slurm', 'SlurmRecord'],
 ];
 
 const banner = (name) =>
@@ -60,25 +61,9 @@ function trainFields(schema) {
     const chart = c ? `{ axis: ${JSON.stringify(c.axis ?? p.title)}, smoothed: ${!!c.smoothed}, logScale: ${!!c.logScale}, tall: ${!!c.tall} }` : 'null';
     return `  { key: '${key}', title: ${JSON.stringify(p.title)}, required: ${required.has(key)}, nullable: ${types.includes('null')}, chart: ${chart} },`;
   });
-  return `export interface TrainFieldChart {
-  /** The y axis title. */
-  axis: string;
-  /** Drawn raw (faded) under a debiased-EMA smoothed line. */
-  smoothed: boolean;
-  /** Follows the dashboard's log-scale switch. */
-  logScale: boolean;
-  /** The big card. */
-  tall: boolean;
-}
-export interface TrainFieldSpec {
-  key: string;
-  title: string;
-  required: boolean;
-  /** null in the event means "not measured": NaN in a column. */
-  nullable: boolean;
-  /** How the dashboard draws it; null: a column only (CSV). */
-  chart: TrainFieldChart | null;
-}
+  return `import type { TrainFieldSpec } from '../trainFieldSpec';
+
+export type { TrainFieldChart, TrainFieldSpec } from '../trainFieldSpec';
 /** The train event's fields in schema order (\`step\` first: every column's x). */
 export const TRAIN_FIELDS = [
 ${fields.join('\n')}

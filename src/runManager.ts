@@ -9,10 +9,12 @@ import { RunStore, type StoredRun } from './core/runStore';
 import type { RunStatus } from './core/generated/status';
 import type { RunState } from './core/messages';
 import { requirePython } from './python';
-import { spawnTrainer, stopRun, trainerCommand } from './core/trainerLaunch';
+import { otherNodeCommands, spawnTrainer, stopRun, trainerCommand } from './core/trainerLaunch';
+import { isTerminal as isJobTerminal } from './core/slurm/jobs';
 import { adoptOrphanQueues, saveQueue, type QueueEntry } from './core/queueFile';
 import { lastLines } from './views/runFormat';
 import { bundledDataEnv } from './trainerEnv';
+import { SlurmRuns } from './slurmRuns';
 
 export interface StateChange { run: StoredRun; from: RunStatus['state']; to: RunStatus['state'] }
 
@@ -38,6 +40,7 @@ export class RunManager implements vscode.Disposable {
   private loaded = false;
 
   constructor(private readonly extensionUri: vscode.Uri) {
+    this.slurm = new SlurmRuns(extensionUri, () => this.store, () => this.refresh());
     this.disposables.push(vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('finetuneLab.runsDirectory')) { this.watch(); void this.refresh(); }
       if (e.affectsConfiguration('finetuneLab.maxConcurrentRuns')) void this.pump();
@@ -90,7 +93,9 @@ export class RunManager implements vscode.Disposable {
     // A process that dies says nothing to the file system: while runs are running, re-check
     // pid and heartbeat now and then (reads status files; never talks to the trainer).
     const check = setInterval(() => {
-      if (this._runs.some((r) => r.status.state === 'running')) void this.refresh();
+      // Slurm runs change state on the cluster (pending → running → done): ask about them too.
+      // (and a finished run's job until it leaves the queue, so slurm.json records how it ended).
+      if (this._runs.some((r) => r.status.state === 'running' || (r.slurm && (r.status.state === 'queued' || !isJobTerminal(r.slurm.state ?? 'PENDING'))))) void this.refresh();
     }, 15_000);
     this.disposables.push({ dispose: () => clearInterval(check) });
     await this.refresh();
@@ -122,7 +127,8 @@ export class RunManager implements vscode.Disposable {
 
   /** Slots in use: runs this window started, and runs still training that it re-attached to. */
   private busy(): number {
-    return this.active.size + this._runs.filter((r) => r.status.state === 'running' && !this.active.has(r.id)).length;
+    // Slurm runs train on the cluster: they take no slot here.
+    return this.active.size + this._runs.filter((r) => r.status.state === 'running' && !this.active.has(r.id) && !isSlurm(r)).length;
   }
 
   private watch(): void {
@@ -173,6 +179,8 @@ export class RunManager implements vscode.Disposable {
         }
         // A re-attached run (not our child: no exit event) finished: its slot is free for the queue.
         if (freed && this.queue.length) void this.pump();
+        // A Slurm job ended: runs held back by the queue's submit limit may go now.
+        if (this.slurm.waiting && next.some((r) => r.slurm && before.get(r.id) !== r.status.state && TERMINAL.has(r.status.state))) void this.slurm.resubmitDeferred();
       } while (this.refreshAgain);
     })().finally(() => { this.refreshing = undefined; });
     return this.refreshing;
@@ -180,8 +188,8 @@ export class RunManager implements vscode.Disposable {
 
   /** The reconciled status, without the reader's annotations, as the new status.json. */
   private async persist(store: RunStore, run: StoredRun): Promise<void> {
-    const { stale: _stale, reconciled: _why, ...status } = run.status;
-    void _stale; void _why;
+    const { stale: _stale, reconciled: _why, slurm: _job, ...status } = run.status;
+    void _stale; void _why; void _job;
     if (TERMINAL.has(status.state) && status.finished == null) status.finished = Date.now() / 1000;
     try { await store.writeStatus(run.id, status); } catch { /* read-only folder: show it anyway */ }
   }
@@ -232,6 +240,8 @@ export class RunManager implements vscode.Disposable {
   private async launch(id: string, resume: boolean, python: string): Promise<void> {
     const store = this.store;
     if (!store) return;
+    const planned = await store.get(id);
+    if (planned?.config?.launcher?.kind === 'slurm') { await this.submitSlurm([id], resume); return; }
     const dir = store.dir(id);
     const used = new Set([...this.active.values()].map((a) => a.slot));
     let slot = 0;
@@ -254,6 +264,14 @@ export class RunManager implements vscode.Disposable {
     }
     this.active.set(id, { pid: started.pid, slot });
     void started.exit.then((exit) => this.onExit(id, exit.code, exit.signal));
+    const launcher = planned?.config?.launcher;
+    if (launcher?.kind === 'torchrun' && (launcher.nnodes ?? 1) > 1) {
+      const lines = otherNodeCommands(python, trainerDir, dir, launcher, resume);
+      void vscode.window.showInformationMessage(
+        `Finetune Lab: ${id} is node ${launcher.node_rank ?? 0} of ${launcher.nnodes}; it waits at ${launcher.rdzv_endpoint} until the other machines start: ${lines.join(' ; ')}`,
+        'Copy Commands',
+      ).then((pick) => { if (pick) void vscode.env.clipboard.writeText(lines.join('\n') + '\n'); });
+    }
     this.scheduleRefresh(0);
   }
 
@@ -286,6 +304,8 @@ export class RunManager implements vscode.Disposable {
     const run = this.find(id) ?? (store ? await store.get(id) : undefined);
     const qi = this.queue.findIndex((q) => q.id === id);
     if (qi >= 0) { this.queue.splice(qi, 1); this.saveQueue(); }
+    this.slurm.forget(id);
+    if (store && run?.slurm && (run.status.state === 'running' || run.status.state === 'queued')) return this.slurm.stop(store, run);
     // Only a live run is signalled: a finished run's pid may belong to another process by now.
     const live = this.active.has(id) || run?.status.state === 'running';
     const pid = this.active.get(id)?.pid ?? (live ? run?.status.pid : undefined) ?? undefined;
@@ -309,6 +329,13 @@ export class RunManager implements vscode.Disposable {
 
   isActive(id: string): boolean { return this.active.has(id); }
 
+  // ---- Slurm (launcher.kind slurm): src/slurmRuns.ts ----
+
+  private readonly slurm: SlurmRuns;
+
+  /** Submits runs as Slurm jobs (a sweep: one job per run, or one array); sbatch's rejection is shown. */
+  submitSlurm(ids: readonly string[], resume = false): Promise<void> { return this.slurm.submit(ids, resume); }
+
   async delete(id: string): Promise<void> {
     if (this.active.has(id) || this.find(id)?.status.state === 'running') await this.stop(id);
     await this.store?.delete(id);
@@ -323,10 +350,12 @@ export class RunManager implements vscode.Disposable {
 }
 
 function stripReader(s: StoredRun['status']): RunStatus {
-  const { stale: _a, reconciled: _b, ...rest } = s;
-  void _a; void _b;
+  const { stale: _a, reconciled: _b, slurm: _c, ...rest } = s;
+  void _a; void _b; void _c;
   return rest;
 }
+
+const isSlurm = (r: StoredRun): boolean => !!r.slurm || r.config?.launcher?.kind === 'slurm';
 
 /** The last 8 KB of a file as text ('' when missing). */
 export function readTail(file: string, bytes = 8192): string {

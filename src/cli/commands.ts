@@ -16,16 +16,19 @@ import { cliPythonCandidates, findPython, packageRoot, stopRun, trainerCommand, 
 import { followRun } from './follow';
 import { formatTable, num } from './table';
 import { runDemo } from './demo';
+import { runOnSlurm, stopOnSlurm } from './slurm';
 
 export const USAGE = `usage: finetune-lab <command>
   run <file.finetune.yaml> [--runs-dir DIR] [--dry-run] [--detach]   validate, expand the sweep, train each run
   list [--runs-dir DIR]                                              runs with state, step and last loss
-  stop <run-id> [--runs-dir DIR]                                     stop a run (SIGINT, SIGKILL after 30 s)
-  resume <run-id> [--runs-dir DIR] [--detach]                        continue from the newest checkpoint
+  stop <run-id> [--runs-dir DIR]                                     stop a run (SIGINT, SIGKILL after 30 s; Slurm: scancel --signal=INT, scancel after 30 s)
+  resume <run-id> [--runs-dir DIR] [--detach]                        continue from the newest checkpoint (Slurm: a new job with --resume)
   doctor                                                             the trainer's view of Python, torch, GPUs
   demo [--runs-dir DIR] [--quick]                                    the paper on CPU: LoRA vs full finetuning, an LR sweep, results
                                                                      (--quick: builtin:tiny, a few steps, a smoke test)
-Python: $FINETUNE_LAB_PYTHON, else <repo>/.venv/bin/python, else python3. Runs dir default: .finetune/runs`;
+Python: $FINETUNE_LAB_PYTHON, else <repo>/.venv/bin/python, else python3. Runs dir default: .finetune/runs
+launcher.kind slurm: run submits each run with sbatch (its script: <run>/slurm.sbatch) and follows the jobs; --detach
+submits and returns; Ctrl-C stops following, the jobs stay queued or running on the cluster.`;
 
 const DEFAULT_RUNS_DIR = path.join('.finetune', 'runs');
 
@@ -88,8 +91,18 @@ async function cmdRun(file: string, runsDir: string, flags: { dryRun: boolean; d
     ids.push(info.id);
     console.log(`created ${info.dir}`);
   }
+  const slurm = planned.filter((p) => p.config.launcher?.kind === 'slurm').length;
+  if (slurm && slurm < planned.length) { console.error('not started: a sweep must not mix launcher.kind slurm with other launchers'); return 2; }
+  if (slurm) return slurmRuns(store, ids, { detach: flags.detach });
   if (flags.detach) { detachQueue(runsDir, ids, false); return 0; }
   return runSequence(store, ids);
+}
+
+/** Submits Slurm runs with the Python chosen as for local runs, and follows them unless detached. */
+async function slurmRuns(store: RunStore, ids: string[], opts: { detach: boolean; resume?: boolean }): Promise<number> {
+  const python = await pickPython();
+  if (!python) return 1;
+  return runOnSlurm(store, ids, { python, trainerDir: trainerDir(), detach: opts.detach, resume: opts.resume });
 }
 
 async function lastLoss(dir: string): Promise<number | undefined> {
@@ -106,14 +119,20 @@ async function cmdList(runsDir: string): Promise<number> {
   const rows = await Promise.all(runs.map(async (r) => [
     r.id, r.status.state + (r.status.stale ? ' (stale)' : '') + (r.error ? ' (broken)' : ''),
     `${r.status.step}/${r.status.total_steps}`, num(r.status.loss ?? (await lastLoss(r.dir))),
+    r.status.slurm ? `${r.status.slurm.text}${r.status.slurm.unknown ? ` (${r.status.slurm.unknown})` : ''}` : '',
   ]));
-  console.log(formatTable(['id', 'state', '>step', '>loss'], rows));
+  const slurm = rows.some((r) => r[4]);
+  console.log(formatTable(['id', 'state', '>step', '>loss', ...(slurm ? ['slurm'] : [])], slurm ? rows : rows.map((r) => r.slice(0, 4))));
   return 0;
 }
 
 async function cmdStop(runsDir: string, id: string): Promise<number> {
   const info = await new RunStore(runsDir).get(id);
   if (!info) { console.error(`no run ${id} in ${runsDir}`); return 1; }
+  if (info.slurm) {
+    if (info.status.state !== 'running' && info.status.state !== 'queued') { console.log(`${id} is ${info.status.state}`); return 0; }
+    return stopOnSlurm(new RunStore(runsDir), info);
+  }
   if (info.status.state !== 'running' || info.status.pid == null) { console.log(`${id} is ${info.status.state}`); return 0; }
   console.log(`stopping ${id} (pid ${info.status.pid})…`);
   console.log(`${id}: ${await stopRun(info.status.pid)}`);
@@ -124,7 +143,11 @@ async function cmdResume(runsDir: string, id: string, detach: boolean): Promise<
   const store = new RunStore(runsDir);
   const info = await store.get(id);
   if (!info) { console.error(`no run ${id} in ${runsDir}`); return 1; }
-  if (info.status.state === 'running') { console.error(`${id} is running (pid ${info.status.pid})`); return 1; }
+  if (info.status.state === 'running') { console.error(`${id} is running (${info.slurm ? `Slurm job ${info.slurm.job_id}` : `pid ${info.status.pid}`})`); return 1; }
+  if (info.config?.launcher?.kind === 'slurm') {
+    if (info.status.state === 'queued' && info.slurm) { console.error(`${id} is queued as Slurm job ${info.slurm.job_id}`); return 1; }
+    return slurmRuns(store, [id], { detach, resume: info.status.state !== 'queued' });
+  }
   if (detach) { detachQueue(runsDir, [id], true); return 0; }
   return runSequence(store, [id], { resume: true });
 }

@@ -6,7 +6,7 @@ import type { RunEvent } from '../core/generated/events';
 import type { RunStatus } from '../core/generated/status';
 import { EventTail } from '../core/events';
 import { RUN_FILES, type RunStore } from '../core/runStore';
-import { spawnTrainer, stopRun, trainerCommand } from '../core/trainerLaunch';
+import { otherNodeCommands, spawnTrainer, stopRun, trainerCommand } from '../core/trainerLaunch';
 import { num } from './table';
 import { formatDuration } from '../core/duration';
 
@@ -81,6 +81,11 @@ export async function followRun(store: RunStore, id: string, opts: FollowOptions
   const eventsFile = path.join(dir, RUN_FILES.events);
   // On resume, follow only what is appended from now on.
   const fromOffset = opts.resume && fs.existsSync(eventsFile) ? fs.statSync(eventsFile).size : 0;
+  const launcher = (await store.get(id))?.config?.launcher;
+  if (launcher?.kind === 'torchrun' && (launcher.nnodes ?? 1) > 1) {
+    log(`${prefix}${id}  node ${launcher.node_rank ?? 0} of ${launcher.nnodes} starts here; on each other machine run:`);
+    for (const line of otherNodeCommands(opts.python, opts.trainerDir, dir, launcher, opts.resume)) log(`  ${line}`);
+  }
   const trainer = await spawnTrainer(cmd);
   const progress = new Progress();
   const tail = new EventTail(eventsFile, { pollMs: 500, fromOffset });

@@ -111,7 +111,9 @@ export class RunCommands {
       }));
     }
     await this.runs.refresh();
-    this.runs.enqueue(created.map((r) => r.id));
+    // Slurm runs go to the cluster's queue at once (one job each, or one array), not to this window's.
+    if (created.every((r) => r.config?.launcher?.kind === 'slurm')) await this.runs.submitSlurm(created.map((r) => r.id));
+    else this.runs.enqueue(created.map((r) => r.id));
     await this.reveal(created[0].id);
     const what = created.length > 1 ? `sweep of ${created.length} runs (${created.map((r) => r.meta.label).join(', ')})` : created[0].id;
     void vscode.window.setStatusBarMessage(`$(play) Finetune Lab: started ${what}`, 5000);
@@ -140,7 +142,12 @@ export class RunCommands {
     if (!python) return;
     // Oldest first, so a sweep carries on in its order.
     runs.sort((a, b) => a.meta.created - b.meta.created || (a.meta.sweep_index ?? 0) - (b.meta.sweep_index ?? 0));
-    for (const r of runs) this.runs.enqueue([r.id], r.status.state !== 'queued');
+    const slurm = runs.filter((r) => r.config?.launcher?.kind === 'slurm');
+    for (const resume of [false, true]) {
+      const ids = slurm.filter((r) => (r.status.state !== 'queued') === resume && !(r.status.state === 'queued' && r.slurm)).map((r) => r.id);
+      if (ids.length) await this.runs.submitSlurm(ids, resume);
+    }
+    for (const r of runs) if (!slurm.includes(r)) this.runs.enqueue([r.id], r.status.state !== 'queued');
   }
 
   // ---- opening ------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import { didYouMean, hasErrors, type Diagnostic } from './diagnostics';
 import { schemaDiagnostics } from './schemaMessages';
 import { rangeOf, rangeOfOffsets, type YamlSource } from './yamlPositions';
 import { lintExperiment } from './lints';
+import { launcherDiagnostics } from './launcherChecks';
 
 export interface LoadedExperiment {
   /** The config with defaults filled; undefined when the file has errors. */
@@ -62,6 +63,7 @@ export function parseExperiment(text: string, file?: string, opts: ParseOptions 
 
   const value = applyDefaults(raw);
   diagnostics.push(...moduleNameDiagnostics(raw, src));
+  diagnostics.push(...launcherDiagnostics(raw, value, src));
   if (opts.fileExists) diagnostics.push(...dataFileDiagnostics(value, src, file, opts.fileExists));
   if (opts.lints !== false) diagnostics.push(...lintExperiment(value, src));
   diagnostics.sort((a, b) => a.line - b.line || a.column - b.column);

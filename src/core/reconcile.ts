@@ -12,6 +12,8 @@ export type ReconciledStatus = RunStatus & {
   stale?: boolean;
   /** Why the state differs from status.json, when it does. */
   reconciled?: string;
+  /** A Slurm run's job as Slurm reports it (slurm/reconcile.ts): id, state, reason, how it reads. */
+  slurm?: { jobId: string; state: string | null; reason: string | null; nodes?: string | null; text: string; unknown?: string };
 };
 
 export interface ReconcileContext {

@@ -14,9 +14,15 @@ import { errorsText, validateExperiment, validateMeta, validateStatus } from './
 import { writeFileAtomic, writeJsonAtomic } from './atomic';
 import { lastEvents } from './events';
 import { pidAlive as defaultPidAlive, reconcileStatus, type ReconciledStatus } from './reconcile';
+import type { SlurmRecord } from './generated/slurm';
+import { reconcileSlurm } from './slurm/reconcile';
+import { isTerminal as isJobTerminal } from './slurm/jobs';
+import { sharedTracker, type JobTracker } from './slurm/tracker';
+import { readSlurmRecord, recordObservation } from './slurm/record';
 
 export const RUN_FILES = {
   meta: 'meta.json', config: 'config.yaml', status: 'status.json', events: 'events.jsonl', log: 'train.log', checkpoints: 'checkpoints', exports: 'exports',
+  slurm: 'slurm.json',
 } as const;
 
 export interface StoredRun {
@@ -28,6 +34,8 @@ export interface StoredRun {
   config?: ExperimentConfig;
   /** The last event read while reconciling (only read for runs not yet finished). */
   lastEvent?: RunEvent;
+  /** slurm.json: the run's Slurm job (launcher.kind slurm, once submitted). */
+  slurm?: SlurmRecord;
   /** What is wrong with the folder (missing or invalid files); the other fields are then best effort. */
   error?: string;
 }
@@ -44,6 +52,8 @@ export interface RunStoreOptions {
   pidAlive?: (pid: number) => boolean;
   /** Unix seconds. */
   now?: () => number;
+  /** Asks Slurm about Slurm runs' jobs (default: the process's shared tracker, Slurm's real commands). */
+  jobs?: JobTracker;
 }
 
 const nowS = (): number => Date.now() / 1000;
@@ -51,11 +61,16 @@ const nowS = (): number => Date.now() / 1000;
 export class RunStore {
   private readonly pidAlive: (pid: number) => boolean;
   private readonly now: () => number;
+  private readonly tracker?: JobTracker;
 
   constructor(readonly runsDir: string, opts: RunStoreOptions = {}) {
     this.pidAlive = opts.pidAlive ?? defaultPidAlive;
     this.now = opts.now ?? nowS;
+    this.tracker = opts.jobs;
   }
+
+  /** The tracker Slurm runs are read with. */
+  get jobs(): JobTracker { return this.tracker ?? sharedTracker(); }
 
   dir(id: string): string {
     if (!id || id.includes('/') || id.includes('\\') || id === '.' || id === '..') throw new Error(`not a run id: ${id}`);
@@ -144,12 +159,28 @@ export class RunStore {
 
     // Only an unfinished run needs its events to be reconciled; finished runs stay cheap to list.
     let lastEvent: RunEvent | undefined;
-    if (runStatus.state === 'running' || runStatus.state === 'queued') {
+    const unfinished = runStatus.state === 'running' || runStatus.state === 'queued';
+    if (unfinished) {
       const tail: RunEvent[] = await lastEvents(path.join(dir, RUN_FILES.events)).catch(() => []);
-      lastEvent = [...tail].reverse().find((e) => e.type === 'run_finished') ?? tail[tail.length - 1];
+      // A run_finished followed by a run_started is a resumed run's earlier end: it no longer counts.
+      const fin = tail.map((e) => e.type).lastIndexOf('run_finished');
+      const start = tail.map((e) => e.type).lastIndexOf('run_started');
+      lastEvent = fin > start ? tail[fin] : tail[tail.length - 1];
     }
-    const reconciled = reconcileStatus(runStatus, { pidAlive: this.pidAlive, lastEvent, now: this.now() });
-    const info: StoredRun = { id, dir, meta: runMeta, status: reconciled, config, lastEvent };
+    const slurm = await readSlurmRecord(dir, problems);
+    let reconciled: ReconciledStatus;
+    if (slurm) {
+      // Finished runs are not asked about, except once to record how their job ended.
+      const ask = unfinished || (slurm.state != null && !isJobTerminal(slurm.state));
+      const view = ask ? await this.jobs.view(slurm.job_id) : { kind: 'missing' as const };
+      if (view.kind === 'job') await recordObservation(dir, slurm, view.job, this.now()).catch(() => undefined);
+      reconciled = reconcileSlurm(runStatus, { record: slurm, view, finished: lastEvent?.type === 'run_finished' ? lastEvent : undefined, now: this.now() });
+    } else {
+      // A Slurm run not yet submitted, or between sbatch and slurm.json: its pid (if any) is on another node.
+      const onCluster = config?.launcher?.kind === 'slurm';
+      reconciled = reconcileStatus(runStatus, { pidAlive: onCluster ? () => true : this.pidAlive, lastEvent, now: this.now() });
+    }
+    const info: StoredRun = { id, dir, meta: runMeta, status: reconciled, config, lastEvent, slurm };
     if (problems.length) info.error = problems.join('; ');
     return info;
   }

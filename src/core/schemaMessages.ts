@@ -14,6 +14,13 @@ const PATTERN_WORDS: Record<string, string> = {
   '^[A-Za-z0-9_.-]+$': 'use only letters, digits, _ . -',
   '^(builtin:(tiny|small|125m|350m)|hf:.+)$': 'be builtin:tiny, builtin:small, builtin:125m, builtin:350m or hf:<name or local folder>',
   '^[a-z_]+(\\.[a-z_]+)*$': 'be a dotted setting name such as lora.rank',
+  '^[^\\s"\\\\]+$': 'be one word, without spaces, quotes or backslashes',
+  '^[A-Za-z0-9_.:\\[\\]-]+:[0-9]{1,5}$': 'be host:port, e.g. node001:29500',
+  '^[0-9]+[KMGT]?$': 'be a Slurm memory size: a number with an optional K, M, G or T suffix (e.g. 64G)',
+  '^([0-9]+-)?[0-9]+(:[0-9]{1,2}){0,2}$': 'be a Slurm time: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS (e.g. 04:00:00)',
+  '^-[^\\n\\r]+$': 'be one sbatch option starting with - (e.g. --exclusive), on one line',
+  '^[^\\n\\r]+$': 'be on one line',
+  '^[^\\n\\r]*$': 'be one line',
 };
 const DATA_WORDS = 'be builtin:brown, builtin:python-stdlib or builtin:arithmetic (optionally with #heldout or #train), or a path to a .jsonl file';
 

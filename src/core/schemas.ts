@@ -5,12 +5,14 @@ import experimentSchema from '../../schemas/experiment.schema.json';
 import eventsSchema from '../../schemas/events.schema.json';
 import statusSchema from '../../schemas/status.schema.json';
 import metaSchema from '../../schemas/meta.schema.json';
+import slurmSchema from '../../schemas/slurm.schema.json';
 import type { ExperimentConfig } from './generated/experiment';
 import type { RunEvent } from './generated/events';
 import type { RunStatus } from './generated/status';
 import type { RunMeta } from './generated/meta';
+import type { SlurmRecord } from './generated/slurm';
 
-export { experimentSchema, eventsSchema, statusSchema, metaSchema };
+export { experimentSchema, eventsSchema, statusSchema, metaSchema, slurmSchema };
 export type { ErrorObject };
 
 let ajvInstance: Ajv | undefined;
@@ -21,7 +23,7 @@ export function ajv(): Ajv {
     // strict: false because the schemas use `default` next to `$ref` and nullable types with `minimum`,
     // both valid draft-07 that Ajv's strict mode only warns about.
     ajvInstance = new Ajv({ allErrors: true, verbose: true, strict: false });
-    for (const s of [experimentSchema, eventsSchema, statusSchema, metaSchema]) ajvInstance.addSchema(s as object);
+    for (const s of [experimentSchema, eventsSchema, statusSchema, metaSchema, slurmSchema]) ajvInstance.addSchema(s as object);
   }
   return ajvInstance;
 }
@@ -36,6 +38,7 @@ export const validateExperiment = (): ValidateFunction<ExperimentConfig> => comp
 export const validateEvent = (): ValidateFunction<RunEvent> => compiled<RunEvent>(eventsSchema.$id);
 export const validateStatus = (): ValidateFunction<RunStatus> => compiled<RunStatus>(statusSchema.$id);
 export const validateMeta = (): ValidateFunction<RunMeta> => compiled<RunMeta>(metaSchema.$id);
+export const validateSlurm = (): ValidateFunction<SlurmRecord> => compiled<SlurmRecord>(slurmSchema.$id);
 
 /** A validator for one part of the experiment schema, by JSON pointer (e.g. `/properties/lora/properties/rank`). */
 export function validateExperimentAt(pointer: string): ValidateFunction | undefined {

@@ -202,3 +202,23 @@ export function trainerDir(from: string = __dirname): string {
 
 /** The repository (or installed extension) root: the folder holding trainer/. */
 export const packageRoot = (from: string = __dirname): string => path.dirname(trainerDir(from));
+
+// ---- Several machines without Slurm (launcher.kind torchrun, nnodes > 1) ------------------------
+
+/** POSIX single quotes, bare when safe: for commands shown to the user to paste into a shell. */
+const shq = (s: string): string => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
+/**
+ * The command for each other machine of a multi-machine torchrun run: the same Python, trainer
+ * folder and run folder path (a shared file system), `--node-rank K`. The trainer prints the same
+ * lines into train.log (finetune_lab/__main__.py node_commands).
+ */
+export function otherNodeCommands(python: string, trainerDirPath: string, runDir: string, launcher: { nnodes?: number; node_rank?: number }, resume = false): string[] {
+  const out: string[] = [];
+  for (let k = 0; k < (launcher.nnodes ?? 1); k++) {
+    if (k === (launcher.node_rank ?? 0)) continue;
+    const argv = [python, '-m', 'finetune_lab', 'run', '--run-dir', path.resolve(runDir), '--node-rank', String(k), ...(resume ? ['--resume'] : [])];
+    out.push(`PYTHONPATH=${shq(trainerDirPath)} ${argv.map(shq).join(' ')}`);
+  }
+  return out;
+}

@@ -17,6 +17,15 @@ export interface StatusLike {
   loss?: number | null;
   error?: string | null;
   phase?: string;
+  /** A Slurm run's job (src/core/slurm/reconcile.ts). */
+  slurm?: { jobId: string; state: string | null; reason: string | null; text: string; unknown?: string };
+}
+
+/** "job 12 pending (Priority)" while queued, "job 12 on gpu01" while running, "job 12" after. */
+export function slurmDescription(s: StatusLike): string | undefined {
+  if (!s.slurm) return undefined;
+  const text = s.state === 'queued' || s.state === 'running' ? s.slurm.text : `job ${s.slurm.jobId}`;
+  return s.slurm.unknown ? `${text} (Slurm unreachable)` : text;
 }
 
 /** Codicon and theme colour per state: one definition, shared with the runs table's webview. */
@@ -45,7 +54,8 @@ export function formatLoss(loss: number): string {
  */
 export function runDescription(s: StatusLike | undefined, now?: number): string {
   if (!s) return 'no status';
-  if (s.state === 'queued') return 'queued';
+  const job = slurmDescription(s);
+  if (s.state === 'queued') return job ? `queued · ${job}` : 'queued';
   const parts: string[] = [s.state];
   if (s.state === 'running') {
     if (s.phase && s.phase !== 'training' && s.step === 0) parts.push(s.phase);
@@ -58,6 +68,7 @@ export function runDescription(s: StatusLike | undefined, now?: number): string 
   if (typeof s.loss === 'number' && isFinite(s.loss)) parts.push(`loss ${formatLoss(s.loss)}`);
   const eta = etaSeconds(s, now);
   if (eta !== undefined) parts.push(`ETA ${formatDuration(eta)}`);
+  if (job) parts.push(job);
   return parts.join(' · ');
 }
 
@@ -83,6 +94,11 @@ export function runTooltipMarkdown(o: {
 }): string {
   const out: string[] = [`**${escapeMd(o.label ?? o.id)}**`, '', `\`${o.id}\``, ''];
   if (o.status) out.push(escapeMd(runDescription(o.status)), '');
+  const j = o.status?.slurm;
+  if (j) {
+    out.push(`**Slurm:** job \`${j.jobId}\` · ${escapeMd(j.state ?? 'not seen yet')}${j.reason ? ` · reason ${escapeMd(j.reason)}` : ''}`, '');
+    if (j.unknown) out.push(`*Slurm could not be asked:* ${escapeMd(j.unknown)}`, '');
+  }
   const keys = Object.keys(o.overrides ?? {});
   if (keys.length) {
     out.push('Differs from the experiment:', '');

@@ -84,3 +84,12 @@ test('a trainer that dies before writing status.json is found failed, not left q
   assert.equal(after?.status.state, 'failed');
   assert.equal(after?.status.error, 'process disappeared');
 });
+
+test('otherNodeCommands: one pasteable command per other machine, quoted, --node-rank K', async () => {
+  const { otherNodeCommands } = await import('../../src/core/trainerLaunch');
+  assert.deepEqual(otherNodeCommands('/opt/py env/python', '/ext/trainer', '/shared/runs/r1', { nnodes: 3, node_rank: 1 }, true), [
+    "PYTHONPATH=/ext/trainer '/opt/py env/python' -m finetune_lab run --run-dir /shared/runs/r1 --node-rank 0 --resume",
+    "PYTHONPATH=/ext/trainer '/opt/py env/python' -m finetune_lab run --run-dir /shared/runs/r1 --node-rank 2 --resume",
+  ]);
+  assert.deepEqual(otherNodeCommands('/py', '/t', '/r', { nnodes: 1 }), []);
+});

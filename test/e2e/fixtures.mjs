@@ -61,6 +61,12 @@ export const FILES = {
   // in about a minute, one run at a time.
   'table-sweep.finetune.yaml': experiment({ name: 'e2e-table', method: 'lora', steps: 60, every: 30, lr: '1.0e-3' })
     + 'sweep:\n  method: [full, lora]\n  lora.rank: [4, 8]\n',
+  // Slurm (the single-node cluster run.mjs starts): a short run, and one held in the queue so
+  // its pending reason (JobHeldUser) shows until it is stopped.
+  'slurm-quick.finetune.yaml': experiment({ name: 'e2e-squick', method: 'lora', steps: 40, every: 20, lr: '1.0e-3' })
+    + 'launcher: {kind: slurm, partition: debug, cpus_per_task: 1, time: "00:10:00"}\n',
+  'slurm-held.finetune.yaml': experiment({ name: 'e2e-sheld', method: 'lora', steps: 40, every: 20, lr: '1.0e-3' })
+    + 'launcher: {kind: slurm, partition: debug, extra_sbatch: [--hold]}\n',
   // The Experiment Form scenario edits this one through the form and the text: block style with
   // comments, as people write them, so a form edit that re-formats the file or drops a comment shows.
   'form-lora.finetune.yaml': FORM_FILE,

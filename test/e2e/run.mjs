@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { e2eSetup, cacheDir } from '../../scripts/e2eSetup.mjs';
+import { startCluster, stopCluster } from '../../scripts/slurmCluster.mjs';
 import { CodeServer, Shots, Workbench, launchBrowser, rmrf, saveLogs } from './harness.mjs';
 import { writeWorkspace } from './fixtures.mjs';
 import { Runner } from './runner.mjs';
@@ -81,6 +82,14 @@ const settings = {
   'chat.disableAIFeatures': true,
 };
 const env = { FINETUNE_LAB_CACHE: trainerCache };
+// A single-node Slurm for the Slurm scenario (scripts/slurmCluster.mjs; set-up installed it):
+// the extension host finds sbatch/squeue on PATH and this cluster through SLURM_CONF.
+try {
+  const cluster = await startCluster(join(tmp, 'slurm'));
+  env.SLURM_CONF = cluster.SLURM_CONF;
+  cleanups.push(() => stopCluster(cluster.dir));
+  say(`Slurm: single-node cluster on ${cluster.node}, partition ${cluster.partition}`);
+} catch (e) { die(`the test Slurm cluster did not start: ${e.message}\nRun: node scripts/slurmSetup.mjs (as root)`); }
 
 const only = process.env.FINETUNE_LAB_E2E_ONLY ? new RegExp(process.env.FINETUNE_LAB_E2E_ONLY, 'i') : null;
 const shots = new Shots(resultsDir);

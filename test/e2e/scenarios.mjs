@@ -666,6 +666,48 @@ export function defineScenarios(runner) {
     assert(queueFiles().length === 0, `the emptied queue left its file: ${queueFiles().join(', ')}`);
   });
 
+  runner.scenario('Slurm: Start submits a job; the Runs view shows its id, pending reason, running and done; Stop cancels a held job', { timeout: 360_000 }, async ({ wb, ws }) => {
+    const readSlurm = (id) => { try { return JSON.parse(readFileSync(join(runsDir(ws), id, 'slurm.json'), 'utf8')); } catch { return null; } };
+    // A held job: pending, with Slurm's reason in the row.
+    await wb.openFile('slurm-held.finetune.yaml');
+    await startFromCodeLens(wb);
+    await wb.openViewContainer();
+    const held = await wb.waitForRunRow((t) => /e2e-sheld-\d{8}-\d{6}-/.test(t) && /queued · job \d+ pending \(JobHeldUser\)/.test(t), { timeout: 90_000, what: 'the held run queued with "job N pending (JobHeldUser)"' });
+    // A wider side bar, as a user drags it, so the row's description (job, reason) is on screen.
+    const bar = await wb.page.locator('.part.sidebar').boundingBox();
+    if (bar) {
+      await wb.page.mouse.move(bar.x + bar.width + 1, bar.y + bar.height / 2);
+      await wb.page.mouse.down();
+      await wb.page.mouse.move(bar.x + bar.width + 380, bar.y + bar.height / 2, { steps: 10 });
+      await wb.page.mouse.up();
+    }
+    await held.locator.hover();
+    await sleep(1500);
+    await wb.shot('slurm-pending-reason');
+    const heldId = idFrom(held, 'e2e-sheld');
+    const heldJob = readSlurm(heldId)?.job_id;
+    assert(heldJob && held.text.includes(`job ${heldJob} pending`), `row "${held.text}" does not name slurm.json's job ${heldJob}`);
+    await contextMenu(wb, held, 'Stop Run', 'slurm-context-menu-stop');
+    await waitRunState(wb, ws, heldId, 'stopped', 60_000);
+    assert(/cancelled before it started/.test(readStatus(ws, heldId)?.error ?? ''), `status.json of ${heldId}: ${JSON.stringify(readStatus(ws, heldId))}`);
+
+    // A short run: submitted, running on the node with its job id, completed.
+    await wb.openFile('slurm-quick.finetune.yaml');
+    await startFromCodeLens(wb);
+    await wb.openViewContainer();
+    const running = await wb.waitForRunRow((t) => /e2e-squick-\d{8}-\d{6}-/.test(t) && /running · .*job \d+ on \S+/.test(t), { timeout: 180_000, what: 'the Slurm run running with "job N on <node>"' });
+    await wb.shot('slurm-running');
+    const id = idFrom(running, 'e2e-squick');
+    const done = await waitRunState(wb, ws, id, 'completed', 240_000);
+    await done.row.locator.hover();
+    await sleep(1500);
+    await wb.shot('slurm-completed');
+    const rec = readSlurm(id);
+    assert(rec?.job_id && done.row.text.includes(`job ${rec.job_id}`), `completed row "${done.row.text}" lacks slurm.json's job ${rec?.job_id}`);
+    assert(existsSync(join(runsDir(ws), id, 'slurm.sbatch')), `no slurm.sbatch in ${id}`);
+    assert(/Slurm job \d+ on /.test(trainLogTail(ws, id, 200000)), `train.log of ${id} is not the job's output`);
+  });
+
   runner.scenario('an invalid experiment shows a diagnostic in Problems and Start refuses with the reason', { timeout: 90_000 }, async ({ wb, ws }) => {
     await wb.openFile('broken.finetune.yaml');
     await wb.command('View: Focus Problems (Errors, Warnings, Infos)').catch(async () => wb.command('View: Toggle Problems (Errors, Warnings, Infos)'));

@@ -15,6 +15,16 @@ test('description: state word, step/total, loss, ETA', () => {
   assert.equal(runDescription(undefined), 'no status');
 });
 
+test('a Slurm run: the job id, state and pending reason in the description and the tooltip', () => {
+  const slurm = (state: string, reason: string | null, text: string) => ({ jobId: '4242', state, reason, text });
+  assert.equal(runDescription({ state: 'queued', step: 0, total_steps: 500, slurm: slurm('PENDING', 'Priority', 'job 4242 pending (Priority)') }), 'queued · job 4242 pending (Priority)');
+  assert.equal(runDescription({ ...running, slurm: slurm('RUNNING', null, 'job 4242 on gpu[01-02]') }), 'running · step 120/500 · loss 1.93 · ETA 3m10s · job 4242 on gpu[01-02]');
+  assert.equal(runDescription({ state: 'stopped', step: 9, total_steps: 500, slurm: slurm('TIMEOUT', 'TimeLimit', 'job 4242 ended by Slurm: TIMEOUT (time limit reached)') }), 'stopped · at 9/500 · job 4242');
+  assert.equal(runDescription({ state: 'running', step: 1, total_steps: 5, slurm: { ...slurm('RUNNING', null, 'job 4242'), unknown: 'squeue not found on PATH' } }), 'running · step 1/5 · job 4242 (Slurm unreachable)');
+  const md = runTooltipMarkdown({ id: 'r1', status: { state: 'queued', step: 0, total_steps: 5, slurm: slurm('PENDING', 'QOSMaxJobsPerUserLimit', 'job 4242 pending (QOSMaxJobsPerUserLimit)') } });
+  assert.match(md, /\*\*Slurm:\*\* job `4242` · PENDING · reason QOSMaxJobsPerUserLimit/);
+});
+
 test('ETA needs a step and timing', () => {
   assert.equal(etaSeconds({ ...running, step: 0 }), undefined);
   assert.equal(etaSeconds({ ...running, started: null }), undefined);

@@ -1,4 +1,4 @@
-"""Command line: python -m finetune_lab {run,doctor,pretrain,export-onnx} (see docs/DECISIONS.md)."""
+"""Command line: python -m finetune_lab {run,torchrun,doctor,pretrain,export-onnx} (see docs/DECISIONS.md)."""
 
 import argparse
 import json
@@ -8,11 +8,18 @@ import sys
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["torchrun"]:  # every later argument is torchrun's: argparse must not read them
+        return torchrun_command(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m finetune_lab", description="Finetune Lab trainer")
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="train the run in a run folder")
     p_run.add_argument("--run-dir", required=True)
     p_run.add_argument("--resume", action="store_true", help="continue from the newest checkpoint")
+    p_run.add_argument("--node-rank", type=int, default=None,
+                       help="launcher.kind torchrun on several machines: this machine's rank (default: launcher.node_rank)")
+    sub.add_parser("torchrun", help="python -m torch.distributed.run ARGS, exit code 0 when the run completed or "
+                   "stopped (Slurm batch scripts)")
     sub.add_parser("doctor", help="print the environment as JSON")
     p_pre = sub.add_parser("pretrain", help="pretrain (or find cached) a built-in base")
     p_pre.add_argument("--model", default="builtin:tiny")
@@ -29,7 +36,7 @@ def main(argv=None) -> int:
         for s in (signal.SIGINT, signal.SIGTERM):
             signal.signal(s, lambda signum, frame: early.append(signum))
         print("finetune_lab: starting (loading torch)", flush=True)
-        torchrun = torchrun_args(args.run_dir, args.resume)
+        torchrun = torchrun_args(args.run_dir, args.resume, args.node_rank)
         if torchrun:  # launcher.kind torchrun, not yet under torchrun: be its agent (same pid)
             for s in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(s, signal.default_int_handler if s == signal.SIGINT else signal.SIG_DFL)
@@ -45,10 +52,24 @@ def main(argv=None) -> int:
     return pretrain_command(args.model, args.steps)
 
 
-def torchrun_args(run_dir: str, resume: bool) -> list[str] | None:
-    """torchrun's arguments for a run whose config says ``launcher.kind: torchrun`` with more
-    than one process on this one node, when this process is not already one of torchrun's
-    workers; else None. Several nodes: start torchrun on each yourself (README: Slurm)."""
+def torchrun_args(run_dir: str, resume: bool, node_rank: int | None = None) -> list[str] | None:
+    """torchrun's arguments for a run whose config says ``launcher.kind: torchrun``, when this
+    process is not already one of torchrun's workers; else None.
+
+    One machine (``nnodes`` 1) with ``nproc_per_node > 1``: ``--standalone``. Several machines:
+    static rendezvous at ``rdzv_endpoint``, hosted by node 0, with this machine's ``node_rank``
+    (the argument, else the config's), so node 0's first process is rank 0 (it writes the run
+    folder); each other machine runs ``python -m finetune_lab run --run-dir DIR --node-rank K``,
+    printed here.
+
+    Args:
+        run_dir (str): the run folder (its config.yaml is read).
+        resume (bool): pass ``--resume`` to the workers.
+        node_rank (int | None): this machine's rank among ``nnodes``; None: ``launcher.node_rank``.
+
+    Returns:
+        list[str] | None: the arguments for torch.distributed.run, or None to train in this process.
+    """
     if "WORLD_SIZE" in os.environ or "TORCHELASTIC_RUN_ID" in os.environ:
         return None
     try:
@@ -58,14 +79,71 @@ def torchrun_args(run_dir: str, resume: bool) -> list[str] | None:
         return None  # the run itself reports a bad config
     if launcher.get("kind") != "torchrun":
         return None
-    if launcher.get("nnodes", 1) > 1:
-        print("launcher.nnodes > 1: start torchrun on every node yourself (trainer/README.md, Slurm); "
-              "running as one process", file=sys.stderr, flush=True)
+    nnodes, nproc = launcher.get("nnodes", 1), launcher.get("nproc_per_node", 1)
+    worker = ["-m", "finetune_lab", "run", "--run-dir", str(run_dir)] + (["--resume"] if resume else [])
+    if nnodes > 1:
+        rank = launcher.get("node_rank", 0) if node_rank is None else node_rank
+        endpoint = launcher.get("rdzv_endpoint")
+        if not endpoint:
+            raise SystemExit("launcher.nnodes > 1 needs launcher.rdzv_endpoint (host:port of node 0)")
+        if not 0 <= rank < nnodes:
+            raise SystemExit(f"node rank {rank} is not in 0..{nnodes - 1} (launcher.nnodes {nnodes})")
+        print(f"torchrun: node {rank} of {nnodes}, {nproc} process(es) each, meeting at {endpoint}; "
+              "on the other machines run:", flush=True)
+        for line in node_commands(run_dir, nnodes, rank, resume):
+            print(f"  {line}", flush=True)
+        return [f"--nnodes={nnodes}", f"--node_rank={rank}", f"--nproc_per_node={nproc}",
+                "--rdzv_backend=static", f"--rdzv_endpoint={endpoint}", "--max_restarts=0"] + worker
+    if nproc <= 1:
         return None
-    if launcher.get("nproc_per_node", 1) <= 1:
-        return None
-    return ["--standalone", f"--nproc_per_node={launcher['nproc_per_node']}", "-m", "finetune_lab", "run",
-            "--run-dir", str(run_dir)] + (["--resume"] if resume else [])
+    return ["--standalone", f"--nproc_per_node={nproc}"] + worker
+
+
+def node_commands(run_dir: str, nnodes: int, this_rank: int, resume: bool) -> list[str]:
+    """The command for each other machine of a multi-machine torchrun run (same Python, same
+    trainer folder, same run folder path: a shared file system, or a copy of config.yaml there).
+
+    Args:
+        run_dir (str): the run folder.
+        nnodes (int): machines taking part.
+        this_rank (int): the rank of this machine (left out).
+        resume (bool): add ``--resume``.
+
+    Returns:
+        list[str]: one shell command per other rank.
+    """
+    import shlex
+    from pathlib import Path
+    trainer = str(Path(__file__).resolve().parent.parent)
+    out = []
+    for k in range(nnodes):
+        if k == this_rank:
+            continue
+        argv = [sys.executable, "-m", "finetune_lab", "run", "--run-dir", str(Path(run_dir).resolve()),
+                "--node-rank", str(k)] + (["--resume"] if resume else [])
+        out.append(f"PYTHONPATH={shlex.quote(trainer)} " + " ".join(shlex.quote(a) for a in argv))
+    return out
+
+
+def torchrun_command(args: list[str]) -> int:
+    """``python -m finetune_lab torchrun ARGS``: torch.distributed.run with ARGS (which end in
+    ``-m finetune_lab run --run-dir DIR``), in this process, exit code following the run (see
+    run_torchrun). A Slurm job's state then says how the run ended: a stop is COMPLETED."""
+    if "--run-dir" not in args or args.index("--run-dir") + 1 >= len(args):
+        print("error: finetune_lab torchrun: the arguments must end in -m finetune_lab run --run-dir DIR",
+              file=sys.stderr, flush=True)
+        return 2
+    # A stop (scancel --signal=INT) while torch imports: remember it and start nothing.
+    early: list[int] = []
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, lambda signum, frame: early.append(signum))
+    import torch.distributed.run  # noqa: F401  (the slow import, under the handler above)
+    if early:
+        print(f"finetune_lab torchrun: {signal.Signals(early[0]).name} before torchrun started: not starting", flush=True)
+        return 0
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    return run_torchrun(args, args[args.index("--run-dir") + 1])
 
 
 def run_torchrun(torchrun_args: list[str], run_dir: str) -> int:

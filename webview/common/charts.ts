@@ -34,6 +34,16 @@ declare module 'chart.js' {
   }
 }
 
+/** A dashed line from (x0, y0) to (x1, y1) in `color`, which also becomes the fill for its label. */
+function dashedLine(ctx: CanvasRenderingContext2D, color: string, width: number, dash: number[], x0: number, y0: number, x1: number, y1: number): void {
+  ctx.strokeStyle = color;
+  ctx.fillStyle = color;
+  ctx.lineWidth = width;
+  ctx.setLineDash(dash);
+  ctx.beginPath(); ctx.moveTo(x0, y0); ctx.lineTo(x1, y1); ctx.stroke();
+  ctx.setLineDash([]);
+}
+
 export const refLinesPlugin: Plugin = {
   id: 'refLines',
   afterDatasetsDraw(chart, _args, opts: { lines?: RefLine[] }) {
@@ -48,24 +58,14 @@ export const refLinesPlugin: Plugin = {
       const py = y.getPixelForValue(l.value);
       if (!Number.isFinite(py) || py > a.bottom + 1) continue;
       if (py < a.top - 1) { off.push(l); continue; }
-      ctx.strokeStyle = l.color;
-      ctx.fillStyle = l.color;
-      ctx.lineWidth = 1.5;
-      ctx.setLineDash(l.dash ?? [6, 4]);
-      ctx.beginPath(); ctx.moveTo(a.left, py); ctx.lineTo(a.right, py); ctx.stroke();
-      ctx.setLineDash([]);
+      dashedLine(ctx, l.color, 1.5, l.dash ?? [6, 4], a.left, py, a.right, py);
       ctx.fillText(l.label, a.right - 4, py - 4);
     }
     if (off.length) {
       // Off scale: one marker along the top edge and one label at the top left (the in-scale
       // labels sit at the right), e.g. "random 65 (attn) · random 98 (mlp) ↑ (off scale)".
       const l = off[0];
-      ctx.strokeStyle = l.color;
-      ctx.fillStyle = l.color;
-      ctx.lineWidth = 1.5;
-      ctx.setLineDash(l.dash ?? [6, 4]);
-      ctx.beginPath(); ctx.moveTo(a.left, a.top + 0.75); ctx.lineTo(a.right, a.top + 0.75); ctx.stroke();
-      ctx.setLineDash([]);
+      dashedLine(ctx, l.color, 1.5, l.dash ?? [6, 4], a.left, a.top + 0.75, a.right, a.top + 0.75);
       ctx.textAlign = 'left';
       ctx.fillText(`${off.map((o) => o.label).join(' · ')} ↑ (off scale)`, a.left + 4, a.top + 12);
     }
@@ -87,12 +87,7 @@ export const xMarksPlugin: Plugin = {
       // the right edge, so it is never off the chart.
       const px = Math.min(a.right, Math.max(a.left, x.getPixelForValue(m.value)));
       if (!Number.isFinite(px)) return;
-      ctx.strokeStyle = m.color;
-      ctx.fillStyle = m.color;
-      ctx.lineWidth = 2;
-      ctx.setLineDash([4, 3]);
-      ctx.beginPath(); ctx.moveTo(px, a.top); ctx.lineTo(px, a.bottom); ctx.stroke();
-      ctx.setLineDash([]);
+      dashedLine(ctx, m.color, 2, [4, 3], px, a.top, px, a.bottom);
       const w = ctx.measureText(m.label).width;
       const right = px + 4 + w > a.right;
       const tx = right ? px - 4 - w : px + 4, ty = a.top + 12 + 14 * i;

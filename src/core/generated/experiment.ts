@@ -117,10 +117,86 @@ export interface ExperimentConfig {
     every_steps?: number;
     keep_last?: number;
   };
+  /**
+   * Where the run's processes run. local: one process here. torchrun: torchrun's agent here, nproc_per_node processes per node, nnodes machines meeting at rdzv_endpoint. slurm: a batch job (sbatch) whose srun starts one torchrun per node.
+   */
   launcher?: {
+    /**
+     * local: one process on this machine. torchrun: torch.distributed's launcher (several processes, several machines). slurm: a Slurm batch job, one torchrun per node.
+     */
     kind?: "local" | "torchrun" | "slurm";
+    /**
+     * Processes per node (one per GPU). On Slurm, gpus_per_node when that is set.
+     */
     nproc_per_node?: number;
+    /**
+     * torchrun: machines taking part; above 1, start the printed command on each other machine (rdzv_endpoint required).
+     */
     nnodes?: number;
+    /**
+     * torchrun: the rank of the machine that Start runs on (0..nnodes-1); the other machines get the other ranks.
+     */
+    node_rank?: number;
+    /**
+     * torchrun, nnodes > 1: host:port where the machines meet (c10d rendezvous), reachable from every machine; usually node 0's address.
+     */
+    rdzv_endpoint?: string;
+    /**
+     * Slurm: --partition (the queue).
+     */
+    partition?: string;
+    /**
+     * Slurm: --account charged for the job.
+     */
+    account?: string;
+    /**
+     * Slurm: --qos.
+     */
+    qos?: string;
+    /**
+     * Slurm: --nodes; one torchrun per node (--ntasks-per-node=1).
+     */
+    nodes?: number;
+    /**
+     * Slurm: --gpus-per-node, and torchrun's processes per node. Absent: no GPUs requested, nproc_per_node processes.
+     */
+    gpus_per_node?: number;
+    /**
+     * Slurm: --cpus-per-task (CPUs for each node's torchrun and its workers).
+     */
+    cpus_per_task?: number;
+    /**
+     * Slurm: --mem per node, e.g. 64G (0: all of the node's memory).
+     */
+    mem?: string;
+    /**
+     * Slurm: --time limit: minutes, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS. A job that reaches it is ended by Slurm (the run stops with a checkpoint if the step ends within the grace) and can be resumed.
+     */
+    time?: string;
+    /**
+     * Slurm: --constraint (node features, e.g. a100|h100).
+     */
+    constraint?: string;
+    /**
+     * More sbatch options, one per item, each written as an #SBATCH line (e.g. --exclusive, --mail-type=END, --requeue).
+     */
+    extra_sbatch?: string[];
+    /**
+     * Shell lines run in the batch script before training (module load ..., source env.sh); written as they are.
+     */
+    setup?: string[];
+    /**
+     * Slurm: the rendezvous port on the job's first node. Absent: 20000 + job id mod 20000, so two jobs sharing a node do not collide.
+     */
+    port?: number;
+    /**
+     * Slurm: a sweep becomes one job array (one task per run) instead of one job per run.
+     */
+    array?: boolean;
+    /**
+     * Slurm: at most this many of a sweep's jobs run at once (an array's %N; separate jobs wait on each other with --dependency).
+     */
+    max_running?: number;
   };
   /**
    * Optional grid: dotted keys (method, lora.rank, train.lr, ...) to lists of values; every combination becomes a run.

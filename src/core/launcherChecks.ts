@@ -1,0 +1,44 @@
+// Launcher settings the schema cannot check alone: a multi-machine torchrun needs a rendezvous
+// endpoint and a node rank below nnodes; Slurm's and torchrun's keys do nothing under another kind,
+// which is worth a warning (a `partition:` under `kind: local` trains here, not on the cluster).
+import type { ExperimentConfig } from './generated/experiment';
+import type { Diagnostic } from './diagnostics';
+import { rangeOf, type YamlSource } from './yamlPositions';
+
+/** Keys that only one launcher kind reads. */
+export const SLURM_ONLY = ['partition', 'account', 'qos', 'nodes', 'gpus_per_node', 'cpus_per_task', 'mem', 'time', 'constraint', 'extra_sbatch', 'setup', 'port', 'array', 'max_running'] as const;
+export const TORCHRUN_ONLY = ['nnodes', 'node_rank', 'rdzv_endpoint'] as const;
+
+export function launcherDiagnostics(raw: Record<string, unknown>, value: ExperimentConfig, src: YamlSource): Diagnostic[] {
+  const written = (raw.launcher && typeof raw.launcher === 'object' ? raw.launcher : {}) as Record<string, unknown>;
+  const l = value.launcher ?? {};
+  const kind = l.kind ?? 'local';
+  const out: Diagnostic[] = [];
+  const at = (key: string, on: 'key' | 'value' = 'value') => rangeOf(src, key ? ['launcher', key] : ['launcher'], on);
+  if (kind === 'torchrun' && (l.nnodes ?? 1) > 1) {
+    if (!l.rdzv_endpoint) {
+      out.push({
+        severity: 'error', ...at('nnodes'), path: 'launcher.rdzv_endpoint', code: 'launcher-rdzv-endpoint',
+        message: `launcher.nnodes is ${l.nnodes}: set launcher.rdzv_endpoint to host:port where the ${l.nnodes} machines meet (node 0's address, e.g. node001:29500)`,
+      });
+    }
+    if ((l.node_rank ?? 0) >= (l.nnodes ?? 1)) {
+      out.push({
+        severity: 'error', ...at('node_rank'), path: 'launcher.node_rank', code: 'launcher-node-rank',
+        message: `launcher.node_rank ${l.node_rank} must be below launcher.nnodes (${l.nnodes}): ranks are 0..${(l.nnodes ?? 1) - 1}`,
+      });
+    }
+  }
+  const unused = (keys: readonly string[], owner: string): void => {
+    for (const k of keys) {
+      if (!(k in written)) continue;
+      out.push({
+        severity: 'warning', ...at(k, 'key'), path: `launcher.${k}`, code: 'launcher-unused',
+        message: `launcher.${k} is only read when launcher.kind is ${owner} (it is ${kind}): it changes nothing here`,
+      });
+    }
+  };
+  if (kind !== 'slurm') unused(SLURM_ONLY, 'slurm');
+  if (kind !== 'torchrun') unused(TORCHRUN_ONLY, 'torchrun');
+  return out;
+}
