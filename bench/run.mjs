@@ -5,6 +5,7 @@
 //   loop     trainer/bench/bench_loop.py      instrumented training loop vs a bare PyTorch loop -> trainer/bench/RESULTS.md
 //   webview  bench/webview/run.mjs bench      dashboard first paint and update cost, 1M points -> bench/webview/RESULTS.md
 //   feed     bench/feed/run.mjs               a 1M-event run read by the host's feed and replayed -> bench/feed/RESULTS.md
+//   table    bench/table/run.mjs              runs table first paint, sort and scroll, 1,000 and 10,000 runs -> bench/table/RESULTS.md
 import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -17,6 +18,7 @@ const benches = {
   loop: [python, ['trainer/bench/bench_loop.py']],
   webview: [process.execPath, ['bench/webview/run.mjs', 'bench']],
   feed: [process.execPath, ['bench/feed/run.mjs']],
+  table: [process.execPath, ['bench/table/run.mjs']],
 };
 const pick = process.argv.slice(2);
 let failed = 0;

@@ -15,6 +15,7 @@ import { PlaygroundCommands, registerPlaygroundSerializer } from './playground';
 import { forgetPython } from './python';
 import { RunManager } from './runManager';
 import { RunStatusBar } from './statusBar';
+import { openRunsTable, registerRunsTableSerializer } from './table';
 import { explainTrust } from './trust';
 import { RunsTreeProvider, type RunsNode } from './views/runsTreeProvider';
 
@@ -40,6 +41,7 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(ExperimentFormProvider.register(context));
   context.subscriptions.push(...registerPanelSerializers({ extensionUri: uri, states: runs }));
   context.subscriptions.push(registerPlaygroundSerializer(context));
+  context.subscriptions.push(registerRunsTableSerializer(context, runs));
   context.subscriptions.push(vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('finetuneLab.pythonPath')) forgetPython(); }));
 
   context.subscriptions.push(reg('finetuneLab.newExperiment', () => newExperiment()));
@@ -56,6 +58,7 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(reg('finetuneLab.compareRuns', (arg, sel) => cmd.compare(arg, sel)));
   context.subscriptions.push(reg('finetuneLab.openPareto', (arg, sel) => cmd.pareto(arg, sel)));
   context.subscriptions.push(reg('finetuneLab.openSpectra', (arg, sel) => cmd.spectra(arg, sel)));
+  context.subscriptions.push(reg('finetuneLab.openRunsTable', (arg) => openRunsTable(uri, runs, arg)));
   context.subscriptions.push(reg('finetuneLab.openPlayground', (arg, ...rest: unknown[]) => playground.open(arg, ...rest)));
   context.subscriptions.push(reg('finetuneLab.exportOnnx', (arg, ...rest: unknown[]) => playground.exportOnnx(arg, ...rest)));
   context.subscriptions.push(reg('finetuneLab.refreshRuns', () => cmd.refresh()));

@@ -2,6 +2,7 @@
 // so the strings are unit-tested in test/shell/runFormat.test.ts.
 import { formatDuration } from '../core/duration';
 import type { RunStatus } from '../core/generated/status';
+import { STATE_ICON } from '../core/runStateIcons';
 
 type RunState = RunStatus['state'];
 
@@ -27,23 +28,8 @@ export function slurmDescription(s: StatusLike): string | undefined {
   return s.slurm.unknown ? `${text} (Slurm unreachable)` : text;
 }
 
-/** Codicon id per state (ThemeIcon ids). */
-export const STATE_ICON: Record<RunState, string> = {
-  queued: 'clock',
-  running: 'sync~spin',
-  completed: 'pass',
-  failed: 'error',
-  stopped: 'debug-stop',
-};
-
-/** Theme colour per state for the icon, or undefined for the default foreground. */
-export const STATE_COLOR: Record<RunState, string | undefined> = {
-  queued: undefined,
-  running: 'charts.blue',
-  completed: 'testing.iconPassed',
-  failed: 'testing.iconFailed',
-  stopped: undefined,
-};
+/** Codicon and theme colour per state: one definition, shared with the runs table's webview. */
+export { STATE_ICON, STATE_COLOR } from '../core/runStateIcons';
 
 /**
  * Seconds left, from the rate so far: (heartbeat − started) / step · (total − step).

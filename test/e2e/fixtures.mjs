@@ -57,6 +57,10 @@ export const FILES = {
   // survive a window reload (the reloaded window carries on with it).
   'queue-sweep.finetune.yaml': experiment({ name: 'e2e-queue', method: 'lora', steps: 5000, every: 25, lr: '1.0e-3' })
     + 'sweep:\n  lora.rank: [4, 8]\n',
+  // The runs table scenario: a short sweep of three tiny runs (full, LoRA r4, LoRA r8) that finishes
+  // in about a minute, one run at a time.
+  'table-sweep.finetune.yaml': experiment({ name: 'e2e-table', method: 'lora', steps: 60, every: 30, lr: '1.0e-3' })
+    + 'sweep:\n  method: [full, lora]\n  lora.rank: [4, 8]\n',
   // Slurm (the single-node cluster run.mjs starts): a short run, and one held in the queue so
   // its pending reason (JobHeldUser) shows until it is stopped.
   'slurm-quick.finetune.yaml': experiment({ name: 'e2e-squick', method: 'lora', steps: 40, every: 20, lr: '1.0e-3' })

@@ -455,6 +455,100 @@ export function defineScenarios(runner) {
     assert(JSON.stringify(base.samples) !== JSON.stringify(lora.samples), `base and LoRA generated the same text with the same seeds: ${JSON.stringify(base.samples)}`);
   });
 
+  runner.scenario('runs table: live while the sweep trains; on the finished sweep sort by a score, filter, select two rows; kept over a reload; Compare', { timeout: 600_000 }, async ({ wb, ws }) => {
+    await wb.openFile('table-sweep.finetune.yaml');
+    await startFromCodeLens(wb);
+    await wb.openViewContainer();
+    const tableFrame = async (n) => until(`a visible runs table with ${n} rows`, async () => {
+      for (const f of await wb.visibleWebviewFrames()) if ((await f.locator('.runs-grid .body .row:not(.group)').count()) === n) return f;
+      return null;
+    }, Boolean, 60_000);
+    const openFromSweep = async (shot) => {
+      // The sweep's node ("sweep <date>", "3 runs · …") → its context menu → Open Runs Table.
+      const sweepRow = await wb.waitForRunRow((t) => /^sweep\b/.test(t) && /\b3 runs\b/.test(t), { what: 'the e2e-table sweep node' });
+      await contextMenu(wb, sweepRow, 'Open Runs Table', shot);
+      return tableFrame(3);
+    };
+    const states = (f) => f.locator('.runs-grid .body .row:not(.group)').evaluateAll((rows) => rows.map((r) => `${r.dataset.key}: ${r.children[1]?.textContent ?? ''}`));
+
+    // 1. Opened while the sweep trains (one run at a time): the state column follows the runs live.
+    let frame = await openFromSweep('sweep-context-menu');
+    await until('the table showing a run running', () => states(frame), (s) => s.some((x) => /running/.test(x)), 240_000);
+    await wb.shot('table-live-running');
+    const done = await until('the table showing the three runs completed, live', () => states(frame), (s) => {
+      const failed = s.find((x) => /failed/.test(x));
+      if (failed) throw new Error(`a run failed: ${failed}\n${trainLogTail(ws, failed.split(':')[0])}`);
+      return s.length === 3 && s.every((x) => /completed/.test(x));
+    }, 420_000);
+    const ids = done.map((x) => x.split(':')[0]).sort();
+    assert(JSON.stringify(ids) === JSON.stringify(runFolders(ws, 'e2e-table')), `the table's rows ${JSON.stringify(ids)} are the sweep's run folders ${JSON.stringify(runFolders(ws, 'e2e-table'))}`);
+    await wb.command('View: Close All Editors');
+
+    // 2. The finished sweep, opened again.
+    frame = await openFromSweep();
+    const count = () => frame.locator('.toolbar .count').innerText();
+    await until('the table reading 3 runs with their scores', count, (t) => /^3 runs/.test(t) && !/reading scores/.test(t), 30_000);
+    await wb.shot('table-opened');
+
+    // Sort by a score: the learning change from the base (a loss: most negative = most learned, first).
+    const grid = async () => frame.locator('.runs-grid').evaluate((g) => ({
+      headers: [...g.querySelectorAll('.head .hcell')].map((h) => ({ title: h.querySelector('.title')?.textContent ?? '', sort: h.getAttribute('aria-sort') })),
+      rows: [...g.querySelectorAll('.body .row:not(.group)')].sort((a, b) => Number(a.getAttribute('aria-rowindex')) - Number(b.getAttribute('aria-rowindex')))
+        .map((r) => ({ key: r.dataset.key, selected: r.getAttribute('aria-selected') === 'true', cells: [...r.children].map((c) => (c.textContent ?? '').trim()) })),
+    }));
+    const header = frame.locator('.runs-grid .head .hcell', { has: frame.locator('.title', { hasText: /^learning Δ$/ }) }).first();
+    await header.click({ position: { x: 12, y: 12 } });
+    const sortedBy = (g) => {
+      const col = g.headers.findIndex((h) => h.title === 'learning Δ');
+      const v = g.rows.map((r) => Number((r.cells[col] ?? '').replace('−', '-')));
+      return col >= 0 && g.headers[col].sort === 'ascending' && v.length >= 2 && v.every((x) => Number.isFinite(x)) && v.every((x, i) => i === 0 || v[i - 1] <= x);
+    };
+    const sorted = await until('the rows sorted by learning Δ, ascending', grid, (g) => g.rows.length === 3 && sortedBy(g));
+    const col = sorted.headers.findIndex((h) => h.title === 'learning Δ');
+    console.log(`      (learning Δ, ascending: ${sorted.rows.map((r) => `${r.cells[0]} ${r.cells[col]}`).join(', ')})`);
+    await wb.shot('table-sorted');
+
+    // Filter: only the LoRA runs.
+    await frame.locator('vscode-textfield.filter input').fill('lora');
+    await until('the filter leaving the two LoRA runs', count, (t) => /^2 of 3 runs/.test(t));
+    const filtered = await grid();
+    assert(filtered.rows.length === 2 && filtered.rows.every((r) => /lora/i.test(r.key)), `filtered rows: ${JSON.stringify(filtered.rows.map((r) => r.key))}`);
+    await wb.shot('table-filtered');
+
+    // Select both rows (click, Ctrl+click).
+    const lines = frame.locator('.runs-grid .body .row:not(.group)');
+    await lines.nth(0).click({ position: { x: 80, y: 12 } });
+    await lines.nth(1).click({ position: { x: 80, y: 12 }, modifiers: ['Control'] });
+    const selection = () => frame.locator('.actions.selection .label').innerText();
+    await until('two rows selected', selection, (t) => /^2 of 2 selected/.test(t));
+    await wb.shot('table-two-selected');
+
+    // A window reload brings the table back as it was: filter, sort, selection (its saved state).
+    await sleep(500); // the webview saves its state 100 ms after a change
+    await wb.command('Developer: Reload Window');
+    await wb.page.waitForSelector('div.monaco-workbench', { timeout: 60_000 });
+    await wb.page.waitForSelector('.part.statusbar', { timeout: 30_000 });
+    frame = await tableFrame(2);
+    await until('the filter, sort and selection back after the reload', async () => [
+      await frame.locator('vscode-textfield.filter input').inputValue(), await count(), await selection(), sortedBy(await grid()),
+    ], ([text, c, sel, ok]) => text === 'lora' && /^2 of 3 runs/.test(c) && /^2 of 2 selected/.test(sel) && ok, 60_000);
+    await wb.shot('table-after-reload');
+
+    // Compare from the toolbar: the dashboard compares exactly the two selected runs.
+    await frame.getByRole('button', { name: 'Compare', exact: true }).click();
+    const chips = await until('the dashboard comparing the two selected runs', async () => {
+      for (const f of await wb.visibleWebviewFrames()) {
+        const title = await f.locator('.toolbar h1').first().innerText().catch(() => '');
+        if (/^Compare 2 runs$/.test(title)) return f.locator('.run-chip').allInnerTexts();
+      }
+      return null;
+    }, (c) => Array.isArray(c) && c.length === 2, 60_000);
+    assert(chips.every((c) => /LoRA r(4|8)/.test(c)), `the dashboard compares ${JSON.stringify(chips)}, not the two LoRA runs`);
+    await waitCard(wb, 'Training loss', (c) => notBlank(c.pixels), 'both runs\' loss drawn');
+    await wb.shot('table-compare-dashboard');
+    await wb.command('View: Close All Editors');
+  });
+
   runner.scenario('reload the window while a run trains: it keeps running, is re-attached, the chart continues', { timeout: 420_000 }, async ({ wb, ws, state }) => {
     await wb.openFile('long-lora.finetune.yaml');
     await startFromCodeLens(wb);

@@ -54,7 +54,7 @@ export function readPalette(): Palette {
   };
 }
 
-/** `color` with alpha a; understands #rgb, #rrggbb, #rrggbbaa and rgb()/rgba(). */
+/** `color` with alpha a; understands #rgb, #rrggbb, #rrggbbaa, rgb()/rgba() and hsl()/hsla(). */
 export function withAlpha(color: string, a: number): string {
   const c = color.trim();
   const hex = /^#([0-9a-f]{3,8})$/i.exec(c);
@@ -63,6 +63,11 @@ export function withAlpha(color: string, a: number): string {
     if (h.length === 3 || h.length === 4) h = [...h].map((ch) => ch + ch).join('');
     const [r, g, b] = [0, 2, 4].map((i) => parseInt(h.slice(i, i + 2), 16));
     return `rgba(${r}, ${g}, ${b}, ${a})`;
+  }
+  const hsl = /^hsla?\(([^)]+)\)$/i.exec(c);
+  if (hsl) {
+    const [h, sat, l] = hsl[1].split(/[ ,/]+/).map((p) => p.trim());
+    return `hsla(${h}, ${sat}, ${l}, ${a})`;
   }
   const rgb = /^rgba?\(([^)]+)\)$/i.exec(c);
   if (rgb) {
@@ -94,4 +99,17 @@ export function methodColor(p: Palette, method: string, rank: number | null): st
   if (method === 'full') return p.orange;
   if (method === 'lora' && rank) return rankColor(p, rank);
   return p.muted;
+}
+
+/**
+ * A run's colour in every view (Pareto, dashboard, runs table), from what the run is, never from
+ * its position in a list: full finetuning in the theme's orange, fainter at a lower learning rate
+ * (log scale, 1e-5 → 1e-2); LoRA by rank (rankColor). A run shown in two views is the same colour.
+ */
+export function runColor(p: Palette, run: { method: string; rank: number | null; lr: number | null }): string {
+  if (run.method === 'full') {
+    const t = run.lr && run.lr > 0 ? Math.max(0, Math.min(1, (Math.log10(run.lr) + 5) / 3)) : 1;
+    return t >= 1 ? p.orange : withAlpha(p.orange, 0.35 + 0.65 * t);
+  }
+  return methodColor(p, run.method, run.rank);
 }

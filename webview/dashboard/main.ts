@@ -14,7 +14,7 @@ import { TRAIN_FIELDS, type TrainField, type TrainFieldChart } from '../../src/c
 import { DebiasedEma } from '../../src/core/smoothing';
 import { M4Stream } from '../../src/core/decimate';
 import { onHostMessage, loadState, saveState, ready, post } from '../common/vscodeApi';
-import { readPalette, onThemeChange, withAlpha, type Palette } from '../common/theme';
+import { readPalette, onThemeChange, runColor as colorOfRun, withAlpha, type Palette } from '../common/theme';
 import { applyDefaults, makeChart, lineOptions, themeScales, bucketsFor, type Chart, type XMark } from '../common/charts';
 import { adoptStyles, el, card, Banner, button, checkbox, exportCsv, fmt, type Card } from '../common/ui';
 import { RunData, runLabel } from '../common/runData';
@@ -94,7 +94,14 @@ function chartFor(c: Card, yTitle: string, logY: boolean, xTitle = 'step'): Line
   return ch;
 }
 
-function runColor(i: number): string { return pal.series[i % pal.series.length]; }
+/** A run's colour is the same in every view (theme.ts runColor: method, rank, learning rate). */
+const colorOf = (r: RunData): string => colorOfRun(pal, r.info);
+/** Runs that share a colour (same method, rank and rate) are told apart by dashes, in list order. */
+function dashesOf(list: RunData[]): number[][] {
+  const seen = new Map<string, number>();
+  return list.map((r) => { const c = colorOf(r); const k = seen.get(c) ?? 0; seen.set(c, k + 1); return [[], [6, 3], [2, 2], [8, 3, 2, 3]][k % 4]; });
+}
+const colorsKey = (list: RunData[]): string => list.map(colorOf).join();
 
 type SeriesKey = TrainField | 'smoothed';
 /** Incremental decimation per run + series, dropped when the bucket count (canvas width) changes. */
@@ -140,7 +147,7 @@ function draw(): void {
 /** Where each run's loss diverged, as vertical marks on every train chart. */
 function divergenceMarks(list: RunData[]): XMark[] {
   return list.flatMap((r, i) => r.diverged
-    ? [{ value: r.diverged.step, label: `${list.length > 1 ? `${runLabel(r.info)}: ` : ''}loss diverged (${r.diverged.value}) at step ${r.diverged.step}`, color: list.length > 1 ? runColor(i) : pal.red, background: withAlpha(pal.bg, 0.85) }]
+    ? [{ value: r.diverged.step, label: `${list.length > 1 ? `${runLabel(r.info)}: ` : ''}loss diverged (${r.diverged.value}) at step ${r.diverged.step}`, color: list.length > 1 ? colorOf(list[i]) : pal.red, background: withAlpha(pal.bg, 0.85) }]
     : []);
 }
 const marksKey = (list: RunData[]): string => list.map((r) => r.diverged?.step ?? '').join();
@@ -156,14 +163,15 @@ function drawLoss(list: RunData[], compare: boolean): void {
   const key = lossCard.key;
   const lossChart = chartFor(c, lossCard.spec.axis, state.logY && lossCard.spec.logScale);
   const b = bucketsFor(c.canvas);
-  if (unchanged(c, `${list.map((r) => `${r.info.id}:${r.trainLength}`).join()}|${b}|${state.smoothing}|${state.logY}|${themeEpoch}|${marksKey(list)}`)) return;
+  if (unchanged(c, `${list.map((r) => `${r.info.id}:${r.trainLength}`).join()}|${b}|${state.smoothing}|${state.logY}|${themeEpoch}|${marksKey(list)}|${colorsKey(list)}`)) return;
   // Raw faded + smoothed, per run.
+  const dashes = dashesOf(list);
   lossChart.data.datasets = list.flatMap((r, i) => {
-    const color = runColor(i);
+    const color = colorOf(r);
     const name = compare ? runLabel(r.info) : lossCard.spec.axis;
     return [
       { label: `${name} (raw)`, data: decimated(r, key, b), borderColor: withAlpha(color, pal.highContrast ? 0.5 : 0.28), borderWidth: 1, pointRadius: 0 },
-      { label: `${name} (smoothed ${state.smoothing.toFixed(2)})`, data: decimated(r, 'smoothed', b), borderColor: color, borderWidth: 2, pointRadius: 0 },
+      { label: `${name} (smoothed ${state.smoothing.toFixed(2)})`, data: decimated(r, 'smoothed', b), borderColor: color, borderDash: dashes[i], borderWidth: 2, pointRadius: 0 },
     ];
   });
   applyMarks(lossChart, divergenceMarks(list));
@@ -183,8 +191,9 @@ function drawRest(): void {
     const logY = state.logY && spec.logScale;
     const ch = chartFor(c, spec.axis, logY);
     const bb = bucketsFor(c.canvas);
-    if (unchanged(c, `${lens}|${bb}|${logY}|${themeEpoch}|${marksKey(list)}`)) continue;
-    ch.data.datasets = list.map((r, i) => ({ label: runLabel(r.info), data: decimated(r, key, bb), borderColor: runColor(i), pointRadius: 0 }));
+    if (unchanged(c, `${lens}|${bb}|${logY}|${themeEpoch}|${marksKey(list)}|${colorsKey(list)}`)) continue;
+    const dashes = dashesOf(list);
+    ch.data.datasets = list.map((r, i) => ({ label: runLabel(r.info), data: decimated(r, key, bb), borderColor: colorOf(r), borderDash: dashes[i], pointRadius: 0 }));
     ch.options.plugins!.legend!.display = compare;
     applyMarks(ch, marks);
     ch.update('none');
@@ -200,14 +209,14 @@ function drawEvals(list: RunData[], compare: boolean): void {
     const dash = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
     const sets: LineChart['data']['datasets'] = [];
     const dirs = new Set<string>();
-    list.forEach((r, i) => {
+    list.forEach((r) => {
       const names = [...new Set(r.evals.flatMap((e) => e.tasks.filter((t) => t.role === role).map((t) => t.name)))];
       names.forEach((name, k) => {
         const pts = r.evals.map((e) => ({ x: e.step, y: e.tasks.find((t) => t.name === name && t.role === role)?.value ?? null }));
         const t = r.evals.flatMap((e) => e.tasks).find((t) => t.name === name);
         if (t) dirs.add(`${name} ${t.metric}${t.higherIsBetter ? ' ↑ better' : ' ↓ better'}`);
-        sets.push({ label: compare ? `${runLabel(r.info)} · ${name}` : name, data: pts, borderColor: compare ? runColor(i) : pal.series[(k + (role === 'learning' ? 2 : 1)) % 6],
-          backgroundColor: compare ? runColor(i) : pal.series[(k + (role === 'learning' ? 2 : 1)) % 6], borderDash: dash[k % dash.length], pointRadius: 3 });
+        sets.push({ label: compare ? `${runLabel(r.info)} · ${name}` : name, data: pts, borderColor: compare ? colorOf(r) : pal.series[(k + (role === 'learning' ? 2 : 1)) % 6],
+          backgroundColor: compare ? colorOf(r) : pal.series[(k + (role === 'learning' ? 2 : 1)) % 6], borderDash: dash[k % dash.length], pointRadius: 3 });
       });
     });
     c.title.textContent = role === 'learning' ? 'Learning (target domain)' : 'Forgetting (source domain)';
@@ -238,7 +247,7 @@ function renderRuns(): void {
   title.textContent = runs.size > 1 ? `Compare ${runs.size} runs` : runs.size === 1 ? [...runs.values()][0].info.id : 'Run dashboard';
   runsRow.replaceChildren(...[...runs.values()].map((r, i) => {
     const chip = el('span', 'run-chip');
-    const sw = el('span', `swatch s${i % 6}`);
+    const sw = el('span', `swatch s${i}`);
     chip.append(sw, el('span', '', `${runLabel(r.info)} · ${r.info.state}${r.info.stale ? ' (no heartbeat)' : ''}`));
     chip.title = r.info.id;
     return chip;
@@ -249,7 +258,7 @@ function renderRuns(): void {
 
 function paintSwatches(): void {
   const sheet = new CSSStyleSheet();
-  sheet.replaceSync(pal.series.map((c, i) => `.swatch.s${i}{background:${c}}`).join('\n'));
+  sheet.replaceSync([...runs.values()].map((r, i) => `.swatch.s${i}{background:${colorOf(r)}}`).join('\n'));
   document.adoptedStyleSheets = [...document.adoptedStyleSheets.slice(0, 1), sheet];
 }
 

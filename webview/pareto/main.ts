@@ -8,7 +8,7 @@
 import { assertNever, type HostToWebview, type RestoreInfo, type RunHeader } from '../../src/core/messages';
 import { paretoFrontier, type Directions } from '../../src/core/pareto';
 import { onHostMessage, loadState, saveState, ready, post } from '../common/vscodeApi';
-import { readPalette, onThemeChange, methodColor, withAlpha, type Palette } from '../common/theme';
+import { readPalette, onThemeChange, runColor, withAlpha, type Palette } from '../common/theme';
 import { applyDefaults, makeChart, linearAxis, themeScales, type Chart } from '../common/charts';
 import { adoptStyles, el, card, Banner, button, checkbox, exportCsv, exportPng, fmt } from '../common/ui';
 import { RunData, runLabel } from '../common/runData';
@@ -71,15 +71,13 @@ function draw(): void {
   const all: Pt[] = list.flatMap(points);
   const maxStep = Math.max(1, ...all.map((p) => p.step));
   const radius = (s: number): number => 3 + 6 * Math.sqrt(s / maxStep);
-  const fulls = list.filter((r) => r.info.method === 'full').sort((a, b) => (a.info.lr ?? 0) - (b.info.lr ?? 0));
   const datasets: Record<string, unknown>[] = list.map((r) => {
     const pts = points(r).filter((p) => p.step > 0);
-    // Full runs share one hue; their learning rates step from light to dark within it.
-    const fi = fulls.indexOf(r);
-    const c = fi >= 0 && fulls.length > 1 ? withAlpha(pal.orange, 0.45 + 0.55 * (fi / (fulls.length - 1))) : methodColor(pal, r.info.method, r.info.rank);
+    // The run's own colour, as in the dashboard and the runs table (full: fainter = lower learning rate).
+    const c = runColor(pal, r.info);
     return {
       type: 'line', label: runLabel(r.info), data: pts, runId: r.info.id,
-      borderColor: withAlpha(c, 0.8), backgroundColor: c, borderWidth: 1.5,
+      borderColor: c.startsWith('rgba') ? c : withAlpha(c, 0.8), backgroundColor: c, borderWidth: 1.5,
       pointRadius: pts.map((p) => radius(p.step)), pointHoverRadius: pts.map((p) => radius(p.step) + 2), showLine: true,
     };
   });
