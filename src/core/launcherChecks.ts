@@ -1,6 +1,7 @@
 // Launcher settings the schema cannot check alone: a multi-machine torchrun needs a rendezvous
 // endpoint and a node rank below nnodes; Slurm's and torchrun's keys do nothing under another kind,
-// which is worth a warning (a `partition:` under `kind: local` trains here, not on the cluster).
+// which is worth a warning (a `partition:` under `kind: local` trains here, not on the cluster);
+// FSDP sharding needs several processes and full finetuning.
 import type { ExperimentConfig } from './generated/experiment';
 import type { Diagnostic } from './diagnostics';
 import { rangeOf, type YamlSource } from './yamlPositions';
@@ -40,5 +41,29 @@ export function launcherDiagnostics(raw: Record<string, unknown>, value: Experim
   };
   if (kind !== 'slurm') unused(SLURM_ONLY, 'slurm');
   if (kind !== 'torchrun') unused(TORCHRUN_ONLY, 'torchrun');
+  out.push(...shardingDiagnostics(value, kind, at));
+  return out;
+}
+
+/** launcher.sharding: fsdp shards over torchrun's processes (Slurm runs torchrun too), and shards
+ * full finetuning only: LoRA's frozen bf16 base is replicated (DDP). The trainer applies the same
+ * rules (trainer/finetune_lab/config.py, check_sharding). */
+function shardingDiagnostics(value: ExperimentConfig, kind: string, at: (key: string, on?: 'key' | 'value') => ReturnType<typeof rangeOf>): Diagnostic[] {
+  if (value.launcher?.sharding !== 'fsdp') return [];
+  const out: Diagnostic[] = [];
+  if (kind === 'local') {
+    out.push({
+      severity: 'error', ...at('sharding'), path: 'launcher.sharding', code: 'launcher-sharding-local',
+      message: 'launcher.sharding fsdp shards the model over several processes: set launcher.kind to torchrun (with nproc_per_node) or slurm, or sharding to none',
+    });
+  }
+  const swept = (value.sweep as Record<string, unknown> | undefined)?.method;
+  const methods = Array.isArray(swept) ? swept : [value.method];
+  if (methods.includes('lora')) {
+    out.push({
+      severity: 'error', ...at('sharding'), path: 'launcher.sharding', code: 'launcher-sharding-lora',
+      message: `launcher.sharding fsdp is for full finetuning; LoRA${Array.isArray(swept) ? ' (swept in method)' : ''} keeps its frozen base in bf16 on every GPU (DDP): set sharding to none, or method to full`,
+    });
+  }
   return out;
 }

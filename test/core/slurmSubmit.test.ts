@@ -36,6 +36,20 @@ test('launcher checks: a multi-machine torchrun needs rdzv_endpoint and a node r
   assert.ok(bad.some((d) => /launcher.rdzv_endpoint must be host:port/.test(d)), bad.join('\n'));
 });
 
+test('launcher checks: sharding fsdp needs torchrun or slurm and full finetuning, naming launcher.sharding', () => {
+  const local = codes(`${BASE.replace('method: lora', 'method: full')}launcher: {sharding: fsdp}\n`);
+  assert.deepEqual(local.map((d) => d.split(':').slice(0, 3).join(':')), ['error:launcher-sharding-local:6']);
+  assert.match(local[0], /launcher.sharding fsdp shards the model over several processes: set launcher.kind to torchrun/);
+  const lora = codes(`${BASE}launcher: {kind: torchrun, nproc_per_node: 2, sharding: fsdp}\n`);
+  assert.deepEqual(lora.map((d) => d.split(':').slice(0, 3).join(':')), ['error:launcher-sharding-lora:6']);
+  assert.match(lora[0], /launcher.sharding fsdp is for full finetuning; LoRA keeps its frozen base in bf16/);
+  const swept = codes(`${BASE.replace('method: lora', 'method: full')}launcher: {kind: slurm, sharding: fsdp}\nsweep: {method: [full, lora]}\n`);
+  assert.ok(swept.some((d) => /^error:launcher-sharding-lora:.*LoRA \(swept in method\)/.test(d)), swept.join('\n'));
+  assert.deepEqual(codes(`${BASE.replace('method: lora', 'method: full')}launcher: {kind: torchrun, nproc_per_node: 2, sharding: fsdp}\n`), []);
+  assert.deepEqual(codes(`${BASE.replace('method: lora', 'method: full')}launcher: {kind: slurm, sharding: fsdp}\n`), []);
+  assert.deepEqual(codes(`${BASE}launcher: {kind: torchrun, nproc_per_node: 2, sharding: none}\n`), []);
+});
+
 /** A store whose Slurm client records the sbatch calls and answers from `answer`. */
 function storeWith(answer: (script: string, args: string[]) => string | Error) {
   const calls: { script: string; args: string[] }[] = [];

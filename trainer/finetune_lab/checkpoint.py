@@ -2,8 +2,15 @@
 
 LoRA: PEFT's own save_pretrained (adapter_config.json + adapter_model.safetensors, keys
 ``base_model.model.<module>.lora_A.weight``), so adapters load anywhere PEFT does.
-Full: transformers' save_pretrained (config.json + model.safetensors).
+Full: transformers' save_pretrained (config.json + model.safetensors), in the dtype the weights
+train in (bf16-true: bf16; otherwise fp32; LoRA adapters are always fp32).
 Both: trainer_state.pt with what --resume needs (optimizer, step, RNG states, data position).
+
+FSDP2 (``launcher.sharding: fsdp``): the weights are gathered, one parameter at a time, into one
+consolidated model.safetensors that rank 0 writes (transformers loads it like any other); the
+optimizer state stays sharded, each rank writing its part with torch.distributed.checkpoint
+(``optimizer/``), which a resume on any number of ranks reads back resharded. Gathering it
+would put the whole optimizer state (2x the fp32 model for AdamW) in rank 0's memory.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import torch
 from safetensors.torch import load_file
 
 STATE_FILE = "trainer_state.pt"
+SHARDED_OPTIMIZER = "optimizer"  # the folder of a sharded (FSDP) optimizer state
 
 
 def step_dir_name(step: int) -> str:
@@ -46,20 +54,61 @@ def save_checkpoint(run_dir: Path, model, optimizer, method: str, step: int, tra
     Returns:
         (path relative to run_dir, format: "peft_adapter" | "safetensors")
     """
-    root = Path(run_dir) / "checkpoints"
-    root.mkdir(parents=True, exist_ok=True)
-    final = root / step_dir_name(step)
-    tmp = root / f".tmp-{final.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
+    final, tmp = _folders(run_dir, step, f"{os.getpid()}")
     model.save_pretrained(tmp)  # PeftModel: adapter only; PreTrainedModel: config + weights
     torch.save({**trainer_state, "step": step, "optimizer": optimizer.state_dict(), "rng": rng_state()},
                tmp / STATE_FILE)
+    _publish(run_dir, tmp, final, keep_last)
+    return final.relative_to(run_dir).as_posix(), "peft_adapter" if method == "lora" else "safetensors"
+
+
+def save_sharded_checkpoint(run_dir: Path, model, optimizer, step: int, trainer_state: dict,
+                            keep_last: int, is_main: bool) -> tuple[str, str]:
+    """``save_checkpoint`` for an FSDP2-sharded full finetuning run. Every rank calls it (it
+    gathers and writes collectively); rank 0 writes model.safetensors and trainer_state.pt.
+
+    Returns:
+        (path relative to run_dir, "safetensors")
+    """
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
+                                                         get_optimizer_state_dict)
+
+    from .distributed import barrier
+    final, tmp = _folders(run_dir, step, "sharded", create=is_main)  # one name: every rank writes into it
+    barrier()
+    # gathered one parameter at a time into rank 0's CPU memory; the other ranks get {}
+    weights = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    dcp.save({"optimizer": get_optimizer_state_dict(model, optimizer)},
+             checkpoint_id=str(tmp / SHARDED_OPTIMIZER))
+    if is_main:
+        model.save_pretrained(tmp, state_dict=weights)
+        torch.save({**trainer_state, "step": step, "optimizer_sharded": SHARDED_OPTIMIZER, "rng": rng_state()},
+                   tmp / STATE_FILE)
+        _publish(run_dir, tmp, final, keep_last)
+    barrier()
+    return final.relative_to(run_dir).as_posix(), "safetensors"
+
+
+def _folders(run_dir: Path, step: int, tag: str, create: bool = True) -> tuple[Path, Path]:
+    """(final folder, an empty temporary folder beside it) for checkpoint ``step``."""
+    root = Path(run_dir) / "checkpoints"
+    final = root / step_dir_name(step)
+    tmp = root / f".tmp-{final.name}-{tag}"
+    if create:
+        root.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+    return final, tmp
+
+
+def _publish(run_dir: Path, tmp: Path, final: Path, keep_last: int) -> None:
+    """Rename the finished temporary folder into place, then prune to the newest ``keep_last``."""
     if final.exists():  # re-saving the step we resumed from
         shutil.rmtree(final)
     os.rename(tmp, final)
     for old in list_checkpoints(run_dir)[:-keep_last]:
         shutil.rmtree(old, ignore_errors=True)
-    return final.relative_to(run_dir).as_posix(), "peft_adapter" if method == "lora" else "safetensors"
 
 
 def list_checkpoints(run_dir: Path) -> list[Path]:
@@ -81,11 +130,54 @@ def load_checkpoint(path: Path, model, optimizer, method: str) -> dict:
         set_peft_model_state_dict(model, load_file(str(path / "adapter_model.safetensors")))
     else:
         missing, unexpected = model.load_state_dict(load_file(str(path / "model.safetensors")), strict=False)
-        if unexpected or [k for k in missing if "lm_head" not in k]:
-            raise RuntimeError(f"checkpoint {path} does not fit the model (missing {missing[:3]}, "
-                               f"unexpected {unexpected[:3]})")
-    # weights_only=False: the state holds Python/numpy RNG states; the file is our own.
-    state = torch.load(path / STATE_FILE, map_location="cpu", weights_only=False)
-    optimizer.load_state_dict(state["optimizer"])
+        _check_keys(path, missing, unexpected)
+    state = _trainer_state(path)
+    if "optimizer_sharded" in state:  # written by an FSDP run: resharded to this (unsharded) model
+        _load_sharded_optimizer(path / state["optimizer_sharded"], model, optimizer)
+    else:
+        optimizer.load_state_dict(state["optimizer"])
     set_rng_state(state["rng"])
     return state
+
+
+def load_sharded_checkpoint(path: Path, model, optimizer, is_main: bool) -> dict:
+    """``load_checkpoint`` for an FSDP2-sharded model; every rank calls it. Rank 0 reads
+    model.safetensors and broadcasts it shard by shard; each rank reads its part of the optimizer
+    state (resharded when the number of ranks changed).
+
+    Raises:
+        RuntimeError: the checkpoint was written without sharding (its optimizer state is keyed by
+            parameter position, not by name).
+    """
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+    state = _trainer_state(path)
+    if "optimizer_sharded" not in state:
+        raise RuntimeError(f"checkpoint {path.name} was written by a run without launcher.sharding fsdp: "
+                           "resume it with sharding: none")
+    weights = load_file(str(path / "model.safetensors")) if is_main else {}
+    result = set_model_state_dict(model, weights, options=StateDictOptions(
+        full_state_dict=True, broadcast_from_rank0=True, strict=False))
+    _check_keys(path, result.missing_keys, result.unexpected_keys)
+    _load_sharded_optimizer(path / state["optimizer_sharded"], model, optimizer)
+    set_rng_state(state["rng"])
+    return state
+
+
+def _trainer_state(path: Path) -> dict:
+    # weights_only=False: the state holds Python/numpy RNG states; the file is our own.
+    return torch.load(path / STATE_FILE, map_location="cpu", weights_only=False)
+
+
+def _load_sharded_optimizer(folder: Path, model, optimizer) -> None:
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict, set_optimizer_state_dict
+    state = {"optimizer": get_optimizer_state_dict(model, optimizer)}  # the shapes to read into
+    dcp.load(state, checkpoint_id=str(folder))
+    set_optimizer_state_dict(model, optimizer, state["optimizer"])
+
+
+def _check_keys(path: Path, missing, unexpected) -> None:
+    # lm_head is left out of model.safetensors when it is tied to the embeddings
+    if unexpected or [k for k in missing if "lm_head" not in k]:
+        raise RuntimeError(f"checkpoint {path} does not fit the model (missing {list(missing)[:3]}, "
+                           f"unexpected {list(unexpected)[:3]})")

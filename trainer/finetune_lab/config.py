@@ -99,7 +99,25 @@ def resolve(raw: dict) -> dict:
     if cfg["method"] == "lora":
         cfg["lora"].setdefault("alpha", 2 * cfg["lora"]["rank"])  # paper v2: alpha = 2*rank
     cfg["train"].setdefault("lr", LORA_LR if cfg["method"] == "lora" else FULL_LR)
+    check_sharding(cfg)
     return cfg
+
+
+def check_sharding(cfg: dict) -> None:
+    """``launcher.sharding: fsdp`` rules the schema cannot state (src/core/launcherChecks.ts
+    applies the same): it shards over the processes of torchrun (or of Slurm's torchrun), so
+    ``kind: local`` has nothing to shard over; and it shards full finetuning only: LoRA's frozen
+    base is held in bf16 (2 bytes a parameter) and fits one GPU up to tens of billions of
+    parameters, so DDP replicates it (docs/DECISIONS.md, "Real scale")."""
+    launcher = cfg.get("launcher") or {}
+    if launcher.get("sharding") != "fsdp":
+        return
+    if launcher.get("kind", "local") == "local":
+        raise ConfigError("invalid config at 'launcher.sharding': fsdp shards the model over several processes; "
+                          "set launcher.kind to torchrun (with nproc_per_node) or slurm, or sharding to none")
+    if cfg.get("method") == "lora":
+        raise ConfigError("invalid config at 'launcher.sharding': fsdp is for full finetuning; LoRA keeps its "
+                          "frozen base in bf16 on every GPU (DDP): set sharding to none, or method to full")
 
 
 @dataclass

@@ -206,6 +206,11 @@ class Evaluator:
         base_dir (Path): folder that relative .jsonl paths are relative to.
     """
 
+    # Set by the recipe: the run's compute dtype on CUDA (None: fp32, train.precision fp32), and
+    # FSDP's need to keep every rank in each generation step until all ranks are done.
+    autocast_dtype: torch.dtype | None = torch.bfloat16
+    synced_gpus: bool = False
+
     def __init__(self, evals_cfg: dict, tokenizer, seq_len: int, device, base_dir: Path):
         self.tok, self.seq_len, self.device, self.base_dir = tokenizer, int(seq_len), device, Path(base_dir)
         self.tasks = []
@@ -355,18 +360,17 @@ class Evaluator:
             with self._autocast(device):
                 y = gen.generate(input_ids=x.to(device), attention_mask=mask.to(device), max_new_tokens=max_new,
                                  do_sample=False, pad_token_id=self.tok.pad_token_id,
-                                 eos_token_id=self.tok.eos_token_id)
+                                 eos_token_id=self.tok.eos_token_id, synced_gpus=self.synced_gpus)
             for row in y[:, T:].tolist():
                 if self.tok.eos_token_id in row:
                     row = row[: row.index(self.tok.eos_token_id)]
                 outs.append(self.tok.decode(row))
         return outs
 
-    @staticmethod
-    def _autocast(device):
+    def _autocast(self, device):
         # bf16 autocast on CUDA, as training; fp32 on CPU (bf16 matmuls are slow on many CPUs).
-        if torch.device(device).type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if torch.device(device).type == "cuda" and self.autocast_dtype is not None:
+            return torch.autocast("cuda", dtype=self.autocast_dtype)
         return nullcontext()
 
     # -- the payload

@@ -20,34 +20,37 @@ from .tokenizer import ByteTokenizer, HFTokenizer
 hf_logging.disable_progress_bar()  # train.log is for our progress lines, not tqdm bars
 
 
-def load_hf(name: str):
-    """Load ``hf:<name or local folder>``: a local folder first, else the Hub (or its cache;
-    transformers honours HF_HUB_OFFLINE=1). Returns (model, tokenizer adapter)."""
+def load_hf(name: str, dtype: torch.dtype = torch.float32):
+    """Load ``hf:<name or local folder>`` in ``dtype``: a local folder first, else the Hub (or its
+    cache; transformers honours HF_HUB_OFFLINE=1). Returns (model, tokenizer adapter)."""
     source = str(Path(name).expanduser()) if Path(name).expanduser().is_dir() else name
     local_only = os.environ.get("HF_HUB_OFFLINE") == "1" or Path(source).is_dir()
     tok = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
     model = AutoModelForCausalLM.from_pretrained(
-        source, attn_implementation=ATTN_IMPLEMENTATION, torch_dtype=torch.float32,
-        local_files_only=local_only)
+        source, attn_implementation=ATTN_IMPLEMENTATION, dtype=dtype, local_files_only=local_only)
     return model, HFTokenizer(tok)
 
 
-def load_base(base: str, pretrain_steps: int | None = None, on_progress=None):
+def load_base(base: str, pretrain_steps: int | None = None, on_progress=None,
+              dtype: torch.dtype = torch.float32):
     """The run's base model and tokenizer.
 
     Args:
         base: ``builtin:<size>`` or ``hf:<name or folder>`` (schema: model.base).
         pretrain_steps: built-in only; overrides the size's default pretraining steps.
         on_progress: ``f(step, total_steps, loss, cached)`` for pretraining progress.
+        dtype: the dtype of the weights (precision.base_dtype): an ``hf:`` model is loaded in it
+            directly, so a bf16 base never takes an fp32 copy's host memory.
     Returns:
-        (model in fp32 on CPU, tokenizer with encode/decode and special ids)
+        (model in ``dtype`` on CPU, tokenizer with encode/decode and special ids)
     """
     kind, _, name = base.partition(":")
     if kind == "hf":
-        return load_hf(name)
+        return load_hf(name, dtype)
     if kind != "builtin":
         raise ValueError(f"model.base must be builtin:<size> or hf:<name>, got '{base}'")
-    return pretrained_builtin(name, steps=pretrain_steps, on_progress=on_progress), ByteTokenizer()
+    model = pretrained_builtin(name, steps=pretrain_steps, on_progress=on_progress)  # cached in fp32
+    return model.to(dtype), ByteTokenizer()
 
 
 def count_params(model: torch.nn.Module) -> dict:
@@ -55,3 +58,19 @@ def count_params(model: torch.nn.Module) -> dict:
     total = sum(p.numel() for p in model.parameters())
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     return {"total": int(total), "trainable": int(trainable)}
+
+
+def enable_gradient_checkpointing(model) -> None:
+    """``train.gradient_checkpointing``: transformers' own activation checkpointing of every
+    decoder layer, non-reentrant (``torch.utils.checkpoint(use_reentrant=False)``), so each layer's
+    activations are recomputed in the backward pass instead of kept. Called on the transformers
+    model before PEFT wraps it. For a frozen base (LoRA) transformers also calls
+    ``enable_input_require_grads`` (as PEFT advises); non-reentrant checkpointing would not need it.
+    Dropout masks are the same in the recomputation (the RNG state is restored), so the losses
+    are those of a run without it.
+    """
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers 5.x's name; the old one warns
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)

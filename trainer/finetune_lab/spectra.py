@@ -271,9 +271,19 @@ def _is_conv1d(m: nn.Module) -> bool:
     return type(m).__name__ == "Conv1D" and hasattr(m, "nf")
 
 
+def full_weight(weight: torch.Tensor) -> torch.Tensor:
+    """A weight as one whole tensor. FSDP2 keeps a shard of it on each rank (a DTensor), which
+    ``full_tensor()`` all-gathers: a collective, so every rank must gather the same matrices in
+    the same order (train.py walks ``iter_matrices`` on the ranks that compute nothing). A plain
+    tensor comes back as it is."""
+    gather = getattr(weight, "full_tensor", None)
+    return gather() if gather is not None else weight
+
+
 def _dense_weight(m: nn.Module) -> torch.Tensor:
-    """A Linear/Conv1D weight in [out, in] orientation (a view, not a copy)."""
-    return m.weight.T if _is_conv1d(m) else m.weight
+    """A Linear/Conv1D weight, whole, in [out, in] orientation (a view, not a copy, unless sharded)."""
+    w = full_weight(m.weight)
+    return w.T if _is_conv1d(m) else w
 
 
 def _is_lora_layer(m: nn.Module) -> bool:
@@ -283,6 +293,38 @@ def _is_lora_layer(m: nn.Module) -> bool:
 def _unwrap(model: nn.Module) -> nn.Module:
     # DDP keeps the real model in .module.
     return model.module if isinstance(getattr(model, "module", None), nn.Module) else model
+
+
+def _active_adapter(m: nn.Module) -> str | None:
+    active = getattr(m, "active_adapters", None) or ["default"]
+    for a in active:
+        if a in m.lora_A:
+            return a
+    return None
+
+
+def iter_matrices(model: nn.Module, method: str, modules: str | list[str]):
+    """(raw name, module, weight [out, in]) for every matrix ``spectra.modules`` selects, in model
+    order, one at a time: an FSDP2-sharded weight is gathered as it is reached (``full_weight``)
+    and can be freed before the next one.
+
+    Args:
+        model (nn.Module): plain transformers, PEFT-wrapped, DDP or FSDP2-sharded.
+        method (str): ``lora`` (matrices with an active adapter; their frozen base weight) |
+            ``full`` (every selected Linear/Conv1D).
+        modules (str | list[str]): the ``spectra.modules`` setting.
+    """
+    root = _unwrap(model)
+    for raw, m in root.named_modules():
+        name = canonical_name(raw)
+        if not selects(modules, name, module_kind(name)):
+            continue
+        if method == "lora":
+            if _is_lora_layer(m) and _active_adapter(m) is not None:
+                base = m.get_base_layer() if hasattr(m, "get_base_layer") else m.base_layer
+                yield raw, m, _dense_weight(base)
+        elif isinstance(m, nn.Linear) or _is_conv1d(m):
+            yield raw, m, _dense_weight(m)
 
 
 # --------------------------------------------------------------------------- the tracker
@@ -313,7 +355,8 @@ class SpectraTracker:
     their ΔW is exactly zero.
 
     Memory: an fp32 CPU copy of every target W_base (plus its U when intruders are on). SVDs of
-    W_tuned run on the model's device. FSDP-sharded weights are not supported.
+    W_tuned run on the model's device. FSDP2-sharded weights are gathered one matrix at a time
+    (``iter_matrices``).
 
     Args:
         model (nn.Module): the model as trained (plain transformers, PEFT-wrapped, or DDP).
@@ -350,29 +393,11 @@ class SpectraTracker:
 
     def _matrices(self, model: nn.Module):
         """(raw name, module, weight [out, in]) for every selected matrix, in model order."""
-        root = _unwrap(model)
-        for raw, m in root.named_modules():
-            name = canonical_name(raw)
-            if not selects(self.modules, name, module_kind(name)):
-                continue
-            if self.method == "lora":
-                if _is_lora_layer(m) and self._adapter(m) is not None:
-                    base = m.get_base_layer() if hasattr(m, "get_base_layer") else m.base_layer
-                    yield raw, m, _dense_weight(base)
-            elif isinstance(m, nn.Linear) or _is_conv1d(m):
-                yield raw, m, _dense_weight(m)
-
-    @staticmethod
-    def _adapter(m: nn.Module) -> str | None:
-        active = getattr(m, "active_adapters", None) or ["default"]
-        for a in active:
-            if a in m.lora_A:
-                return a
-        return None
+        return iter_matrices(model, self.method, self.modules)
 
     def _lora_parts(self, m: nn.Module):
         """(A [r, in], B [out, r], scale, rank, dora magnitude [out] or None) of the active adapter."""
-        a = self._adapter(m)
+        a = _active_adapter(m)
         A, B = m.lora_A[a].weight, m.lora_B[a].weight
         scale = float(m.scaling[a])  # alpha/r, or alpha/sqrt(r) with use_rslora (peft update_layer)
         mag = None
@@ -394,10 +419,10 @@ class SpectraTracker:
             random_rank90, random_intruders, lora_rank. Matrices whose ΔW is not finite
             (a diverged run) are left out.
         """
-        by_name = {canonical_name(raw): (m, w) for raw, m, w in self._matrices(model)}
         events = []
-        for t in self.targets:
-            m, weight = by_name[t.module]
+        # in the order the targets were taken, one matrix at a time (a sharded one is gathered here)
+        for t, (raw, m, weight) in zip(self.targets, self._matrices(model), strict=True):
+            assert canonical_name(raw) == t.module, (raw, t.module)
             dev = weight.device
             w_base = t.w_base.to(dev)
             lora_rank = None

@@ -3,17 +3,19 @@ and full finetuning alike. Everything it reports goes to the run folder: events.
 (events.py), status.json (status.py), checkpoints/ (checkpoint.py).
 
 Several processes (``torchrun``, or anything that sets RANK / WORLD_SIZE / MASTER_ADDR the
-torch.distributed way): DDP over a gloo (CPU) or nccl (CUDA) process group. Rank 0 alone
-writes events, status, checkpoints, evals and spectra; batches are sharded by rank (each rank
-takes every world_size-th batch of ``train.batch_size``, so the global batch is
-batch_size x world_size x grad_accum); gradients are all-reduced by DDP. With WORLD_SIZE unset
-or 1 nothing of this runs.
+torch.distributed way): DDP, or FSDP2 with ``launcher.sharding: fsdp`` (distributed.py), over a
+gloo (CPU) or nccl (CUDA) process group. Rank 0 alone writes events, status, checkpoints, evals
+and spectra; batches are sharded by rank (each rank takes every world_size-th batch of
+``train.batch_size``, so the global batch is batch_size x world_size x grad_accum). With
+WORLD_SIZE unset or 1 nothing of this runs.
+
+Precision (``train.precision``) is precision.py's; ``train.gradient_checkpointing`` is
+transformers' own activation checkpointing, non-reentrant.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime
 import math
 import os
 import random
@@ -28,33 +30,18 @@ import numpy as np
 import torch
 
 from . import checkpoint as ckpt
+from . import distributed as dist_utils
+from . import precision as prec
 from .config import load_config
 from .data import make_batches
+from .distributed import Silent, dist_env
 from .events import EventWriter, read_events
 from .lora import apply_method
 from .losses import lm_loss
-from .model import count_params, load_base
+from .model import count_params, enable_gradient_checkpointing, load_base
 from .optim import build_optimizer, get_lr, set_lr
 from .paths import data_base_dir
 from .status import StatusFile
-
-
-class _Silent:
-    """Stands in for EventWriter and StatusFile on ranks other than 0: they write nothing."""
-
-    def emit(self, type: str, **fields) -> dict:
-        return {"type": type, **fields}
-
-    def __getattr__(self, name):  # update, update_throttled, start_heartbeat, finish
-        return lambda *args, **kwargs: None
-
-
-def dist_env() -> tuple[int, int, int]:
-    """(rank, local_rank, world_size) from torchrun's environment; (0, 0, 1) without it."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 0, 1
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")), world
 
 
 class Stopped(Exception):
@@ -107,10 +94,10 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _load_base(base: str, pretrain_steps, on_progress):
+def _load_base(base: str, pretrain_steps, on_progress, dtype: torch.dtype):
     """model.load_base, with a message that says what to do when an ``hf:`` model is missing."""
     try:
-        return load_base(base, pretrain_steps, on_progress)
+        return load_base(base, pretrain_steps, on_progress, dtype)
     except OSError as e:
         if not base.startswith("hf:"):
             raise
@@ -135,9 +122,10 @@ class Recipe:
         self.resume, self.stop_after = resume, stop_after
         self.rank, self.local_rank, self.world_size = dist_env()
         self.is_main = self.rank == 0
-        self.events = EventWriter(self.run_dir) if self.is_main else _Silent()
-        self.status = StatusFile(self.run_dir) if self.is_main else _Silent()
-        self.ddp = None  # the DistributedDataParallel wrapper when world_size > 1
+        self.events = EventWriter(self.run_dir) if self.is_main else Silent()
+        self.status = StatusFile(self.run_dir) if self.is_main else Silent()
+        self.ddp = None  # the DistributedDataParallel wrapper when world_size > 1 without sharding
+        self.fsdp = False  # FSDP2-sharded (launcher.sharding fsdp over several processes)
         self.stop_requested = False
         self.step = 0
 
@@ -152,12 +140,15 @@ class Recipe:
         self.status.update(total_steps=self.total_steps)
         self.device = pick_device(t["device"])
         if self.world_size > 1:
-            self._init_distributed()
-        # bf16-true is bf16-mixed here until the trainer holds weights in bf16 (issue 12)
-        self.bf16 = t["precision"] in ("bf16", "bf16-mixed", "bf16-true") or (
-            t["precision"] == "auto" and self.device.type == "cuda" and torch.cuda.is_bf16_supported())
-        if self.bf16 and self.device.type == "cpu":
-            self.events.emit("log", level="warning", message="bf16 autocast on CPU is slow; fp32 is usually faster")
+            self.device = dist_utils.init_process_group(self.device, self.local_rank, self.world_size)
+            self.fsdp = cfg.launcher.get("sharding") == "fsdp"
+        elif cfg.launcher.get("sharding") == "fsdp":
+            self.events.emit("log", level="warning",
+                             message="launcher.sharding fsdp with one process: nothing to shard, training unsharded")
+        self.precision = prec.resolve_precision(t["precision"], self.device)
+        warning = prec.warn_cpu_bf16(self.precision, self.device)
+        if warning:
+            self.events.emit("log", level="warning", message=warning)
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True  # TF32 matmuls for the fp32 parts
             torch.backends.cudnn.allow_tf32 = True
@@ -172,37 +163,21 @@ class Recipe:
         self.resumed_from = self._maybe_resume()
         if self.resumed_from is not None and self.evaluator is not None:
             self._restore_eval_baseline()
-        if self.world_size > 1:
-            from torch.nn.parallel import DistributedDataParallel
-            # broadcasts rank 0's weights once, then all-reduces gradients; the only buffers
-            # (rotary frequencies) are constants, so no per-step buffer broadcast
-            self.ddp = DistributedDataParallel(
-                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None,
-                broadcast_buffers=False)
+        if self.world_size > 1 and not self.fsdp:
+            self.ddp = dist_utils.wrap_ddp(self.model, self.device)
         device_name = str(self.device)
         if self.device.type == "cuda":
             device_name = f"cuda:{torch.cuda.current_device()} ({torch.cuda.get_device_name()})"
+        params = count_params(self.model)  # a DTensor's numel() is the whole tensor's: FSDP counts the same
         self.events.emit(
-            "run_started", config=cfg.raw, device=device_name, precision="bf16" if self.bf16 else "fp32",
-            method=cfg.method, model=cfg.model["base"], params=count_params(self.model),
+            "run_started", config=cfg.raw, device=device_name, precision=self.precision,
+            method=cfg.method, model=cfg.model["base"], params=params,
             total_steps=self.total_steps, resumed_from=self.resumed_from, world_size=self.world_size)
-        params = count_params(self.model)
         if self.is_main:
-            print(f"run {cfg.name}: {cfg.method} on {cfg.model['base']} ({device_name}"
-                  f"{f' x {self.world_size} processes' if self.world_size > 1 else ''}), "
+            spread = f" x {self.world_size} processes{' (FSDP)' if self.fsdp else ''}" if self.world_size > 1 else ""
+            print(f"run {cfg.name}: {cfg.method} on {cfg.model['base']} ({device_name}{spread}, {self.precision}"
+                  f"{', gradient checkpointing' if t['gradient_checkpointing'] else ''}), "
                   f"{params['trainable']:,} of {params['total']:,} params train", flush=True)
-
-    def _init_distributed(self) -> None:
-        import torch.distributed as dist
-        if self.device.type == "cuda":
-            torch.cuda.set_device(self.local_rank)
-            self.device = torch.device("cuda", self.local_rank)
-        if not dist.is_initialized():
-            # generous timeout: other ranks wait while rank 0 pretrains a base or evaluates
-            dist.init_process_group(backend="nccl" if self.device.type == "cuda" else "gloo",
-                                    timeout=datetime.timedelta(hours=2))
-        if dist.get_world_size() != self.world_size:
-            raise RuntimeError(f"WORLD_SIZE={self.world_size} but the process group has {dist.get_world_size()}")
 
     def _setup_model(self) -> None:
         cfg = self.cfg
@@ -215,23 +190,47 @@ class Recipe:
             self.status.update(phase="pretraining")
         if self.world_size > 1 and not self.is_main:
             torch.distributed.barrier()  # rank 0 pretrains (or finds) the base first, reporting progress
-        model, self.tokenizer = _load_base(cfg.model["base"], cfg.model.get("pretrain_steps"), on_pretrain)
+        dtype = prec.base_dtype(self.precision, cfg.method)
+        model, self.tokenizer = _load_base(cfg.model["base"], cfg.model.get("pretrain_steps"), on_pretrain, dtype)
         if self.world_size > 1 and self.is_main:
             torch.distributed.barrier()
-        self.model = apply_method(model, cfg.method, cfg.lora, cfg.train["seed"]).to(self.device)
+        if cfg.train["gradient_checkpointing"]:
+            enable_gradient_checkpointing(model)
+        model = apply_method(model, cfg.method, cfg.lora, cfg.train["seed"])
+        prec.check_trainable_dtypes(model, self.precision, cfg.method)
+        if self.fsdp:  # moves each shard to the device as it is made
+            self.model = dist_utils.shard_fsdp(model, self.precision, self.device)
+        else:
+            self.model = model.to(self.device)
         self.model.train()
+        self.autocast = lambda: prec.autocast(self.precision, self.device, sharded=self.fsdp)
 
     def _setup_observers(self) -> None:
+        """Evals and spectra are rank 0's, on its unwrapped model. Under FSDP the weights are
+        sharded: every rank evaluates (each forward gathers the layers), and the other ranks walk
+        the spectra's matrices with rank 0 so each one is gathered (``_gather_spectra``)."""
         cfg = self.cfg
         self.evaluator = self.spectra = None
-        if not self.is_main:
-            return  # evals and spectra are rank 0's (on its unwrapped model)
+        if not self.is_main and not self.fsdp:
+            return
         if cfg.evals["learning"] or cfg.evals["forgetting"]:
             from .evals import Evaluator
             self.evaluator = Evaluator(cfg.evals, self.tokenizer, cfg.data["seq_len"], self.device, self.base_dir)
+            self.evaluator.autocast_dtype = torch.bfloat16 if self.precision != "fp32" else None
+            self.evaluator.synced_gpus = self.fsdp  # ranks keep generating until all are done
         if cfg.spectra["every_steps"] > 0:
-            from .spectra import SpectraTracker
-            self.spectra = SpectraTracker(self.model, cfg.method, cfg.spectra, cfg.lora, cfg.train["seed"])
+            if self.is_main:
+                from .spectra import SpectraTracker
+                self.spectra = SpectraTracker(self.model, cfg.method, cfg.spectra, cfg.lora, cfg.train["seed"])
+            else:
+                self._gather_spectra()
+
+    def _gather_spectra(self) -> None:
+        """On FSDP ranks other than 0: gather each matrix rank 0's SpectraTracker reads, in its
+        order, and drop it."""
+        from .spectra import iter_matrices
+        for _ in iter_matrices(self.model, self.cfg.method, self.cfg.spectra.get("modules", "all")):
+            pass
 
     def _maybe_resume(self) -> int | None:
         if not self.resume:
@@ -240,7 +239,10 @@ class Recipe:
         if not found:
             self.events.emit("log", level="warning", message="--resume: no checkpoint found, starting from step 0")
             return None
-        state = ckpt.load_checkpoint(found[-1], self.model, self.optimizer, self.cfg.method)
+        if self.fsdp:
+            state = ckpt.load_sharded_checkpoint(found[-1], self.model, self.optimizer, self.is_main)
+        else:
+            state = ckpt.load_checkpoint(found[-1], self.model, self.optimizer, self.cfg.method)
         self.step, self.tokens = state["step"], state.get("tokens", 0)
         self.events.emit("log", level="info", message=f"resumed from {found[-1].name}")
         return self.step
@@ -263,8 +265,9 @@ class Recipe:
 
     def _loss_step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Mean next-token cross-entropy over targets != -100. x, y: (B, T) int64."""
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            logits = (self.ddp or self.model)(input_ids=x).logits  # (B, T, V)
+        with self.autocast():
+            # use_cache=False: training needs no KV cache (transformers builds one by default)
+            logits = (self.ddp or self.model)(input_ids=x, use_cache=False).logits  # (B, T, V)
         return lm_loss(logits, y)
 
     def _observers_due(self, step: int, final: bool) -> tuple[bool, bool]:
@@ -280,8 +283,8 @@ class Recipe:
         """Evals and spectra when due; they run under fork_rng so they never shift the
         training RNG (a resumed run then matches an uninterrupted one)."""
         evals_due, spectra_due = self._observers_due(step, final)
-        evals_due &= self.evaluator is not None  # both exist on rank 0 only
-        spectra_due &= self.spectra is not None
+        evals_due &= self.evaluator is not None  # rank 0 only (every rank under FSDP)
+        spectra_due &= self.spectra is not None or self.fsdp
         if not (evals_due or spectra_due):
             return
         devices = [torch.cuda.current_device()] if self.device.type == "cuda" else []
@@ -291,21 +294,30 @@ class Recipe:
                 self.status.update(phase="evaluating")
                 result = self.evaluator.evaluate(self.model, step)
                 self.events.emit("eval", **{**result, "step": step})
-            if spectra_due:
+            if spectra_due and self.spectra is None:
+                self._gather_spectra()
+            elif spectra_due:
                 self.status.update(phase="spectra")
                 for payload in self.spectra.compute(self.model, step):
                     self.events.emit("spectrum", **payload)
+            if self.fsdp:
+                self.model.reshard()  # an eval forward leaves the root's parameters gathered
             self.model.train()
         self.status.update(phase="training")
 
     def _checkpoint(self) -> None:
-        if not self.is_main:
+        state = {"tokens": self.tokens, "data_position": self.step * self.cfg.train["grad_accum"]}
+        keep = self.cfg.checkpoint["keep_last"]
+        if self.fsdp:  # every rank: gathering the weights and writing the optimizer shards are collective
+            self.status.update(phase="checkpointing")
+            path, fmt = ckpt.save_sharded_checkpoint(self.run_dir, self.model, self.optimizer, self.step,
+                                                     state, keep, self.is_main)
+        elif not self.is_main:
             return
-        self.status.update(phase="checkpointing")
-        path, fmt = ckpt.save_checkpoint(
-            self.run_dir, self.model, self.optimizer, self.cfg.method, self.step,
-            {"tokens": self.tokens, "data_position": self.step * self.cfg.train["grad_accum"]},
-            self.cfg.checkpoint["keep_last"])
+        else:
+            self.status.update(phase="checkpointing")
+            path, fmt = ckpt.save_checkpoint(self.run_dir, self.model, self.optimizer, self.cfg.method,
+                                             self.step, state, keep)
         self.events.emit("checkpoint", step=self.step, path=path, format=fmt)
         self.status.update(phase="training")
 
@@ -360,19 +372,18 @@ class Recipe:
                 x, y = self.batches.batch((self.step * accum + micro) * self.world_size + self.rank)
                 step_tokens += int((y != -100).sum())  # counted on the CPU copy: no device sync
                 x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
-                # DDP: all-reduce gradients only on the last micro-batch of the step
-                sync = self.ddp.no_sync() if self.ddp is not None and micro < accum - 1 else contextlib.nullcontext()
-                with sync:
+                with dist_utils.grad_sync(self.ddp, last_micro_batch=micro == accum - 1):
                     loss = self._loss_step(x, y) / accum
                     loss.backward()
                 loss_sum += loss.detach()
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
+            grad_norm = dist_utils.grad_norm_and_clip(params, clip)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
             self.step += 1
             stop_any = self.stop_requested
-            if self.ddp is not None:  # every rank: the global loss and tokens, and one stop decision
-                loss_sum, step_tokens, stop_any = self._all_reduce_step(loss_sum, step_tokens, stop_any)
+            if self.world_size > 1:  # every rank: the global loss and tokens, and one stop decision
+                loss_sum, step_tokens, stop_any = dist_utils.all_reduce_step(
+                    loss_sum, step_tokens, stop_any, self.device, self.world_size)
             self.tokens += step_tokens
             self._note_divergence(torch.as_tensor(loss_sum))
             final = self.step == self.total_steps
@@ -401,15 +412,6 @@ class Recipe:
         if self.is_main:
             print(f"step {self.step}/{self.total_steps} loss {loss:.4f} lr {lr:.2e} "
                   f"grad_norm {grad_norm:.3f} {step_tokens / dt if dt > 0 else 0:,.0f} tok/s", flush=True)
-
-    def _all_reduce_step(self, loss_sum, step_tokens: int, stop: bool):
-        """One small all-reduce per step: mean loss over ranks, total target tokens, any stop."""
-        import torch.distributed as dist
-        stats = torch.cat([torch.as_tensor(loss_sum, dtype=torch.float64, device=self.device).reshape(1),
-                           torch.tensor([step_tokens, float(stop)], dtype=torch.float64, device=self.device)])
-        dist.all_reduce(stats)
-        tokens, stops = stats[1:].tolist()
-        return stats[0] / self.world_size, int(tokens), stops > 0
 
     # ------------------------------------------------------------------ cleanup
 

@@ -41,3 +41,19 @@ def test_eval_task_items_get_defaults():
 def test_bad_config_names_the_field(bad, field):
     with pytest.raises(ConfigError, match=f"'{field}'"):
         RunConfig.from_dict(minimal(**bad))
+
+
+@pytest.mark.parametrize("extra, message", [
+    ({"method": "full", "launcher": {"sharding": "fsdp"}}, "fsdp shards the model over several processes"),
+    ({"launcher": {"kind": "torchrun", "nproc_per_node": 2, "sharding": "fsdp"}}, "fsdp is for full finetuning"),
+])
+def test_sharding_rules_name_the_field(extra, message):
+    with pytest.raises(ConfigError, match=f"'launcher.sharding': {message}"):
+        RunConfig.from_dict(minimal(**extra))
+
+
+def test_sharding_fsdp_with_torchrun_or_slurm_and_full_finetuning():
+    for kind in ("torchrun", "slurm"):
+        cfg = RunConfig.from_dict(minimal(method="full", launcher={"kind": kind, "sharding": "fsdp"}))
+        assert cfg.launcher["sharding"] == "fsdp"
+    assert RunConfig.from_dict(minimal()).launcher["sharding"] == "none"
