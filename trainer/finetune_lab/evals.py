@@ -207,9 +207,11 @@ class Evaluator:
     """
 
     # Set by the recipe: the run's compute dtype on CUDA (None: fp32, train.precision fp32), and
-    # FSDP's need to keep every rank in each generation step until all ranks are done.
+    # whether the model is FSDP2-sharded: then every rank evaluates, generation keeps all ranks in
+    # each step until all are done (synced_gpus), and no inference_mode (the parameters FSDP
+    # gathers there would become inference tensors that training cannot update afterwards).
     autocast_dtype: torch.dtype | None = torch.bfloat16
-    synced_gpus: bool = False
+    sharded: bool = False
 
     def __init__(self, evals_cfg: dict, tokenizer, seq_len: int, device, base_dir: Path):
         self.tok, self.seq_len, self.device, self.base_dir = tokenizer, int(seq_len), device, Path(base_dir)
@@ -360,7 +362,7 @@ class Evaluator:
             with self._autocast(device):
                 y = gen.generate(input_ids=x.to(device), attention_mask=mask.to(device), max_new_tokens=max_new,
                                  do_sample=False, pad_token_id=self.tok.pad_token_id,
-                                 eos_token_id=self.tok.eos_token_id, synced_gpus=self.synced_gpus)
+                                 eos_token_id=self.tok.eos_token_id, synced_gpus=self.sharded)
             for row in y[:, T:].tolist():
                 if self.tok.eos_token_id in row:
                     row = row[: row.index(self.tok.eos_token_id)]
@@ -398,7 +400,7 @@ class Evaluator:
         was_training = model.training
         model.eval()
         try:
-            with torch.inference_mode():
+            with torch.no_grad() if self.sharded else torch.inference_mode():
                 tasks = [{"name": t["name"], "role": t["role"], "type": t["type"], **self._score(model, t, device)}
                          for t in self.tasks]
         finally:

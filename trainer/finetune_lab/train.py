@@ -217,7 +217,7 @@ class Recipe:
             from .evals import Evaluator
             self.evaluator = Evaluator(cfg.evals, self.tokenizer, cfg.data["seq_len"], self.device, self.base_dir)
             self.evaluator.autocast_dtype = torch.bfloat16 if self.precision != "fp32" else None
-            self.evaluator.synced_gpus = self.fsdp  # ranks keep generating until all are done
+            self.evaluator.sharded = self.fsdp
         if cfg.spectra["every_steps"] > 0:
             if self.is_main:
                 from .spectra import SpectraTracker
