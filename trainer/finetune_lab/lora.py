@@ -17,6 +17,7 @@ from peft import LoraConfig, get_peft_model
 # entries carry the parent (attn./mlp.) and are matched on the full module name.
 MODULE_TABLE = {
     "llama": (["q_proj", "k_proj", "v_proj", "o_proj"], ["gate_proj", "up_proj", "down_proj"]),
+    "phi3": (["qkv_proj", "o_proj"], ["gate_up_proj", "down_proj"]),  # fused q/k/v and gate/up
     "gpt2": (["attn.c_attn", "attn.c_proj"], ["mlp.c_fc", "mlp.c_proj"]),
     "gpt_neox": (["attention.query_key_value", "attention.dense"], ["mlp.dense_h_to_4h", "mlp.dense_4h_to_h"]),
     "opt": (["q_proj", "k_proj", "v_proj", "out_proj"], ["fc1", "fc2"]),
@@ -56,13 +57,14 @@ def resolve_targets(model: torch.nn.Module, target) -> str | list[str]:
     names = _linear_names(model)
     if target in ("attention", "mlp"):
         index = 0 if target == "attention" else 1
-        for attn_mlp in MODULE_TABLE.values():
-            wanted = attn_mlp[index]
-            hits = [n for n in names if any(_matches(n, w) for w in wanted)]
-            if hits:
-                if all("." not in w for w in wanted):
-                    return sorted({w for w in wanted if any(_matches(n, w) for n in hits)})
-                return "^(" + "|".join(re.escape(n) for n in hits) + ")$"
+        # the family that names the most modules: Phi-3 shares o_proj/down_proj with Llama, so
+        # the first family with any hit would miss its fused qkv_proj/gate_up_proj
+        hits, wanted = max((([n for n in names if any(_matches(n, w) for w in attn_mlp[index])], attn_mlp[index])
+                            for attn_mlp in MODULE_TABLE.values()), key=lambda found: len(found[0]))
+        if hits:
+            if all("." not in w for w in wanted):
+                return sorted({w for w in wanted if any(_matches(n, w) for n in hits)})
+            return "^(" + "|".join(re.escape(n) for n in hits) + ")$"
         raise ValueError(f"lora.target_modules: cannot find {target} modules in this architecture "
                          f"(linear layers: {', '.join(names[:8])}...); list them by name instead")
     target = list(target)
@@ -83,6 +85,8 @@ def lora_config(model: torch.nn.Module, lora_cfg: dict) -> LoraConfig:
         r=lora_cfg["rank"], lora_alpha=lora_cfg["alpha"], lora_dropout=lora_cfg["dropout"],
         target_modules=resolve_targets(model, lora_cfg["target_modules"]),
         use_rslora=lora_cfg["variant"] == "rslora", use_dora=lora_cfg["variant"] == "dora",
+        # GPT-2's Conv1D stores [in, out]: PEFT needs to know (it would set this itself, with a warning)
+        fan_in_fan_out=any(type(m).__name__ == "Conv1D" for m in model.modules()),
         bias="none", task_type="CAUSAL_LM")
 
 

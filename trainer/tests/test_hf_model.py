@@ -9,6 +9,7 @@ import time
 import pytest
 
 from conftest import TRAINER, assert_valid_run_files
+from finetune_lab.random_models import TINY, write_random_model
 
 from finetune_lab.train import run
 
@@ -21,28 +22,17 @@ LINES = [
 
 
 @pytest.fixture(scope="module")
-def hf_folder(tmp_path_factory):
-    """A tiny LlamaForCausalLM with a real (byte-level BPE) HF tokenizer, saved with save_pretrained."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+def tokenizer():
+    """A byte-level BPE tokenizer trained offline (a few hundred tokens)."""
+    from finetune_lab.random_models import train_tokenizer
+    return train_tokenizer(LINES * 4, vocab_size=300)
 
-    folder = tmp_path_factory.mktemp("hf-model")
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(LINES * 4, trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<s>", "</s>", "<pad>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
-    tok.save_pretrained(folder)
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=128,
-                         bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                         pad_token_id=tok.pad_token_id)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    return folder
+
+@pytest.fixture(scope="module")
+def hf_folder(tmp_path_factory, tokenizer):
+    """A tiny LlamaForCausalLM with a real (byte-level BPE) HF tokenizer, saved with save_pretrained."""
+    from finetune_lab.random_models import TINY, write_random_model
+    return write_random_model(tmp_path_factory.mktemp("hf-model"), "llama", tokenizer, **TINY["llama"])
 
 
 @pytest.mark.parametrize("method", ["lora", "full"])
@@ -78,3 +68,46 @@ def test_unknown_hf_model_offline_fails_fast(make_run, tmp_path):
     assert events[-1]["status"] == "failed"
     assert "hf:not/a-model" in error and "HF_HUB_OFFLINE" in error and "not a local folder" in error
     assert json.loads((run_dir / "status.json").read_text())["state"] == "failed"
+
+
+# The matrices each family's spectra report, by kind (short names; GPT-2's c_proj is in both).
+ARCH_MODULES = {
+    "llama": ({"q_proj", "k_proj", "v_proj", "o_proj"}, {"gate_proj", "up_proj", "down_proj"}),
+    "qwen2": ({"q_proj", "k_proj", "v_proj", "o_proj"}, {"gate_proj", "up_proj", "down_proj"}),
+    "gemma": ({"q_proj", "k_proj", "v_proj", "o_proj"}, {"gate_proj", "up_proj", "down_proj"}),
+    "phi3": ({"qkv_proj", "o_proj"}, {"gate_up_proj", "down_proj"}),
+    "gpt2": ({"c_attn", "c_proj"}, {"c_fc", "c_proj"}),
+    "gpt_neox": ({"query_key_value", "dense"}, {"dense_h_to_4h", "dense_4h_to_h"}),
+}
+
+
+@pytest.fixture(scope="module")
+def arch_folders(tmp_path_factory, tokenizer):
+    root = tmp_path_factory.mktemp("archs")
+    return {kind: write_random_model(root / kind, kind, tokenizer, **TINY[kind]) for kind in ARCH_MODULES}
+
+
+@pytest.mark.parametrize("kind", list(ARCH_MODULES))
+def test_architectures_train_and_report_spectra_of_the_right_kinds(make_run, arch_folders, kind):
+    """Each family trains LoRA on all / attention / mlp and full finetuning, and its spectra name
+    exactly the matrices of the kinds trained (fused qkv_proj, Conv1D c_attn, query_key_value...)."""
+    attention, mlp = ARCH_MODULES[kind]
+    expected = {"all": ({"attention": attention, "mlp": mlp}), "attention": {"attention": attention},
+                "mlp": {"mlp": mlp}}
+    for method, target in [("lora", "all"), ("lora", "attention"), ("lora", "mlp"), ("full", "all")]:
+        run_dir = make_run(f"{method}-{target}", model={"base": f"hf:{arch_folders[kind]}"}, method=method,
+                           lora={"rank": 2, "dropout": 0.0, "target_modules": target},
+                           train={"steps": 2, "batch_size": 2, "warmup_steps": 0, "lr": 1e-2 if method == "lora" else 1e-3},
+                           spectra={"every_steps": 2, "top_k": 4, "intruder_k": 2},
+                           checkpoint={"every_steps": 0, "keep_last": 1})
+        assert run(run_dir) == 0, (run_dir / "events.jsonl").read_text()[-2000:]
+        events = assert_valid_run_files(run_dir)
+        losses = [e["loss"] for e in events if e["type"] == "train"]
+        assert len(losses) == 2 and losses[1] != losses[0], (kind, method, target, losses)
+        found: dict[str, set[str]] = {}
+        for e in (e for e in events if e["type"] == "spectrum" and e["layer"] == 0):
+            found.setdefault(e["kind"], set()).add(e["name"])
+            assert e["rank90"] >= 1 and e["singular_values"][0] > 0, e  # every trained matrix moved
+            if method == "lora":
+                assert e["lora_rank"] == 2 and e["rank90"] <= 2
+        assert found == expected[target], (kind, method, target, found)
