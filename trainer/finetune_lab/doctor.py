@@ -25,7 +25,8 @@ def _version(module: str) -> str | None:
 
 def doctor() -> dict:
     """{"python", "platform", "torch", "cuda": {...}, "gpus": [{"index", "name", "memory_mb",
-    "capability"}], "libraries": {name: version or None}}."""
+    "capability", "bf16"}], "distributed": {...}, "libraries": {name: version or None}}.
+    The memory estimate reads ``gpus[].memory_mb``; fields are only ever added."""
     info = {"python": sys.version.split()[0], "executable": sys.executable, "platform": platform.platform()}
     try:
         import torch
@@ -39,8 +40,23 @@ def doctor() -> dict:
     for i in range(torch.cuda.device_count() if available else 0):
         p = torch.cuda.get_device_properties(i)
         info["gpus"].append({"index": i, "name": p.name, "memory_mb": round(p.total_memory / 2**20),
-                             "capability": f"{p.major}.{p.minor}"})
+                             "capability": f"{p.major}.{p.minor}", "bf16": p.major >= 8})
     info["mps"] = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     info["cpu_threads"] = torch.get_num_threads()
+    info["distributed"] = _distributed(torch)
     info["libraries"] = {name: _version(name) for name in OPTIONAL}
     return info
+
+
+def _distributed(torch) -> dict:
+    """What launcher.kind torchrun needs: torch.distributed, its backends (gloo on CPU, nccl on
+    CUDA) and FSDP2's fully_shard (launcher.sharding fsdp)."""
+    dist = torch.distributed
+    if not dist.is_available():
+        return {"available": False, "gloo": False, "nccl": False, "fsdp2": False}
+    try:
+        from torch.distributed.fsdp import fully_shard  # noqa: F401
+        fsdp2 = True
+    except ImportError:
+        fsdp2 = False
+    return {"available": True, "gloo": dist.is_gloo_available(), "nccl": dist.is_nccl_available(), "fsdp2": fsdp2}

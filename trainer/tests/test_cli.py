@@ -26,6 +26,9 @@ def test_doctor_prints_json():
     assert info["python"] == sys.version.split()[0]
     assert isinstance(info["cuda"]["available"], bool) and isinstance(info["gpus"], list)
     assert info["libraries"]["transformers"] and info["libraries"]["peft"]
+    assert info["distributed"]["available"] and info["distributed"]["gloo"] and info["distributed"]["fsdp2"]
+    for gpu in info["gpus"]:  # the memory estimate reads these (none on a CPU machine; gpu.sh checks them)
+        assert {"index", "name", "memory_mb", "capability", "bf16"} <= set(gpu)
 
 
 def test_pretrain_creates_the_cache_entry_then_finds_it(tmp_path):
