@@ -6,8 +6,10 @@
 //   webview  bench/webview/run.mjs bench      dashboard first paint and update cost, 1M points -> bench/webview/RESULTS.md
 //   feed     bench/feed/run.mjs               a 1M-event run read by the host's feed and replayed -> bench/feed/RESULTS.md
 //   table    bench/table/run.mjs              runs table first paint, sort and scroll, 1,000 and 10,000 runs -> bench/table/RESULTS.md
+//   scale    trainer/bench/bench_scale.py     ours vs Hugging Face Trainer + PEFT on the CPU (builtin:small, ~100M Llama) -> trainer/bench/results/
+// `npm run bench -- --gpu` runs trainer/bench/gpu.sh alone: every GPU check in one call (CUDA needed; it says so at once otherwise).
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,7 +21,12 @@ const benches = {
   webview: [process.execPath, ['bench/webview/run.mjs', 'bench']],
   feed: [process.execPath, ['bench/feed/run.mjs']],
   table: [process.execPath, ['bench/table/run.mjs']],
+  scale: [python, ['trainer/bench/bench_scale.py', '--device', 'cpu', '--threads', '2', '--rounds', '2']],
 };
+if (process.argv.includes('--gpu')) {
+  const r = spawnSync('bash', [join(root, 'trainer', 'bench', 'gpu.sh')], { cwd: root, stdio: 'inherit', env: { ...process.env, ...(existsSync(python) ? { FINETUNE_LAB_PYTHON: python } : {}) } });
+  process.exit(r.status ?? 1);
+}
 const pick = process.argv.slice(2);
 let failed = 0;
 for (const [name, [cmd, args]] of Object.entries(benches)) {

@@ -20,6 +20,8 @@ import os
 import torch
 from torch import nn
 
+from .model import decoder_layers
+
 
 class Silent:
     """Stands in for EventWriter and StatusFile on ranks other than 0: they write nothing."""
@@ -52,19 +54,6 @@ def init_process_group(device: torch.device, local_rank: int, world_size: int) -
     if dist.get_world_size() != world_size:
         raise RuntimeError(f"WORLD_SIZE={world_size} but the process group has {dist.get_world_size()}")
     return device
-
-
-def decoder_layers(model: nn.Module) -> list[nn.Module]:
-    """The repeated blocks of a transformers model (LlamaDecoderLayer, GPT2Block, ...): the
-    classes its ``_no_split_modules`` names, which transformers itself keeps whole when it splits
-    a model over devices."""
-    root = getattr(model, "get_base_model", lambda: model)()
-    names = set(getattr(root, "_no_split_modules", None) or [])
-    layers = [m for m in model.modules() if type(m).__name__ in names]
-    if not layers:
-        raise ValueError(f"launcher.sharding fsdp: cannot find the decoder layers of {type(root).__name__} "
-                         "(its _no_split_modules is empty); use sharding: none")
-    return layers
 
 
 def shard_fsdp(model: nn.Module, mode: str, device: torch.device) -> nn.Module:

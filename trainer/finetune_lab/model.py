@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import torch
+from torch import nn
 from transformers import AutoModelForCausalLM, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
@@ -74,3 +75,24 @@ def enable_gradient_checkpointing(model) -> None:
         model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
     else:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+
+
+def decoder_layers(model: nn.Module) -> list[nn.Module]:
+    """The repeated blocks of a transformers model (LlamaDecoderLayer, GPT2Block, ...): the
+    classes its ``_no_split_modules`` names, which transformers itself keeps whole when it splits
+    a model over devices."""
+    root = getattr(model, "get_base_model", lambda: model)()
+    names = set(getattr(root, "_no_split_modules", None) or [])
+    layers = [m for m in model.modules() if type(m).__name__ in names]
+    if not layers:
+        raise ValueError(f"cannot find the decoder layers of {type(root).__name__} (its _no_split_modules "
+                         "is empty): launcher.sharding fsdp and FINETUNE_LAB_COMPILE need them")
+    return layers
+
+
+def compile_layers(model) -> None:
+    """``FINETUNE_LAB_COMPILE=1`` (experimental, off by default): ``torch.compile`` each decoder
+    layer in place, as torchtitan does (one graph per layer class, reused by every layer; works
+    under FSDP2 and activation checkpointing). Whether it pays is measured by bench/gpu.sh."""
+    for layer in decoder_layers(model):
+        layer.compile()

@@ -38,7 +38,7 @@ from .distributed import Silent, dist_env
 from .events import EventWriter, read_events
 from .lora import apply_method
 from .losses import lm_loss
-from .model import count_params, enable_gradient_checkpointing, load_base
+from .model import compile_layers, count_params, enable_gradient_checkpointing, load_base
 from .optim import build_optimizer, get_lr, set_lr
 from .paths import data_base_dir
 from .status import StatusFile
@@ -198,6 +198,8 @@ class Recipe:
             enable_gradient_checkpointing(model)
         model = apply_method(model, cfg.method, cfg.lora, cfg.train["seed"])
         prec.check_trainable_dtypes(model, self.precision, cfg.method)
+        if os.environ.get("FINETUNE_LAB_COMPILE") == "1":
+            compile_layers(model)
         if self.fsdp:  # moves each shard to the device as it is made
             self.model = dist_utils.shard_fsdp(model, self.precision, self.device)
         else:
