@@ -171,6 +171,8 @@ def prepare(cases: list[Case], root: Path, device: str) -> dict:
         print(f"[bench] built {model} in {time.time() - t0:.0f}s", flush=True)
         bases[model] = f"hf:{folder}"
         configs[model] = dims(json.loads((folder / "config.json").read_text()))
+        if device == "cuda":
+            torch.cuda.empty_cache()  # the measurements run in other processes: give them the memory
     return {"bases": bases, "data": str(data), "configs": configs}
 
 
@@ -235,8 +237,9 @@ def run_ours(case: Case, env: dict, prepared: dict, work: Path, device: str, tim
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines() if line.strip()] \
         if (run_dir / "events.jsonl").exists() else []
     train = {e["step"]: e for e in events if e["type"] == "train"}
+    tail = (run_dir / "train.log").read_text()[-1500:]
+    shutil.rmtree(run_dir, ignore_errors=True)  # a full 1B checkpoint is 15 GB: the disk is not the bench's
     if code != 0 or case.steps not in train or case.warmup not in train:
-        tail = (run_dir / "train.log").read_text()[-1500:]
         return Result(case, False, error=f"exit {code}: {tail}", wall_s=wall)
     a, b = train[case.warmup], train[case.steps]
     started = next(e for e in events if e["type"] == "run_started")

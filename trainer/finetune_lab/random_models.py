@@ -35,7 +35,7 @@ TINY = {
 }
 
 # Llama shapes for the benchmarks. "1b" is Llama-3.2-1B's (1.24B parameters with its 128,256
-# vocabulary and tied embeddings); "100m" a GPT-2-small-sized Llama (~110M with a 32,000 vocabulary).
+# vocabulary and tied embeddings); "100m" a GPT-2-small-sized Llama (100M parameters with a 32,000 vocabulary, tied).
 LLAMA_SIZES = {
     "100m": dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=12,
                  num_key_value_heads=4, max_position_embeddings=4096, vocab_size=32000, tie_word_embeddings=True),

@@ -62,6 +62,7 @@ def of_type(events, kind):
 def test_fsdp_matches_ddp_over_two_processes(runs):
     ddp, fsdp = (assert_valid_run_files(runs[s]) for s in ("none", "fsdp"))
     assert "(FSDP)" in (runs["fsdp"] / "train.log").read_text()
+    assert of_type(fsdp, "run_started")[0]["params"] == of_type(ddp, "run_started")[0]["params"]  # whole, not a shard
     for events in (ddp, fsdp):
         assert events[-1]["status"] == "completed" and of_type(events, "run_started")[0]["world_size"] == 2
         assert len(of_type(events, "run_finished")) == 1  # rank 0 alone writes
