@@ -1,5 +1,6 @@
 """``model.base: hf:<local folder>``: a user's transformers model and tokenizer, no download."""
 
+import functools
 import json
 import os
 import subprocess
@@ -21,7 +22,7 @@ LINES = [
 ]
 
 
-@pytest.fixture(scope="module")
+@functools.cache
 def tokenizer():
     """A byte-level BPE tokenizer trained offline (a few hundred tokens)."""
     from finetune_lab.random_models import train_tokenizer
@@ -29,10 +30,10 @@ def tokenizer():
 
 
 @pytest.fixture(scope="module")
-def hf_folder(tmp_path_factory, tokenizer):
-    """A tiny LlamaForCausalLM with a real (byte-level BPE) HF tokenizer, saved with save_pretrained."""
-    from finetune_lab.random_models import TINY, write_random_model
-    return write_random_model(tmp_path_factory.mktemp("hf-model"), "llama", tokenizer, **TINY["llama"])
+def hf_folder(tmp_path_factory):
+    """A tiny LlamaForCausalLM with a real (byte-level BPE) HF tokenizer, saved with save_pretrained
+    (test_export_onnx imports this fixture too)."""
+    return write_random_model(tmp_path_factory.mktemp("hf-model"), "llama", tokenizer(), **TINY["llama"])
 
 
 @pytest.mark.parametrize("method", ["lora", "full"])
@@ -82,9 +83,9 @@ ARCH_MODULES = {
 
 
 @pytest.fixture(scope="module")
-def arch_folders(tmp_path_factory, tokenizer):
+def arch_folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("archs")
-    return {kind: write_random_model(root / kind, kind, tokenizer, **TINY[kind]) for kind in ARCH_MODULES}
+    return {kind: write_random_model(root / kind, kind, tokenizer(), **TINY[kind]) for kind in ARCH_MODULES}
 
 
 @pytest.mark.parametrize("kind", list(ARCH_MODULES))
