@@ -153,9 +153,10 @@ class Recipe:
         self.device = pick_device(t["device"])
         if self.world_size > 1:
             self._init_distributed()
-        self.bf16 = t["precision"] == "bf16" or (
+        # bf16-true is bf16-mixed here until the trainer holds weights in bf16 (issue 12)
+        self.bf16 = t["precision"] in ("bf16", "bf16-mixed", "bf16-true") or (
             t["precision"] == "auto" and self.device.type == "cuda" and torch.cuda.is_bf16_supported())
-        if t["precision"] == "bf16" and self.device.type == "cpu":
+        if self.bf16 and self.device.type == "cpu":
             self.events.emit("log", level="warning", message="bf16 autocast on CPU is slow; fp32 is usually faster")
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True  # TF32 matmuls for the fp32 parts
