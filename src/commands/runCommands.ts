@@ -218,7 +218,7 @@ export class RunCommands {
   async copyAdapterPath(arg: RunArg): Promise<void> {
     const [run] = await this.resolveRuns(arg, undefined, { title: 'Copy the adapter path of which run?' });
     if (!run) return;
-    const ckpt = latestCheckpoint(run.dir);
+    const ckpt = latestCheckpoint(run.dir) ?? analysedAdapter(run);
     if (!ckpt) { void vscode.window.showInformationMessage(`${run.id} has no checkpoint yet.`); return; }
     await vscode.env.clipboard.writeText(ckpt);
     const what = fs.existsSync(path.join(ckpt, 'adapter_config.json')) ? 'LoRA adapter (PEFT format)' : 'checkpoint';
@@ -285,4 +285,10 @@ export function latestCheckpoint(runDir: string): string | undefined {
   try { names = fs.readdirSync(dir).filter((n) => /^step-\d+$/.test(n)); } catch { return undefined; }
   names.sort();
   return names.length ? path.join(dir, names[names.length - 1]) : undefined;
+}
+
+/** The adapter an analysis run analysed (reduce-intruders' is inside the run folder), if it is one. */
+function analysedAdapter(run: StoredRun): string | undefined {
+  const a = run.analysis?.source.adapter;
+  return a ? path.resolve(run.dir, a) : undefined;
 }

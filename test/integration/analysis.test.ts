@@ -14,18 +14,6 @@ import { cliPythonCandidates, findPython, trainerDir } from '../../src/core/trai
 import { validateEvent, errorsText } from '../../src/core/schemas';
 import { repoRoot, tmpDir } from '../core/helpers';
 
-const MAKE_ADAPTER = `
-import sys, torch, peft
-from finetune_lab.model import load_base
-model, _ = load_base("builtin:tiny", 20)
-lora = peft.get_peft_model(model, peft.LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", lora_dropout=0.0))
-g = torch.Generator().manual_seed(0)
-with torch.no_grad():
-    for n, p in lora.named_parameters():
-        if "lora_B" in n: p.add_(0.05 * torch.randn(p.shape, generator=g))
-lora.save_pretrained(sys.argv[1])
-`;
-
 test('analyse an adapter, then reduce its intruders over a λ sweep, with the real trainer', { timeout: 900_000 }, async () => {
   const found = await findPython(cliPythonCandidates(repoRoot()));
   assert.ok(found.python, found.message);
@@ -34,7 +22,7 @@ test('analyse an adapter, then reduce its intruders over a λ sweep, with the re
   const saved = { ...process.env };
   Object.assign(process.env, env, { FINETUNE_LAB_PYTHON: found.python });
   try {
-    const made = spawnSync(found.python, ['-c', MAKE_ADAPTER, path.join(tmp, 'checkpoint-30')], { env: process.env, encoding: 'utf8' });
+    const made = spawnSync(found.python, [path.join(repoRoot(), 'test', 'fixtures', 'make_peft_adapter.py'), path.join(tmp, 'checkpoint-30'), '20'], { env: process.env, encoding: 'utf8' });
     assert.equal(made.status, 0, made.stderr.slice(-2000));
     const exp = path.join(tmp, 'tiny.finetune.yaml');
     fs.writeFileSync(exp, `name: x\nmodel: {base: builtin:tiny, pretrain_steps: 20}\ndata: {train: builtin:python-stdlib, seq_len: 32}\nmethod: lora\n`

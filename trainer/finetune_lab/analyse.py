@@ -158,6 +158,27 @@ class AnalysisRun:
         roles = ", ".join(f"{r} {payload[r]['value']:.4f}" for r in ("learning", "forgetting") if payload.get(r))
         self.log(f"eval step {payload['step']}: {roles or 'no tasks'}")
 
+    def conclude(self, work) -> int:
+        """Run ``work()`` (the analysis's passes), then end the run: completed (exit code 0),
+        stopped by SIGINT/SIGTERM (130: the editor's Cancel), failed with the traceback (1). The
+        folder is readable whichever way it ends."""
+        previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            work()
+            self.finish("completed")
+            return 0
+        except KeyboardInterrupt:
+            self.finish("stopped", "stopped by a signal before the analysis ended")
+            return 130
+        except Exception as e:
+            tb = traceback.format_exc()
+            print(tb, file=sys.stderr, flush=True)
+            self.finish("failed", f"{type(e).__name__}: {e}", tb)
+            return 1
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
     def finish(self, state: str, error: str | None = None, tb: str | None = None) -> None:
         self.events.emit("run_finished", status=state, error=error, step=self.plan.step if state == "completed" else 0,
                          traceback=tb)
@@ -223,35 +244,25 @@ def analyse(plan: AnalysisPlan, runs_dir: Path, out=sys.stdout) -> tuple[Analysi
     1 failed | 130 stopped by SIGINT/SIGTERM); a failure leaves the folder readable and failed."""
     run = AnalysisRun(runs_dir, plan, "analysis", out=out)
     device = eval_device()
-    previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
+
+    def work() -> None:
         run.started(device, count_params(plan))
         run.log(f"analysing {plan.source} ({plan.method}, step {plan.step}) against {plan.base.ref}: "
-                f"{len(plan.matrices)} matrices", event=False)
+                f"{len(plan.matrices)} matrices")
         run.spectra(device)
-        if plan.config["evals"].get("learning") or plan.config["evals"].get("forgetting"):
-            run.status.update(phase="evaluating")
-            base, tokenizer = load_models(plan, device)
-            evaluator = evaluator_for(plan, tokenizer, device, run.dir)
-            run.evaluation({**evaluator.evaluate(base, 0), "step": 0})
-            if plan.adapter is None:
-                del base  # a full checkpoint is a whole second model: free the base first
-                base = None
-            tuned = tuned_model(plan, base, device)
-            run.evaluation({**evaluator.evaluate(tuned, plan.step), "step": plan.step})
-        run.finish("completed")
-        return run, 0
-    except KeyboardInterrupt:
-        run.finish("stopped", "stopped by a signal before the analysis ended")
-        return run, 130
-    except Exception as e:
-        tb = traceback.format_exc()
-        print(tb, file=sys.stderr, flush=True)
-        run.finish("failed", f"{type(e).__name__}: {e}", tb)
-        return run, 1
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+        if not (plan.config["evals"].get("learning") or plan.config["evals"].get("forgetting")):
+            return
+        run.status.update(phase="evaluating")
+        base, tokenizer = load_models(plan, device)
+        evaluator = evaluator_for(plan, tokenizer, device, run.dir)
+        run.evaluation({**evaluator.evaluate(base, 0), "step": 0})
+        if plan.adapter is None:
+            del base  # a full checkpoint is a whole second model: free the base first
+            base = None
+        tuned = tuned_model(plan, base, device)
+        run.evaluation({**evaluator.evaluate(tuned, plan.step), "step": plan.step})
+
+    return run, run.conclude(work)
 
 
 def _raise_interrupt(signum, frame):

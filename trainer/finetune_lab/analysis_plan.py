@@ -8,6 +8,7 @@ both shapes, and no run folder is made.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -156,6 +157,14 @@ def _in_model_order(base: Base, plans: list[MatrixPlan]) -> list[MatrixPlan]:
     return sorted(plans, key=lambda p: key(p.module))
 
 
+def default_name(source: Path) -> str:
+    """The analysis's name when --name is not given: the folder's, with its parent's in front
+    for a trainer's checkpoint-N / step-N folder (out/their-lora/checkpoint-120: their-lora-checkpoint-120)."""
+    if re.fullmatch(r"(?:checkpoint|step)-\d+", source.name) and source.parent.name:
+        return f"{source.parent.name}-{source.name}"
+    return source.name
+
+
 def plan_analysis(base_ref: str, adapter_dir: str | None, model_dir: str | None, experiment: str | None = None,
                   name: str | None = None, settings: dict | None = None, pretrain_steps: int | None = None,
                   reduce_intruders: dict | None = None) -> AnalysisPlan:
@@ -202,9 +211,10 @@ def plan_analysis(base_ref: str, adapter_dir: str | None, model_dir: str | None,
         matrices, notes = _checkpoint_matrices(base, ckpt, modules)
         plan = AnalysisPlan(base, "full", source, ckpt.step, {}, checkpoint=ckpt)
     plan.matrices, plan.notes = _in_model_order(base, matrices), notes
-    model = {"base": base_ref, **({"pretrain_steps": pretrain_steps} if pretrain_steps is not None else {})}
+    # base.ref: a built-in base named by its cache folder reads as builtin:<size> (sources.resolve_base)
+    model = {"base": base.ref, **({"pretrain_steps": base.pretrain_steps} if base.pretrain_steps is not None else {})}
     plan.config = {
-        "kind": "analysis", "name": name or source.name, "model": model, "method": plan.method,
+        "kind": "analysis", "name": name or default_name(source), "model": model, "method": plan.method,
         "source": {("adapter" if adapter_dir else "model"): str(source), "step": plan.step},
         **({"lora": plan.adapter.summary()} if plan.adapter else {}),
         "experiment_file": str(Path(experiment).expanduser().resolve()) if experiment else None,

@@ -17,16 +17,14 @@ import json
 import os
 import re
 import shutil
-import signal
 import sys
 import time
-import traceback
 from pathlib import Path
 
 import torch
 import yaml
 
-from .analyse import AnalysisRun, _raise_interrupt, count_params, eval_device, evaluator_for, load_models, validate_config
+from .analyse import AnalysisRun, count_params, eval_device, evaluator_for, load_models, validate_config
 from .analysis_plan import AnalysisPlan, plan_analysis, with_adapter
 from .sources import SourceError, checkpoint_step
 
@@ -155,18 +153,13 @@ def reduce_intruders(runs_dir: Path, run_id: str, lambdas: list[float], top_k: i
             base_scores = {**evaluator.evaluate(model, 0), "step": 0}
     sweep_id = f"{src.name}-reduce-{int(time.time() * 1000):x}" if len(lambdas) > 1 else None
     runs: list[AnalysisRun] = []
-    previous = {s: signal.signal(s, _raise_interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        for i, lam in enumerate(lambdas):
-            run, code = _one(runs_dir, src, plan0, model, reduce_intruder_dimension, evaluator, base_scores, lam,
-                             top_k, epsilon, (sweep_id, i, len(lambdas)) if sweep_id else None, device, out)
-            runs.append(run)
-            if code:
-                return runs, code
-        return runs, 0
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
+    for i, lam in enumerate(lambdas):
+        run, code = _one(runs_dir, src, plan0, model, reduce_intruder_dimension, evaluator, base_scores, lam,
+                         top_k, epsilon, (sweep_id, i, len(lambdas)) if sweep_id else None, device, out)
+        runs.append(run)
+        if code:
+            return runs, code
+    return runs, 0
 
 
 def _one(runs_dir: Path, src: SourceRun, plan0: AnalysisPlan, model, reduce_fn, evaluator, base_scores, lam: float,
@@ -182,16 +175,16 @@ def _one(runs_dir: Path, src: SourceRun, plan0: AnalysisPlan, model, reduce_fn, 
                   reduce_intruders={"source_run": src.id, "lambda": lam, "top_k": top_k, "epsilon": epsilon})
     plan = with_adapter(plan0, tmp, config)
     run = AnalysisRun(runs_dir, plan, _label(lam), sweep=sweep, overrides={"reduce_intruders.lambda": lam}, out=out)
-    try:
+
+    def work() -> None:
         shutil.move(str(tmp), str(run.dir / "adapter"))
-        plan = with_adapter(plan0, run.dir / "adapter", config)
-        run.plan = plan
-        run.started(device, count_params(plan))
+        run.plan = with_adapter(plan0, run.dir / "adapter", config)
+        run.started(device, count_params(run.plan))
         affected = [ln for ln in lines if "Intruders:" in ln]
         run.log(f"PEFT reduce_intruder_dimension (λ {lam:g}, top_k {top_k}, ε {epsilon}) on {src.adapter}: "
                 f"intruders in {len(affected)} of {sum('ntruders' in ln for ln in lines)} layers"
                 + (f" ({'; '.join(affected[:6])}{' …' if len(affected) > 6 else ''})" if affected else ""), event=True)
-        if plan.adapter.variant == "dora":
+        if run.plan.adapter.variant == "dora":
             run.log("DoRA: PEFT's reduce_intruder_dimension rewrites lora_A/lora_B only; the mitigated adapter's "
                     "magnitude vector is PEFT's fresh one, not the trained one", event=True, level="warning")
         run.spectra(device)
@@ -199,16 +192,9 @@ def _one(runs_dir: Path, src: SourceRun, plan0: AnalysisPlan, model, reduce_fn, 
             run.status.update(phase="evaluating")
             run.evaluation(base_scores)
             run.evaluation({**evaluator.evaluate(model, src.step), "step": src.step})  # "default" is active
-        run.finish("completed")
-        return run, 0
-    except KeyboardInterrupt:
-        run.finish("stopped", "stopped by a signal before the analysis ended")
-        return run, 130
-    except Exception as e:
-        tb = traceback.format_exc()
-        print(tb, file=sys.stderr, flush=True)
-        run.finish("failed", f"{type(e).__name__}: {e}", tb)
-        return run, 1
+
+    try:
+        return run, run.conclude(work)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         model.set_adapter("source")

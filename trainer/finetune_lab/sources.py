@@ -338,6 +338,14 @@ def resolve_base(ref: str, pretrain_steps: int | None = None) -> Base:
         raise SourceError(f"--base must be builtin:<size> or hf:<name or folder>, got '{ref}'")
     local = Path(name).expanduser()
     folder = local if local.is_dir() else hub_folder(name)
+    builtin = re.fullmatch(r"(tiny|small|125m|350m)-[0-9a-f]{16}", folder.name)
+    if builtin and (folder / "pretrain.json").is_file() and (folder / "model.safetensors").is_file():
+        # A Finetune Lab built-in base in its cache (an adapter trained here names it as its
+        # base_model_name_or_path): the same base as builtin:<size> with those pretraining steps.
+        steps = _read_json(folder / "pretrain.json").get("steps")
+        from .builtin import builtin_config
+        return Base(f"builtin:{builtin.group(1)}", folder, WeightFiles([folder / "model.safetensors"]),
+                    _classes(builtin_config(builtin.group(1))), steps if isinstance(steps, int) else None)
     if not (folder / "config.json").is_file():
         raise SourceError(f"--base {ref}: {folder} has no config.json: not a transformers model folder")
     try:

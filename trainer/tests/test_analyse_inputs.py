@@ -160,3 +160,17 @@ def test_weight_files_resolve_names_across_prefixes(tmp_path):
     assert files.resolve("transformer.h.1.attn.c_attn.weight") is None
     assert files.shape("h.0.attn.c_attn.weight") == (4, 12)
     json.dumps(files.names())
+
+
+def test_a_builtin_base_named_by_its_cache_folder_is_that_builtin(tmp_path):
+    """An adapter trained here names the cached built-in folder as base_model_name_or_path."""
+    from finetune_lab.pretrain import pretrained_builtin
+    from finetune_lab.paths import cache_dir
+    import peft
+    model = pretrained_builtin("tiny", steps=10)
+    folder = next(p for p in (cache_dir() / "bases").iterdir() if p.name.startswith("tiny-") and (p / "pretrain.json").exists()
+                  and json.loads((p / "pretrain.json").read_text())["steps"] == 10)
+    peft.get_peft_model(model, peft.LoraConfig(r=2, lora_alpha=4, target_modules=["q_proj"])).save_pretrained(tmp_path / "a")
+    assert json.loads((tmp_path / "a" / "adapter_config.json").read_text())["base_model_name_or_path"] == str(folder)
+    plan = plan_analysis(f"hf:{folder}", str(tmp_path / "a"), None)
+    assert plan.config["model"] == {"base": "builtin:tiny", "pretrain_steps": 10} and len(plan.matrices) == 2
