@@ -201,6 +201,13 @@ def plan_analysis(base_ref: str, adapter_dir: str | None, model_dir: str | None,
     if pretrain_steps is None and exp_model.get("base") == base_ref:
         pretrain_steps = exp_model.get("pretrain_steps")
     base = resolve_base(base_ref, pretrain_steps)
+    evals = settings["evals"]
+    tokenizer_files = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json")
+    if (base.ref.startswith("hf:") and (evals.get("learning") or evals.get("forgetting"))
+            and not any((base.folder / f).is_file() for f in tokenizer_files)):
+        raise SourceError(f"--base {base_ref}: {base.folder} has no tokenizer (tokenizer.json or tokenizer_config.json), "
+                          "which the evaluations need: add the base's tokenizer files, or give an --experiment whose "
+                          "evals are empty to analyse the spectra only")
     modules = settings["spectra"]["modules"]
     if adapter_dir:
         adapter = Adapter(source)

@@ -95,6 +95,17 @@ def test_a_folder_that_is_neither_says_what_it_expected(root, tmp_path):
     assert "no such folder" in refused(f"hf:{F.base_folder(root, 'llama')}", str(tmp_path / "nope"), None)
 
 
+def test_a_base_without_a_tokenizer_is_refused_when_there_are_evaluations(root, tmp_path):
+    adapter = F.make_adapter(F.base_folder(root, "llama"), tmp_path / "adapter", target_modules=["q_proj"])
+    bare = tmp_path / "bare"
+    F.load(F.base_folder(root, "llama")).save_pretrained(bare)  # config and weights, no tokenizer
+    msg = refused(f"hf:{bare}", str(adapter), None)
+    assert "has no tokenizer" in msg and "evals are empty" in msg
+    exp = tmp_path / "spectra-only.finetune.yaml"
+    exp.write_text("name: x\nmodel: {base: builtin:tiny}\ndata: {train: builtin:brown}\nmethod: lora\n")
+    assert len(plan_analysis(f"hf:{bare}", str(adapter), None, str(exp)).matrices) == 2  # no evals: spectra only
+
+
 def test_adapter_and_model_flags_say_which_one_fits(root, tmp_path):
     base = F.base_folder(root, "llama")
     ckpt = F.make_full(base, tmp_path / "ckpt")
