@@ -1,6 +1,6 @@
 """What one spectrum pass costs at 7B, from real-size matrices timed on this machine's CPU.
 
-    flock /tmp/finetune-heavy.lock .venv/bin/python trainer/bench/bench_spectra_7b.py [--threads N]
+    flock /tmp/finetune-heavy.lock .venv/bin/python trainer/bench/bench_spectra_7b.py [--threads N] [--device cuda]
 
 Times, once per shape, the decompositions a pass runs per matrix (spectra_math.matrix_spectrum):
 ``svdvals`` of ΔW (full finetuning only; LoRA's σ come from an r×r QR shortcut), the reduced SVD of
@@ -30,27 +30,30 @@ import json, sys, time, torch
 sys.path.insert(0, sys.argv[1])
 from finetune_lab.spectra_math import matrix_spectrum
 torch.set_num_threads(int(sys.argv[4]))
-out, inp, whole = int(sys.argv[2]), int(sys.argv[3]), sys.argv[5] == "1"
+out, inp, whole, dev = int(sys.argv[2]), int(sys.argv[3]), sys.argv[5] == "1", torch.device(sys.argv[6])
 g = torch.Generator().manual_seed(0)
-w_base = 0.02 * torch.randn(out, inp, generator=g)
-w_tuned = w_base + 1e-3 * torch.randn(out, inp, generator=g)
-torch.linalg.svd(torch.randn(64, 32), full_matrices=False)  # LAPACK loaded before the mark is reset
+w_base = (0.02 * torch.randn(out, inp, generator=g)).to(dev)
+w_tuned = w_base + 1e-3 * torch.randn(out, inp, generator=g).to(dev)
+torch.linalg.svd(torch.randn(64, 32, device=dev), full_matrices=False)  # LAPACK / cuSOLVER loaded before the mark is reset
+sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+if dev.type == "cuda":
+    torch.cuda.reset_peak_memory_stats()
 kib = lambda f: int(next(l for l in open("/proc/self/status") if l.startswith(f)).split()[1])
 open("/proc/self/clear_refs", "w").write("5")
 rss = kib("VmRSS")
 r = {}
-t = time.perf_counter(); torch.linalg.svdvals(w_tuned - w_base); r["svdvals_s"] = time.perf_counter() - t
-t = time.perf_counter(); torch.linalg.svd(w_tuned, full_matrices=False); r["svd_s"] = time.perf_counter() - t
+t = time.perf_counter(); torch.linalg.svdvals(w_tuned - w_base); sync(); r["svdvals_s"] = time.perf_counter() - t
+t = time.perf_counter(); torch.linalg.svd(w_tuned, full_matrices=False); sync(); r["svd_s"] = time.perf_counter() - t
 if whole:
-    t = time.perf_counter(); matrix_spectrum(w_base, w_tuned=w_tuned, top_k=64); r["matrix_spectrum_s"] = time.perf_counter() - t
-r["peak_extra_mib"] = (kib("VmHWM") - rss) / 1024
+    t = time.perf_counter(); matrix_spectrum(w_base, w_tuned=w_tuned, top_k=64); sync(); r["matrix_spectrum_s"] = time.perf_counter() - t
+r["peak_extra_mib"] = (torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else (kib("VmHWM") - rss) / 1024)
 r["matrix_mib"] = out * inp * 4 / 2**20
 print(json.dumps(r))
 """
 
 
-def measure(out: int, inp: int, threads: int, whole: bool) -> dict:
-    p = subprocess.run([sys.executable, "-c", ONE, str(TRAINER), str(out), str(inp), str(threads), "1" if whole else "0"],
+def measure(out: int, inp: int, threads: int, whole: bool, device: str) -> dict:
+    p = subprocess.run([sys.executable, "-c", ONE, str(TRAINER), str(out), str(inp), str(threads), "1" if whole else "0", device],
                        capture_output=True, text=True, check=True)
     return json.loads(p.stdout.strip().splitlines()[-1])
 
@@ -58,13 +61,14 @@ def measure(out: int, inp: int, threads: int, whole: bool) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--device", default="cpu", help="cpu | cuda (on CUDA the peak is torch's allocated device memory)")
     args = ap.parse_args()
     load = os.getloadavg()[0]
-    print(f"torch threads {args.threads}, {os.cpu_count()} CPUs, load average {load:.1f} at start")
+    print(f"{args.device}: torch threads {args.threads}, {os.cpu_count()} CPUs, load average {load:.1f} at start")
     shapes = [(4096, 4096), (1024, 4096), (14336, 4096), (4096, 14336)]
     r = {}
     for out, inp in shapes:
-        r[(out, inp)] = m = measure(out, inp, args.threads, whole=(out, inp) == (4096, 4096))
+        r[(out, inp)] = m = measure(out, inp, args.threads, (out, inp) == (4096, 4096), args.device)
         print(f"{out:>5}x{inp:<5}  svdvals {m['svdvals_s']:7.1f} s  svd {m['svd_s']:7.1f} s"
               + (f"  matrix_spectrum (full) {m['matrix_spectrum_s']:7.1f} s" if "matrix_spectrum_s" in m else "")
               + f"  peak +{m['peak_extra_mib']:.0f} MiB (one fp32 matrix {m['matrix_mib']:.0f} MiB)")
@@ -78,7 +82,7 @@ def main() -> None:
     l2_full = 32 * (4 * full[(4096, 4096)] + 2 * scale * full[(14336, 4096)] + scale * full[(4096, 14336)])
     l2_lora = 32 * (4 * lora[(4096, 4096)] + 2 * scale * lora[(14336, 4096)] + scale * lora[(4096, 14336)])
     peak = max(v["peak_extra_mib"] for v in r.values())
-    print(f"extrapolated, 224 matrices, this CPU: Mistral-7B/Llama-3-8B full {per_pass_full / 60:.0f} min, LoRA {per_pass_lora / 60:.0f} min;"
+    print(f"extrapolated, 224 matrices, this {args.device}: Mistral-7B/Llama-3-8B full {per_pass_full / 60:.0f} min, LoRA {per_pass_lora / 60:.0f} min;"
           f" Llama-2-7B full {l2_full / 60:.0f} min, LoRA {l2_lora / 60:.0f} min; memory: one matrix at a time, peak +{peak:.0f} MiB")
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 

@@ -128,7 +128,8 @@ function drawRun(r: RunData, step: number): void {
   c.bars.note.textContent = `step ${step}${sc.barsShared ? '' : ' · own y scale'}${off ? ' · random reference off scale ↑' : ''}`;
   upsert(c, c.bars, 'bar', bars, { x: { ...linearAxis(pal, 'layer'), type: 'category' }, y: linearAxis(pal, 'rank90', { min: 0, max: sc.bars }) },
     { plugins: { legend: { labels: { color: pal.fg } }, refLines: { lines } } }, layers.map((l) => `L${l}`));
-  // 3) rank90 over steps: median per kind
+  // 3) rank90 over steps: median per kind (an analysis run has the one step it analysed)
+  c.steps.title.textContent = r.info.kind === 'analysis' ? 'rank90 at the analysed step (median over layers; no training here)' : 'rank90 over training (median over layers)';
   const sm = stepMedians(r);
   const pts = (ys: (number | null)[]): { x: number; y: number | null }[] => sm.steps.map((x, i) => ({ x, y: ys[i] }));
   c.steps.note.textContent = sc.stepsShared ? '' : 'own y scale';
