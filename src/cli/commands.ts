@@ -152,6 +152,7 @@ async function cmdResume(runsDir: string, id: string, detach: boolean): Promise<
   const store = new RunStore(runsDir);
   const info = await store.get(id);
   if (!info) { console.error(`no run ${id} in ${runsDir}`); return 1; }
+  if (info.meta.kind === 'analysis') { console.error(`${id} is an analysis run: nothing to resume (run finetune-lab analyse again)`); return 1; }
   if (info.status.state === 'running') { console.error(`${id} is running (${info.slurm ? `Slurm job ${info.slurm.job_id}` : `pid ${info.status.pid}`})`); return 1; }
   if (info.config?.launcher?.kind === 'slurm') {
     if (info.status.state === 'queued' && info.slurm) { console.error(`${id} is queued as Slurm job ${info.slurm.job_id}`); return 1; }

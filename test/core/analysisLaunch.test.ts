@@ -102,3 +102,15 @@ test('CLI: analyse and reduce-intruders refuse bad input with exit 2 before star
   assert.equal(fs.existsSync(runs), false);
   assert.deepEqual(analysisArgv('analyse', ['--base', 'builtin:tiny', '--model', dir], 'r').slice(0, 5), ['analyse', '--base', 'builtin:tiny', '--model', dir]);
 });
+
+test('CLI: resume refuses an analysis run (its config is not an experiment; nothing was trained)', async () => {
+  const runs = tmpDir();
+  const dir = path.join(runs, 'a');
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'meta.json'), JSON.stringify({ v: 1, run_id: 'a', experiment_name: 'x', created: 1, kind: 'analysis' }));
+  fs.writeFileSync(path.join(dir, 'status.json'), JSON.stringify({ v: 1, state: 'failed', step: 0, total_steps: 3 }));
+  const r = await capture(() => main(['resume', 'a', '--runs-dir', runs]));
+  assert.equal(r.code, 1);
+  assert.match(r.err, /a is an analysis run: nothing to resume/);
+  assert.deepEqual(fs.readdirSync(dir).sort(), ['meta.json', 'status.json']);
+});
