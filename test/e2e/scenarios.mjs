@@ -786,7 +786,7 @@ export function defineAnalysisScenarios(runner, { python, trainerCache, trainerD
     await wb.shot('reduced-run');
     const id = runFolders(ws, 'their-lora-checkpoint-100').find((n) => n.endsWith('reduced-lambda0.5'));
     assert(id && existsSync(join(runsDir(ws), id, 'adapter', 'adapter_model.safetensors')), `no mitigated adapter in PEFT format (runs: ${JSON.stringify(runFolders(ws, 'their'))})`);
-    assert((await reduced.row.locator.locator('.codicon-telescope').count()) > 0, 'the reduced run has no telescope icon');
+    assert((await reduced.locator.locator('.codicon-telescope').count()) > 0, 'the reduced run has no telescope icon');
     // Spectra of both side by side: two columns of bars.
     const both = await waitCard(wb, 'Intruder dimensions per layer', (c) => c.pixels.coloured >= 100, 'intruder bars of the reduced adapter');
     await sleep(800);
