@@ -787,11 +787,24 @@ export function defineAnalysisScenarios(runner, { python, trainerCache, trainerD
     const id = runFolders(ws, 'their-lora-checkpoint-100').find((n) => n.endsWith('reduced-lambda0.5'));
     assert(id && existsSync(join(runsDir(ws), id, 'adapter', 'adapter_model.safetensors')), `no mitigated adapter in PEFT format (runs: ${JSON.stringify(runFolders(ws, 'their'))})`);
     assert((await reduced.locator.locator('.codicon-telescope').count()) > 0, 'the reduced run has no telescope icon');
-    // Spectra of both side by side: two columns of bars.
-    const both = await waitCard(wb, 'Intruder dimensions per layer', (c) => c.pixels.coloured >= 100, 'intruder bars of the reduced adapter');
-    await sleep(800);
+    // Spectra opens on both side by side: the analysed adapter and its reduced copy, each with its intruder bars.
+    const deadline = Date.now() + 60_000;
+    let heads = [], frame = null, stats = [];
+    while (Date.now() < deadline) {
+      for (const f of await wb.visibleWebviewFrames()) {
+        const h = await f.locator('.col-head').allInnerTexts().catch(() => []);
+        if (h.length === 2) { heads = h; frame = f; break; }
+      }
+      if (frame) {
+        const cards = frame.locator('canvas[aria-label="Intruder dimensions per layer"]');
+        stats = [await canvasStats(cards.nth(0)), await canvasStats(cards.nth(1))];
+        if (stats.every((x) => x.coloured >= 100)) break;
+      }
+      await sleep(500);
+    }
     await wb.shot('spectra-both');
-    assert(both.pixels.coloured >= 100, `intruders: ${JSON.stringify(both)}`);
+    assert(heads.some((h) => /LoRA r4 \(analysed\)/.test(h)) && heads.some((h) => /LoRA r4 λ 0\.5/.test(h)), `the Spectra view does not show the source beside the reduced run (columns: ${JSON.stringify(heads)})`);
+    assert(stats.length === 2 && stats.every((x) => x.coloured >= 100), `intruder bars not drawn in both columns: ${JSON.stringify(stats)}`);
   });
 }
 
