@@ -1,6 +1,7 @@
 // Finetune Lab's editor shell: construct, register, push. Nothing here reads runs or starts Python;
 // the runs are read when the Runs view first asks (or a command needs them).
 import * as vscode from 'vscode';
+import { AnalysisCommands } from './analysis/analysisCommands';
 import { checkEnvironment, installEnvironment } from './commands/checkEnvironment';
 import { newExperiment } from './commands/newExperiment';
 import { RunCommands } from './commands/runCommands';
@@ -26,10 +27,12 @@ export function activate(context: vscode.ExtensionContext): void {
   const view = vscode.window.createTreeView<RunsNode>('finetuneLab.runs', { treeDataProvider: tree, canSelectMany: true, showCollapseAll: true });
   const cmd = new RunCommands(uri, runs, tree, view);
   const playground = new PlaygroundCommands(uri, runs, view);
+  const analysis = new AnalysisCommands(uri, runs, tree, view);
   const reg = vscode.commands.registerCommand;
 
   context.subscriptions.push(runs);
   context.subscriptions.push(playground);
+  context.subscriptions.push(analysis);
   runs.loadSoon();
   context.subscriptions.push(view);
   context.subscriptions.push(new RunStatusBar(runs));
@@ -61,6 +64,8 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(reg('finetuneLab.openRunsTable', (arg) => openRunsTable(uri, runs, arg)));
   context.subscriptions.push(reg('finetuneLab.openPlayground', (arg, ...rest: unknown[]) => playground.open(arg, ...rest)));
   context.subscriptions.push(reg('finetuneLab.exportOnnx', (arg, ...rest: unknown[]) => playground.exportOnnx(arg, ...rest)));
+  context.subscriptions.push(reg('finetuneLab.analyse', (arg?: vscode.Uri) => analysis.analyse(arg)));
+  context.subscriptions.push(reg('finetuneLab.reduceIntruders', (arg, ...rest: unknown[]) => analysis.reduceIntruders(arg, ...rest)));
   context.subscriptions.push(reg('finetuneLab.refreshRuns', () => cmd.refresh()));
   context.subscriptions.push(reg('finetuneLab.checkEnvironment', () => checkEnvironment(uri)));
   context.subscriptions.push(reg('finetuneLab.installEnvironment', () => installEnvironment(uri)));

@@ -11,6 +11,7 @@ export class RunNotifications implements vscode.Disposable {
   }
 
   private async notify({ run, to }: StateChange): Promise<void> {
+    if (run.meta.kind === 'analysis') return; // the command that started it says how it ended (src/analysis)
     let choice: string | undefined;
     const name = run.id;
     if (to === 'completed') {

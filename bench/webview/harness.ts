@@ -5,6 +5,7 @@
  *   shots  — screenshots of each view in dark, light and high-contrast themes (docs/screenshots/),
  *            then a theme switch after first paint, checking the charts were redrawn in the new colours
  *   real   — screenshots of real runs: node bench/webview/run.mjs real <runs-dir> [experiment]
+ *   analysis — a LoRA run and its reduce-intruders runs: node bench/webview/run.mjs analysis <runs-dir> <experiment>
  *            (events.jsonl parsed with the core's parseEvents, turned into the very messages the
  *            panels post, by the panels' own code in src/panels/wire.ts)
  *   bench  — first paint and update cost of the dashboard with 1M training points (RESULTS.md)
@@ -170,21 +171,44 @@ async function real(runsDir: string, experiment?: string): Promise<void> {
     ['pareto', 'pareto', ofExp, 900],
     ['spectra', 'spectra', [full, lora], 1500],
   ];
+  await shootRuns(plan, (name, theme) => path.join(outDir, `${name}-real-${theme}.png`));
+}
+
+/** Each [name, view, run folders, height] of `plan` in dark and light, fed the panels' own messages. */
+async function shootRuns(plan: [string, ViewKind, string[], number][], file: (name: string, theme: ThemeName) => string): Promise<void> {
   const browser = await launch();
   for (const theme of ['dark', 'light'] as const) {
     for (const [name, view, dirs, height] of plan) {
       const page = await openView(browser, view, theme, 1280, height);
       await page.evaluate((j) => (window as unknown as { __deliver: (j: string) => void }).__deliver(j), toJson(realMessages(view, dirs)));
       await page.waitForTimeout(800);
-      const file = path.join(outDir, `${name}-real-${theme}.png`);
-      await page.screenshot({ path: file, fullPage: true });
-      console.log(`wrote ${path.relative(ROOT, file)} from ${dirs.map((d) => path.basename(d)).join(', ')}`);
+      await page.screenshot({ path: file(name, theme), fullPage: true });
+      console.log(`wrote ${path.relative(ROOT, file(name, theme))} from ${dirs.map((d) => path.basename(d)).join(', ')}`);
       await page.close();
     }
   }
   await browser.close();
 }
 
+/**
+ * Analysis runs (issue 14): a LoRA run beside its reduce-intruders runs (Spectra), the experiment's
+ * runs with the λ path (Pareto), and an analysis run's dashboard (no training curve, says so).
+ * node bench/webview/run.mjs analysis <runs-dir> <experiment>
+ */
+async function analysisShots(runsDir: string, experiment: string): Promise<void> {
+  const kindOf = (d: string): string | undefined => { try { return JSON.parse(fs.readFileSync(path.join(d, 'meta.json'), 'utf8')).kind; } catch { return undefined; } };
+  const all = fs.readdirSync(runsDir).map((d) => path.join(runsDir, d)).filter((d) => finished(d) && path.basename(d).startsWith(`${experiment}-`)).sort();
+  const reduced = all.filter((d) => kindOf(d) === 'analysis');
+  const lora = all.find((d) => /-lora-r\d+$/.test(d));
+  if (!lora || !reduced.length) throw new Error(`need a finished LoRA run and its reduce-intruders runs in ${runsDir} (found ${all.map((d) => path.basename(d)).join(', ')})`);
+  const outDir = path.join(ROOT, 'docs', 'screenshots');
+  const plan: [string, ViewKind, string[], number][] = [
+    ['analysis-spectra', 'spectra', [lora, reduced[0]], 1500],
+    ['analysis-pareto', 'pareto', all, 900],
+    ['analysis-dashboard', 'dashboard', [reduced[0]], 1000],
+  ];
+  await shootRuns(plan, (name, theme) => path.join(outDir, `${name}-${theme}.png`));
+}
 
 /** 1M train points made in the page (shipping 50 MB of JSON would time the harness, not the view). */
 const MAKE_1M = `(n) => {
@@ -205,7 +229,7 @@ async function bench(): Promise<void> {
     const r = await page.evaluate(async (make) => {
       const w = window as unknown as { __drawn: number; __drawnAt: number; __drawnAll: number; __drawnAllAt: number };
       const batch = (0, eval)(make)(1_000_000);
-      const info = { id: 'big', dir: '/r', method: 'full', rank: null, lr: 3e-4, targetModules: null, totalSteps: 1_000_000, experiment: 'bench', state: 'running', error: null, stale: false };
+      const info = { id: 'big', dir: '/r', method: 'full', rank: null, lr: 3e-4, targetModules: null, totalSteps: 1_000_000, experiment: 'bench', state: 'running', error: null, stale: false, kind: 'training', reduceIntruders: null };
       const waitDrawn = (k: number): Promise<number> => new Promise((res) => { const f = (): void => { if (w.__drawn >= k) res(w.__drawnAt); else requestAnimationFrame(f); }; f(); });
       const waitAll = (k: number): Promise<number> => new Promise((res) => { const f = (): void => { if (w.__drawnAll >= k) res(w.__drawnAllAt); else setTimeout(f, 1); }; f(); });
       const base = w.__drawn;
@@ -251,4 +275,5 @@ async function bench(): Promise<void> {
 }
 
 const mode = process.argv[2] ?? 'shots';
-(mode === 'bench' ? bench() : mode === 'real' ? real(process.argv[3] ?? '.finetune/runs', process.argv[4]) : shots()).catch((e) => { console.error(e); process.exit(1); });
+(mode === 'bench' ? bench() : mode === 'real' ? real(process.argv[3] ?? '.finetune/runs', process.argv[4])
+  : mode === 'analysis' ? analysisShots(process.argv[3] ?? '.finetune/runs', process.argv[4] ?? 'analysis-demo') : shots()).catch((e) => { console.error(e); process.exit(1); });

@@ -3,6 +3,8 @@
 //   finetune-lab run <file> [--runs-dir DIR] [--dry-run] [--detach]
 //   finetune-lab list [--runs-dir DIR]    stop <run-id>    resume <run-id> [--detach]
 //   finetune-lab doctor                    demo [--runs-dir DIR] [--quick]
+//   finetune-lab analyse --base B (--adapter DIR | --model DIR) [--experiment F] [--runs-dir DIR] [--name N]
+//   finetune-lab reduce-intruders <run-id> [--lambda 0.75|0.25,0.5,0.75,1] [--top-k 10] [--epsilon 0.5]
 import * as path from 'node:path';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -17,6 +19,7 @@ import { followRun } from './follow';
 import { formatTable, num } from './table';
 import { runDemo } from './demo';
 import { runOnSlurm, stopOnSlurm } from './slurm';
+import { AnalysisUsageError, cmdAnalysis } from './analysis';
 
 export const USAGE = `usage: finetune-lab <command>
   run <file.finetune.yaml> [--runs-dir DIR] [--dry-run] [--detach]   validate, expand the sweep, train each run
@@ -26,6 +29,12 @@ export const USAGE = `usage: finetune-lab <command>
   doctor                                                             the trainer's view of Python, torch, GPUs
   demo [--runs-dir DIR] [--quick]                                    the paper on CPU: LoRA vs full finetuning, an LR sweep, results
                                                                      (--quick: builtin:tiny, a few steps, a smoke test)
+  analyse --base <hf:folder-or-name | builtin:size> (--adapter DIR | --model DIR) [--experiment FILE] [--runs-dir DIR] [--name NAME]
+                                                                     analyse a finetune made elsewhere (a PEFT LoRA adapter or a full
+                                                                     checkpoint): spectra, intruders, evals; one run of kind analysis
+  reduce-intruders <run-id> [--lambda 0.75 | 0.25,0.5,0.75,1] [--top-k 10] [--epsilon 0.5] [--runs-dir DIR]
+                                                                     PEFT's reduce_intruder_dimension on the run's LoRA adapter; one
+                                                                     analysis run per lambda (a list: a sweep, a path on the Pareto plot)
 Python: $FINETUNE_LAB_PYTHON, else <repo>/.venv/bin/python, else python3. Runs dir default: .finetune/runs
 launcher.kind slurm: run submits each run with sbatch (its script: <run>/slurm.sbatch) and follows the jobs; --detach
 submits and returns; Ctrl-C stops following, the jobs stay queued or running on the cluster.`;
@@ -143,6 +152,7 @@ async function cmdResume(runsDir: string, id: string, detach: boolean): Promise<
   const store = new RunStore(runsDir);
   const info = await store.get(id);
   if (!info) { console.error(`no run ${id} in ${runsDir}`); return 1; }
+  if (info.meta.kind === 'analysis') { console.error(`${id} is an analysis run: nothing to resume (run finetune-lab analyse again)`); return 1; }
   if (info.status.state === 'running') { console.error(`${id} is running (${info.slurm ? `Slurm job ${info.slurm.job_id}` : `pid ${info.status.pid}`})`); return 1; }
   if (info.config?.launcher?.kind === 'slurm') {
     if (info.status.state === 'queued' && info.slurm) { console.error(`${id} is queued as Slurm job ${info.slurm.job_id}`); return 1; }
@@ -178,6 +188,11 @@ async function cmdDemo(runsDir: string, quick: boolean): Promise<number> {
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
+  if ((command === 'analyse' || command === 'reduce-intruders') && !rest.some((a) => a === '--help' || a === '-h')) {
+    try { return await cmdAnalysis(command, rest, DEFAULT_RUNS_DIR, pickPython); } catch (e) {
+      throw e instanceof AnalysisUsageError ? new UsageError(e.message) : e;
+    }
+  }
   const { values, positionals } = parseArgs({
     args: rest, allowPositionals: true, strict: true,
     options: { 'runs-dir': { type: 'string' }, 'dry-run': { type: 'boolean' }, detach: { type: 'boolean' }, quick: { type: 'boolean' }, resume: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },

@@ -133,9 +133,11 @@ export class RunCommands {
   async resume(arg: RunArg, selected?: readonly RunsNode[]): Promise<void> {
     if (!(await requireTrust('resume a run'))) return;
     const picked = await this.resolveRuns(arg, selected, { many: true, title: 'Resume which runs?', filter: (r) => ['stopped', 'failed', 'queued'].includes(r.status.state) });
-    const runs = picked.filter((r) => r.status.state !== 'running' && r.status.state !== 'completed' && !this.runs.isActive(r.id) && !this.runs.isQueued(r.id));
+    // An analysis run (issue 14) trained nothing: there is nothing to resume, and its config is not an experiment.
+    const runs = picked.filter((r) => r.meta.kind !== 'analysis' && r.status.state !== 'running' && r.status.state !== 'completed' && !this.runs.isActive(r.id) && !this.runs.isQueued(r.id));
     if (!runs.length) {
-      if (picked.length) void vscode.window.showInformationMessage(`${picked[0].id} is ${picked[0].status.state === 'queued' ? 'already queued in this window' : picked[0].status.state}.`);
+      if (picked[0]?.meta.kind === 'analysis') void vscode.window.showInformationMessage(`${picked[0].id} is an analysis run: nothing to resume.`);
+      else if (picked.length) void vscode.window.showInformationMessage(`${picked[0].id} is ${picked[0].status.state === 'queued' ? 'already queued in this window' : picked[0].status.state}.`);
       return;
     }
     const python = await requirePython();
@@ -218,7 +220,7 @@ export class RunCommands {
   async copyAdapterPath(arg: RunArg): Promise<void> {
     const [run] = await this.resolveRuns(arg, undefined, { title: 'Copy the adapter path of which run?' });
     if (!run) return;
-    const ckpt = latestCheckpoint(run.dir);
+    const ckpt = latestCheckpoint(run.dir) ?? analysedAdapter(run);
     if (!ckpt) { void vscode.window.showInformationMessage(`${run.id} has no checkpoint yet.`); return; }
     await vscode.env.clipboard.writeText(ckpt);
     const what = fs.existsSync(path.join(ckpt, 'adapter_config.json')) ? 'LoRA adapter (PEFT format)' : 'checkpoint';
@@ -229,6 +231,7 @@ export class RunCommands {
   async duplicate(arg: RunArg): Promise<void> {
     if (!(await requireTrust('duplicate a run'))) return;
     const [run] = await this.resolveRuns(arg, undefined, { title: 'Duplicate which run?' });
+    if (run?.analysis) { void vscode.window.showInformationMessage(`${run.id} is an analysis run: there is no experiment to duplicate.`); return; }
     if (!run?.config) { if (run) void vscode.window.showErrorMessage(`${run.id} has no readable config.yaml.`); return; }
     const folder = run.meta.experiment_file ? path.dirname(run.meta.experiment_file) : vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
     if (!folder) return;
@@ -285,4 +288,10 @@ export function latestCheckpoint(runDir: string): string | undefined {
   try { names = fs.readdirSync(dir).filter((n) => /^step-\d+$/.test(n)); } catch { return undefined; }
   names.sort();
   return names.length ? path.join(dir, names[names.length - 1]) : undefined;
+}
+
+/** The adapter an analysis run analysed (reduce-intruders' is inside the run folder), if it is one. */
+function analysedAdapter(run: StoredRun): string | undefined {
+  const a = run.analysis?.source.adapter;
+  return a ? path.resolve(run.dir, a) : undefined;
 }

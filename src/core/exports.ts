@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
 import exportSchema from '../../schemas/export.schema.json';
 import type { ExportManifest } from './generated/export';
-import type { TrainerCommand } from './trainerLaunch';
+import { trainerModuleCommand, type TrainerCommand } from './trainerLaunch';
 
 export type { ExportManifest };
 
@@ -105,13 +105,8 @@ export function kindLabel(m: ExportManifest): string {
 
 /** `<python> -m finetune_lab export-onnx --run-dir DIR [--checkpoint base|step-NNNNNN]` (argv, no shell). */
 export function exportCommand(python: string, trainerDir: string, runDir: string, checkpoint?: string, env: NodeJS.ProcessEnv = process.env): TrainerCommand {
-  const e: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) e[k] = v;
-  e.PYTHONPATH = env.PYTHONPATH ? `${trainerDir}${path.delimiter}${env.PYTHONPATH}` : trainerDir;
-  e.PYTHONUNBUFFERED = '1';
-  const args = ['-m', 'finetune_lab', 'export-onnx', '--run-dir', path.resolve(runDir)];
-  if (checkpoint) args.push('--checkpoint', checkpoint);
-  return { command: python, args, env: e, cwd: path.resolve(runDir) };
+  const args = ['export-onnx', '--run-dir', path.resolve(runDir), ...(checkpoint ? ['--checkpoint', checkpoint] : [])];
+  return trainerModuleCommand(python, trainerDir, args, runDir, env);
 }
 
 /** Runs a command to its end; rejects with its stderr's last lines when it fails. */

@@ -30,7 +30,14 @@ export interface RunHeader {
   error: string | null;
   /** Running, but no heartbeat for a minute. */
   stale: boolean;
+  /** analysis: a finetune analysed without training (run_started.kind, issue 14): no train events. */
+  kind: 'training' | 'analysis';
+  /** An analysis of PEFT's reduce_intruder_dimension applied to another run's adapter (its config's reduce_intruders). */
+  reduceIntruders: ReduceIntrudersInfo | null;
 }
+
+/** Which adapter was mitigated and how: runs of one source, top-k and ε form one λ path in the Pareto view. */
+export interface ReduceIntrudersInfo { sourceRun: string; lambda: number; topK: number; epsilon: number }
 
 /**
  * Train events as columns of equal length, one per field of the train event in the schema
@@ -106,7 +113,9 @@ export type WebviewToHost =
   | { type: 'ready' }
   | { type: 'openRun'; runId: string }
   | { type: 'export'; format: 'png' | 'csv'; name: string; data: string }
-  | { type: 'log'; level: 'info' | 'error'; message: string };
+  | { type: 'log'; level: 'info' | 'error'; message: string }
+  /** The Spectra view's "Reduce Intruders…": the LoRA runs shown; the host asks which (when several) and λ. */
+  | { type: 'reduceIntruders'; runIds: string[] };
 
 export function assertNever(x: never): never {
   throw new Error(`unexpected message: ${JSON.stringify(x)}`);
@@ -126,11 +135,15 @@ const VIEWS = new Set<string>(['dashboard', 'pareto', 'spectra']);
 const SAFE_NAME = /^[\w][\w.\- ]{0,120}$/;
 const MAX_EXPORT = 64 * 1024 * 1024;
 
+const isReduceInfo = (x: unknown): boolean => x === null
+  || (isObj(x) && isStr(x.sourceRun) && isNum(x.lambda) && isNum(x.topK) && isNum(x.epsilon));
+
 function isRunHeader(x: unknown): boolean {
   return isObj(x) && isStr(x.id) && isStr(x.dir) && ['lora', 'full', 'unknown'].includes(x.method as string)
     && isNumOrNull(x.rank) && isNumOrNull(x.lr) && (x.targetModules === null || isStr(x.targetModules))
     && isNumOrNull(x.totalSteps) && (x.experiment === null || isStr(x.experiment))
-    && RUN_STATES.has(x.state as string) && (x.error === null || isStr(x.error)) && typeof x.stale === 'boolean';
+    && RUN_STATES.has(x.state as string) && (x.error === null || isStr(x.error)) && typeof x.stale === 'boolean'
+    && (x.kind === 'training' || x.kind === 'analysis') && isReduceInfo(x.reduceIntruders);
 }
 
 function isTrainColumns(x: unknown): boolean {
@@ -193,6 +206,7 @@ export function isWebviewToHost(x: unknown): x is WebviewToHost {
       && isStr(x.data) && x.data.length < MAX_EXPORT
       && (x.format === 'csv' || x.data.startsWith('data:image/png;base64,'));
     case 'log': return (x.level === 'info' || x.level === 'error') && isStr(x.message) && x.message.length < 10_000;
+    case 'reduceIntruders': return isArr(x.runIds, (id) => isStr(id) && id.length > 0 && id.length < 512) && (x.runIds as unknown[]).length > 0 && (x.runIds as unknown[]).length <= 64;
     default: return false;
   }
 }

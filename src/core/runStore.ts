@@ -10,7 +10,8 @@ import type { RunStatus } from './generated/status';
 import type { RunEvent } from './generated/events';
 import type { PlannedRun } from './sweep';
 import { runId } from './sweep';
-import { errorsText, validateExperiment, validateMeta, validateStatus } from './schemas';
+import { errorsText, validateAnalysis, validateExperiment, validateMeta, validateStatus } from './schemas';
+import type { AnalysisConfig } from './generated/analysis';
 import { writeFileAtomic, writeJsonAtomic } from './atomic';
 import { lastEvents } from './events';
 import { pidAlive as defaultPidAlive, reconcileStatus, type ReconciledStatus } from './reconcile';
@@ -32,6 +33,8 @@ export interface StoredRun {
   /** status.json reconciled with the process table and events.jsonl (see reconcile.ts). */
   status: ReconciledStatus;
   config?: ExperimentConfig;
+  /** An analysis run's config.yaml (meta.json kind: analysis, schemas/analysis.schema.json); `config` is then unset. */
+  analysis?: AnalysisConfig;
   /** The last event read while reconciling (only read for runs not yet finished). */
   lastEvent?: RunEvent;
   /** slurm.json: the run's Slurm job (launcher.kind slurm, once submitted). */
@@ -149,10 +152,14 @@ export class RunStore {
     }
 
     let config: ExperimentConfig | undefined;
+    let analysis: AnalysisConfig | undefined;
     try {
       const parsed = YAML.parse(await fs.promises.readFile(path.join(dir, RUN_FILES.config), 'utf8')) as unknown;
-      if (validateExperiment()(parsed)) config = parsed;
-      else problems.push(`config.yaml: ${errorsText(validateExperiment().errors)}`);
+      // An analysis run's config says what was analysed, not how to train (issue 14).
+      const validate = runMeta.kind === 'analysis' ? validateAnalysis() : validateExperiment();
+      if (!validate(parsed)) problems.push(`config.yaml: ${errorsText(validate.errors)}`);
+      else if (runMeta.kind === 'analysis') analysis = parsed as AnalysisConfig;
+      else config = parsed as ExperimentConfig;
     } catch (e) {
       problems.push(`config.yaml: ${(e as Error).message.split('\n')[0]}`);
     }
@@ -180,7 +187,7 @@ export class RunStore {
       const onCluster = config?.launcher?.kind === 'slurm';
       reconciled = reconcileStatus(runStatus, { pidAlive: onCluster ? () => true : this.pidAlive, lastEvent, now: this.now() });
     }
-    const info: StoredRun = { id, dir, meta: runMeta, status: reconciled, config, lastEvent, slurm };
+    const info: StoredRun = { id, dir, meta: runMeta, status: reconciled, config, analysis, lastEvent, slurm };
     if (problems.length) info.error = problems.join('; ');
     return info;
   }

@@ -1,4 +1,4 @@
-// The four contracts between the extension and the trainer (docs/ARCHITECTURE.md "Contracts"), loaded once and
+// The contracts between the extension and the trainer (docs/ARCHITECTURE.md "Contracts"), loaded once and
 // compiled once. esbuild bundles the JSON, so dist/ needs no schemas/ folder at run time.
 import Ajv, { type ValidateFunction, type ErrorObject } from 'ajv';
 import experimentSchema from '../../schemas/experiment.schema.json';
@@ -6,13 +6,15 @@ import eventsSchema from '../../schemas/events.schema.json';
 import statusSchema from '../../schemas/status.schema.json';
 import metaSchema from '../../schemas/meta.schema.json';
 import slurmSchema from '../../schemas/slurm.schema.json';
+import analysisSchema from '../../schemas/analysis.schema.json';
 import type { ExperimentConfig } from './generated/experiment';
 import type { RunEvent } from './generated/events';
 import type { RunStatus } from './generated/status';
 import type { RunMeta } from './generated/meta';
 import type { SlurmRecord } from './generated/slurm';
+import type { AnalysisConfig } from './generated/analysis';
 
-export { experimentSchema, eventsSchema, statusSchema, metaSchema, slurmSchema };
+export { experimentSchema, eventsSchema, statusSchema, metaSchema, slurmSchema, analysisSchema };
 export type { ErrorObject };
 
 let ajvInstance: Ajv | undefined;
@@ -23,7 +25,7 @@ export function ajv(): Ajv {
     // strict: false because the schemas use `default` next to `$ref` and nullable types with `minimum`,
     // both valid draft-07 that Ajv's strict mode only warns about.
     ajvInstance = new Ajv({ allErrors: true, verbose: true, strict: false });
-    for (const s of [experimentSchema, eventsSchema, statusSchema, metaSchema, slurmSchema]) ajvInstance.addSchema(s as object);
+    for (const s of [experimentSchema, eventsSchema, statusSchema, metaSchema, slurmSchema, analysisSchema]) ajvInstance.addSchema(s as object);
   }
   return ajvInstance;
 }
@@ -39,6 +41,8 @@ export const validateEvent = (): ValidateFunction<RunEvent> => compiled<RunEvent
 export const validateStatus = (): ValidateFunction<RunStatus> => compiled<RunStatus>(statusSchema.$id);
 export const validateMeta = (): ValidateFunction<RunMeta> => compiled<RunMeta>(metaSchema.$id);
 export const validateSlurm = (): ValidateFunction<SlurmRecord> => compiled<SlurmRecord>(slurmSchema.$id);
+/** An analysis run's config.yaml (meta.json kind: analysis); its model, evals and spectra refer into the experiment schema. */
+export const validateAnalysis = (): ValidateFunction<AnalysisConfig> => compiled<AnalysisConfig>(analysisSchema.$id);
 
 /** A validator for one part of the experiment schema, by JSON pointer (e.g. `/properties/lora/properties/rank`). */
 export function validateExperimentAt(pointer: string): ValidateFunction | undefined {

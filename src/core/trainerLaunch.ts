@@ -15,16 +15,19 @@ export interface TrainerCommand {
   cwd: string;
 }
 
-/** `<python> -m finetune_lab run --run-dir DIR [--resume]`, with PYTHONPATH = the trainer folder. */
-export function trainerCommand(python: string, trainerDir: string, runDir: string, opts: { resume?: boolean; env?: NodeJS.ProcessEnv } = {}): TrainerCommand {
-  const base = opts.env ?? process.env;
+/** `<python> -m finetune_lab ARGS` in `cwd`, with PYTHONPATH = the trainer folder (before any given one). */
+export function trainerModuleCommand(python: string, trainerDir: string, args: readonly string[], cwd: string, base: NodeJS.ProcessEnv = process.env): TrainerCommand {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(base)) if (v !== undefined) env[k] = v;
   env.PYTHONPATH = base.PYTHONPATH ? `${trainerDir}${path.delimiter}${base.PYTHONPATH}` : trainerDir;
-  env.PYTHONUNBUFFERED = '1'; // train.log and events stay current
-  const args = ['-m', 'finetune_lab', 'run', '--run-dir', path.resolve(runDir)];
-  if (opts.resume) args.push('--resume');
-  return { command: python, args, env, cwd: path.resolve(runDir) };
+  env.PYTHONUNBUFFERED = '1'; // train.log, events and progress lines stay current
+  return { command: python, args: ['-m', 'finetune_lab', ...args], env, cwd: path.resolve(cwd) };
+}
+
+/** `<python> -m finetune_lab run --run-dir DIR [--resume]`, with PYTHONPATH = the trainer folder. */
+export function trainerCommand(python: string, trainerDir: string, runDir: string, opts: { resume?: boolean; env?: NodeJS.ProcessEnv } = {}): TrainerCommand {
+  const args = ['run', '--run-dir', path.resolve(runDir), ...(opts.resume ? ['--resume'] : [])];
+  return trainerModuleCommand(python, trainerDir, args, runDir, opts.env);
 }
 
 export interface SpawnedTrainer {

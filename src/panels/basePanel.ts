@@ -56,6 +56,7 @@ export abstract class RunViewPanel {
       case 'openRun': return this._openRun(msg.runId);
       case 'export': return void this._export(msg);
       case 'log': return msg.level === 'error' ? console.error(`[finetune-lab webview] ${msg.message}`) : console.log(`[finetune-lab webview] ${msg.message}`);
+      case 'reduceIntruders': return void vscode.commands.executeCommand('finetuneLab.reduceIntruders', ...this.feed.refs.filter((r) => msg.runIds.includes(r.id)));
       default: return assertNever(msg);
     }
   }

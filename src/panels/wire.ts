@@ -110,7 +110,7 @@ export interface ReconciledState { state: RunState; error: string | null; stale:
  * killed with SIGKILL never writes run_finished, and only the reconciler sees its pid gone.
  */
 export function runHeaderFrom(id: string, dir: string, events: readonly unknown[], reconciled?: ReconciledState): RunHeader {
-  const info: RunHeader = { id, dir, method: 'unknown', rank: null, lr: null, targetModules: null, totalSteps: null, experiment: null, state: 'unknown', error: null, stale: false };
+  const info: RunHeader = { id, dir, method: 'unknown', rank: null, lr: null, targetModules: null, totalSteps: null, experiment: null, state: 'unknown', error: null, stale: false, kind: 'training', reduceIntruders: null };
   for (const raw of events) {
     const e = obj(raw);
     if (e.type === 'run_started') {
@@ -123,6 +123,11 @@ export function runHeaderFrom(id: string, dir: string, events: readonly unknown[
       info.totalSteps = num(e.total_steps);
       info.experiment = typeof cfg.name === 'string' ? cfg.name : null;
       info.state = 'running';
+      info.kind = e.kind === 'analysis' ? 'analysis' : 'training';
+      const ri = obj(cfg.reduce_intruders);
+      const lambda = num(ri.lambda), topK = num(ri.top_k), epsilon = num(ri.epsilon);
+      info.reduceIntruders = info.kind === 'analysis' && typeof ri.source_run === 'string' && lambda !== null && topK !== null && epsilon !== null
+        ? { sourceRun: ri.source_run, lambda, topK, epsilon } : null;
     } else if (e.type === 'run_finished') {
       info.state = e.status === 'completed' || e.status === 'failed' || e.status === 'stopped' ? e.status : 'unknown';
       info.error = typeof e.error === 'string' ? e.error : null;

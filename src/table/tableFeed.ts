@@ -30,12 +30,13 @@ export function inScope(r: StoredRun, scope: TableScope): boolean {
 }
 
 /** What of a stored run makes its row change (besides its scores). */
-const signature = (r: StoredRun): string => JSON.stringify([r.status.state, r.status.stale, r.status.error, r.status.step, r.meta, r.config ? 1 : 0, r.error ?? '']);
+const signature = (r: StoredRun): string => JSON.stringify([r.status.state, r.status.stale, r.status.error, r.status.step, r.meta, r.config || r.analysis ? 1 : 0, r.error ?? '']);
 
 function runInput(r: StoredRun, scores: RunScores | null): RunInput {
   return {
     id: r.id, meta: r.meta as RunInput['meta'], state: r.status.state, stale: r.status.stale === true, error: r.status.error ?? null,
-    step: r.status.step, totalSteps: r.status.total_steps, config: r.config, scores, ...(r.error ? { folderError: r.error } : {}),
+    // An analysis run's settings are its analysis config's (method, lora.rank, model.base, reduce_intruders.lambda…).
+    step: r.status.step, totalSteps: r.status.total_steps, config: r.config ?? r.analysis, scores, ...(r.error ? { folderError: r.error } : {}),
   };
 }
 

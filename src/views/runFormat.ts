@@ -72,6 +72,29 @@ export function runDescription(s: StatusLike | undefined, now?: number): string 
   return parts.join(' · ');
 }
 
+/** The Runs view's codicon of an analysis run (issue 14), the runs table's too. */
+export const ANALYSIS_ICON = 'telescope';
+
+/**
+ * An analysis run's line: "completed · analysis at step 120", "completed · λ 0.5 at step 120" for
+ * reduce-intruders, "running · spectra" while it works, "failed · analysis" when it failed.
+ */
+export function analysisDescription(s: StatusLike, lambda?: number): string {
+  const what = lambda !== undefined ? `λ ${lambda}` : 'analysis';
+  if (s.state === 'running') return `running · ${s.phase && s.phase !== 'starting' ? s.phase : what}`;
+  if (s.state === 'completed') return `completed · ${what} at step ${s.total_steps}`;
+  return `${s.state} · ${what}${s.error ? ` · ${s.error.split('\n')[0].slice(0, 80)}` : ''}`;
+}
+
+/** What an analysis run analysed, for its tooltip: the adapter or checkpoint, the base, the mitigation. */
+export function analysisSourceMarkdown(a: { method: string; model: { base: string }; source: { adapter?: string; model?: string; step: number }; reduce_intruders?: { source_run: string; lambda: number; top_k: number; epsilon: number } }): string {
+  const src = a.source.adapter ?? a.source.model ?? '';
+  const lines = [`**Analysis** of the ${a.method === 'lora' ? 'LoRA adapter' : 'full checkpoint'} \`${src.replace(/`/g, "'")}\` (step ${a.source.step}) against \`${a.model.base.replace(/`/g, "'")}\``];
+  const r = a.reduce_intruders;
+  if (r) lines.push(`PEFT's reduce_intruder_dimension of run \`${r.source_run}\`: λ ${r.lambda}, top-k ${r.top_k}, ε ${r.epsilon}`);
+  return lines.join('\n\n');
+}
+
 /** A short value for a tooltip table: numbers as written in YAML, arrays joined. */
 export function formatValue(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(formatValue).join(', ')}]`;

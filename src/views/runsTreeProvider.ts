@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { StoredRun } from '../core/runStore';
 import { readTail, type RunManager } from '../runManager';
-import { lastLines, runDescription, runTooltipMarkdown, STATE_COLOR, STATE_ICON } from './runFormat';
+import { ANALYSIS_ICON, analysisDescription, analysisSourceMarkdown, lastLines, runDescription, runTooltipMarkdown, STATE_COLOR, STATE_ICON } from './runFormat';
 
 export type RunsNode = ExperimentNode | SweepNode | RunNode;
 
@@ -46,10 +46,14 @@ export class RunNode extends vscode.TreeItem {
     // The label is the run id (unique, what folders and the CLI use); the sweep point is in the tooltip.
     super(run.id, vscode.TreeItemCollapsibleState.None);
     this.id = `run:${run.id}`;
-    this.contextValue = `run.${state}`;
-    this.description = run.status.stale ? `${runDescription(run.status)} · no heartbeat` : runDescription(run.status);
+    // An analysis run (issue 14) trains nothing: its own icon, and no Resume, Duplicate or Export (menus match run.<state>$).
+    const analysis = run.meta.kind === 'analysis';
+    this.contextValue = analysis ? `run.${state}.analysis` : `run.${state}`;
+    const description = analysis ? analysisDescription(run.status, run.analysis?.reduce_intruders?.lambda) : runDescription(run.status);
+    this.description = run.status.stale ? `${description} · no heartbeat` : description;
     const color = STATE_COLOR[state];
-    this.iconPath = new vscode.ThemeIcon(STATE_ICON[state] ?? 'circle-outline', color ? new vscode.ThemeColor(color) : undefined);
+    const icon = analysis ? (state === 'running' ? 'sync~spin' : ANALYSIS_ICON) : STATE_ICON[state] ?? 'circle-outline';
+    this.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
     this.accessibilityInformation = { label: `${this.label as string}, ${state}, ${this.description}` };
     this.command = { command: 'finetuneLab.openDashboard', title: 'Open Dashboard', arguments: [this] };
   }
@@ -151,6 +155,7 @@ export class RunsTreeProvider implements vscode.TreeDataProvider<RunsNode> {
     const md = new vscode.MarkdownString(runTooltipMarkdown({
       id: r.id, label: r.meta.label, status: r.status, overrides: r.meta.overrides as Record<string, unknown> | undefined, logTail,
     }));
+    if (r.analysis) md.appendMarkdown(`\n\n${analysisSourceMarkdown(r.analysis)}`);
     if (r.error) md.appendMarkdown(`\n\n*Folder problem:* ${r.error.replace(/[*_`]/g, '')}`);
     item.tooltip = md;
     return item;

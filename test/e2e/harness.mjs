@@ -347,6 +347,35 @@ export class Workbench {
     })));
   }
 
+  /**
+   * Records every distinct state of the status bar's items from now on, in the page, so a state
+   * that lasts less than one poll (a quick run's progress) is still seen. Read with statusBarSeen().
+   */
+  async recordStatusBar() {
+    await this.page.evaluate(() => {
+      const seen = [];
+      const keys = new Set();
+      const bar = document.querySelector('.part.statusbar');
+      const note = () => {
+        for (const e of bar.querySelectorAll('.statusbar-item')) {
+          const item = { id: e.id || null, text: (e.innerText || '').trim(), aria: e.getAttribute('aria-label') ?? e.querySelector('[aria-label]')?.getAttribute('aria-label') ?? null };
+          const key = JSON.stringify(item);
+          if (!keys.has(key) && keys.size < 5000) { keys.add(key); seen.push(item); }
+        }
+      };
+      window.__statusBarObserver?.disconnect();
+      window.__statusBarSeen = seen;
+      window.__statusBarObserver = new MutationObserver(note);
+      window.__statusBarObserver.observe(bar, { subtree: true, childList: true, characterData: true, attributes: true });
+      note();
+    });
+  }
+
+  /** The status bar item states recorded since recordStatusBar(). */
+  async statusBarSeen() {
+    return this.page.evaluate(() => window.__statusBarSeen ?? []);
+  }
+
   /** Texts of the notification toasts on screen (and in the notification center if open). */
   async notifications() {
     return (await this.page.locator('.notifications-toasts .notification-list-item, .notifications-center .notification-list-item').allInnerTexts()).map((s) => s.replace(/\s+/g, ' ').trim());

@@ -19,7 +19,7 @@ import { startCluster, stopCluster } from '../../scripts/slurmCluster.mjs';
 import { CodeServer, Shots, Workbench, launchBrowser, rmrf, saveLogs } from './harness.mjs';
 import { writeWorkspace } from './fixtures.mjs';
 import { Runner } from './runner.mjs';
-import { defineScenarios, defineUntrustedScenarios } from './scenarios.mjs';
+import { defineAnalysisScenarios, defineScenarios, defineUntrustedScenarios } from './scenarios.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const resultsDir = join(root, 'test-results', 'e2e');
@@ -141,6 +141,9 @@ let crashed = null;
 try {
   await group('trusted', { trust: true, files: undefined, define: defineScenarios });
   await group('untrusted', { trust: false, files: ['quick-lora.finetune.yaml'], define: defineUntrustedScenarios });
+  // Analysis runs (issue 14) in a workspace of their own: an adapter made by PEFT, nothing trained.
+  await group('analysis', { trust: true, files: ['quick-lora.finetune.yaml'],
+    define: (r) => defineAnalysisScenarios(r, { python, trainerCache, trainerDir: join(root, 'trainer') }) });
 } catch (e) {
   crashed = e;
   console.error(`[e2e] the harness failed: ${e.stack}`);

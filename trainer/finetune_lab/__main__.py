@@ -1,4 +1,5 @@
-"""Command line: python -m finetune_lab {run,torchrun,doctor,pretrain,export-onnx} (see docs/DECISIONS.md)."""
+"""Command line: python -m finetune_lab {run,torchrun,doctor,pretrain,export-onnx,analyse,reduce-intruders}
+(see docs/DECISIONS.md)."""
 
 import argparse
 import json
@@ -27,6 +28,22 @@ def main(argv=None) -> int:
     p_exp = sub.add_parser("export-onnx", help="export the base or a checkpoint to DIR/exports/<label>/ (ONNX)")
     p_exp.add_argument("--run-dir", required=True)
     p_exp.add_argument("--checkpoint", default=None, help="base, or step-N (default: the newest checkpoint)")
+    p_an = sub.add_parser("analyse", help="analyse a finetune made elsewhere (a PEFT adapter or a full checkpoint) "
+                          "against its base: one run folder of kind analysis, no training")
+    p_an.add_argument("--base", required=True, help="builtin:<size> or hf:<folder or Hub name>")
+    src = p_an.add_mutually_exclusive_group(required=True)
+    src.add_argument("--adapter", help="a PEFT LoRA adapter folder (adapter_config.json)")
+    src.add_argument("--model", help="a full checkpoint folder (config.json and model weights, sharded or not)")
+    p_an.add_argument("--experiment", help="an experiment file whose evals, spectra and data.seq_len to use")
+    p_an.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR)
+    p_an.add_argument("--name", help="the analysis's name (default: the adapter's or checkpoint's folder name)")
+    p_ri = sub.add_parser("reduce-intruders", help="PEFT's reduce_intruder_dimension on a run's LoRA adapter; "
+                          "one analysis run per lambda")
+    p_ri.add_argument("run_id")
+    p_ri.add_argument("--runs-dir", default=DEFAULT_RUNS_DIR)
+    p_ri.add_argument("--lambda", dest="lambdas", default="0.75", help="mitigation_lambda, or a sweep: 0.25,0.5,0.75,1")
+    p_ri.add_argument("--top-k", type=int, default=10)
+    p_ri.add_argument("--epsilon", type=float, default=0.5)
     args = parser.parse_args(argv)
 
     if args.command == "run":
@@ -49,6 +66,8 @@ def main(argv=None) -> int:
         return 0
     if args.command == "export-onnx":
         return export_command(args.run_dir, args.checkpoint)
+    if args.command in ("analyse", "reduce-intruders"):
+        return analysis_command(args)
     return pretrain_command(args.model, args.steps)
 
 
@@ -169,6 +188,31 @@ def run_torchrun(torchrun_args: list[str], run_dir: str) -> int:
         return 1
     now = finished()
     return 0 if len(now) > before and now[-1].get("status") in ("completed", "stopped") else 1
+
+
+DEFAULT_RUNS_DIR = os.path.join(".finetune", "runs")
+
+
+def analysis_command(args) -> int:
+    """analyse / reduce-intruders: progress lines and JSON lines ({"run", "dir"} when a run
+    folder exists, {"run", "dir", "status"} when it ends) on stdout. Exit 2 with one
+    "error: ..." line on stderr for bad input (nothing written), 1 when a run failed (its folder
+    says why), 130 when a signal stopped it."""
+    from pathlib import Path
+    from .sources import SourceError
+    runs_dir = Path(args.runs_dir).expanduser().resolve()
+    try:
+        if args.command == "analyse":
+            from .analyse import analyse
+            from .analysis_plan import plan_analysis
+            print("finetune_lab analyse: checking the inputs", flush=True)
+            plan = plan_analysis(args.base, args.adapter, args.model, args.experiment, args.name)
+            return analyse(plan, runs_dir)[1]
+        from .reduce_intruders import parse_lambdas, reduce_intruders
+        return reduce_intruders(runs_dir, args.run_id, parse_lambdas(args.lambdas), args.top_k, args.epsilon)[1]
+    except SourceError as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return 2
 
 
 def pretrain_command(model: str, steps: int | None) -> int:

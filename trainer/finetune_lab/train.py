@@ -126,6 +126,7 @@ class Recipe:
         self.status = StatusFile(self.run_dir) if self.is_main else Silent()
         self.ddp = None  # the DistributedDataParallel wrapper when world_size > 1 without sharding
         self.fsdp = False  # FSDP2-sharded (launcher.sharding fsdp over several processes)
+        self.spectra = None  # rank 0's SpectraTracker when spectra are on
         self.stop_requested = False
         self.step = 0
 
@@ -200,7 +201,8 @@ class Recipe:
         prec.check_trainable_dtypes(model, self.precision, cfg.method)
         if os.environ.get("FINETUNE_LAB_COMPILE") == "1":
             compile_layers(model)
-        if self.fsdp:  # moves each shard to the device as it is made
+        if self.fsdp:  # the tracker reads the whole starting weights first; sharding moves each shard to the device
+            self.spectra = self._spectra_tracker(model)
             self.model = dist_utils.shard_fsdp(model, self.precision, self.device)
         else:
             self.model = model.to(self.device)
@@ -209,10 +211,11 @@ class Recipe:
 
     def _setup_observers(self) -> None:
         """Evals and spectra are rank 0's, on its unwrapped model. Under FSDP the weights are
-        sharded: every rank evaluates (each forward gathers the layers), and the other ranks walk
-        the spectra's matrices with rank 0 so each one is gathered (``_gather_spectra``)."""
+        sharded: every rank evaluates (each forward gathers the layers); the spectra tracker was
+        built before sharding (``_spectra_tracker``), and the other ranks walk its matrices with
+        rank 0 at each pass so each one is gathered (``_gather_spectra``)."""
         cfg = self.cfg
-        self.evaluator = self.spectra = None
+        self.evaluator = None
         if not self.is_main and not self.fsdp:
             return
         if cfg.evals["learning"] or cfg.evals["forgetting"]:
@@ -220,12 +223,17 @@ class Recipe:
             self.evaluator = Evaluator(cfg.evals, self.tokenizer, cfg.data["seq_len"], self.device, self.base_dir)
             self.evaluator.autocast_dtype = torch.bfloat16 if self.precision != "fp32" else None
             self.evaluator.sharded = self.fsdp
-        if cfg.spectra["every_steps"] > 0:
-            if self.is_main:
-                from .spectra import SpectraTracker
-                self.spectra = SpectraTracker(self.model, cfg.method, cfg.spectra, cfg.lora, cfg.train["seed"])
-            else:
-                self._gather_spectra()
+        if not self.fsdp:
+            self.spectra = self._spectra_tracker(self.model)
+
+    def _spectra_tracker(self, model):
+        """Rank 0's SpectraTracker when spectra are on (it takes W_base's source and the random
+        baselines from the starting weights), else None."""
+        cfg = self.cfg
+        if cfg.spectra["every_steps"] <= 0 or not self.is_main:
+            return None
+        from .spectra import SpectraTracker
+        return SpectraTracker(model, cfg.method, cfg.spectra, cfg.lora, cfg.train["seed"])
 
     def _gather_spectra(self) -> None:
         """On FSDP ranks other than 0: gather each matrix rank 0's SpectraTracker reads, in its

@@ -206,3 +206,37 @@ def test_tracker_lora_attention_only_and_dora(event_validator):
     torch.testing.assert_close(torch.tensor(e["singular_values"]), dense[:8], rtol=1e-3, atol=1e-5)
     sv = e["singular_values"]
     assert sum(x > 1e-3 * sv[0] for x in sv) > 2  # beyond r = 2: the magnitude rescaling is not low rank
+
+
+def test_tracker_full_reads_w_base_from_the_base_files_or_a_snapshot(tmp_path):
+    """W_base of full finetuning: from the base's own safetensors when they hold the model's
+    starting weights, else from a snapshot taken at the start; both give the same events, and
+    neither is fooled by a base file whose values differ from what the model started from."""
+    transformers = pytest.importorskip("transformers")
+    _tiny_llama().save_pretrained(tmp_path / "base", max_shard_size="20KB")  # sharded, with an index
+    assert (tmp_path / "base" / "model.safetensors.index.json").exists()
+
+    def events(model):
+        tr = S.SpectraTracker(model, "full", SPECTRA_CFG, None, seed=0)
+        torch.manual_seed(5)
+        _perturb([p for n, p in model.named_parameters() if "proj" in n])
+        return tr.base.source, tr.compute(model, 2)
+
+    load = lambda: transformers.LlamaForCausalLM.from_pretrained(tmp_path / "base", torch_dtype=torch.float32)  # noqa: E731
+    source_files, from_files = events(load())
+    assert source_files == f"files in {tmp_path / 'base'}"
+    m = load()
+    m.name_or_path = m.config._name_or_path = ""  # built in memory, as far as the tracker can tell
+    source_snap, from_snapshot = events(m)
+    assert source_snap == "a snapshot of the starting weights"
+    assert from_files == from_snapshot and len(from_files) == 14 and all(e["rank90"] > 1 for e in from_files)
+    changed = load()
+    with torch.no_grad():
+        changed.model.layers[0].mlp.up_proj.weight.add_(1.0)  # no longer what the files hold
+    source_changed, from_changed = events(changed)
+    assert source_changed == "a snapshot of the starting weights"
+    # the same change from its own start: ΔW of the shifted matrix equal up to rounding, the others exact
+    up = "model.layers.0.mlp.up_proj"
+    assert [e for e in from_changed if e["module"] != up] == [e for e in from_files if e["module"] != up]
+    torch.testing.assert_close(*(torch.tensor(next(e for e in evs if e["module"] == up)["singular_values"])
+                                 for evs in (from_changed, from_files)), rtol=1e-5, atol=0)

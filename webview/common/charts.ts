@@ -100,6 +100,28 @@ export const xMarksPlugin: Plugin = {
 };
 Chart.register(xMarksPlugin);
 
+/**
+ * Text beside each point of a dataset that carries `pointLabels` (the Pareto view's λ of an
+ * intruder-reduction path), in the dataset's colour; an empty label draws nothing.
+ */
+export const pointLabelsPlugin: Plugin = {
+  id: 'pointLabels',
+  afterDatasetsDraw(chart) {
+    const { ctx } = chart;
+    chart.data.datasets.forEach((ds, i) => {
+      const labels = (ds as { pointLabels?: string[] }).pointLabels;
+      if (!labels || !chart.isDatasetVisible(i)) return;
+      ctx.save();
+      ctx.font = `11px ${Chart.defaults.font.family ?? 'sans-serif'}`;
+      ctx.fillStyle = typeof ds.borderColor === 'string' ? ds.borderColor : '#888';
+      ctx.textAlign = 'left';
+      chart.getDatasetMeta(i).data.forEach((pt, k) => { if (labels[k]) ctx.fillText(labels[k], pt.x + 8, pt.y + 14); });
+      ctx.restore();
+    });
+  },
+};
+Chart.register(pointLabelsPlugin);
+
 /** Applies the palette to chart.js's defaults (new charts) — call before creating charts. */
 export function applyDefaults(p: Palette): void {
   Chart.defaults.color = p.fg;

@@ -11,10 +11,14 @@ export class RunData extends RunSeries {
   append(b: RunAppend): void { this.add(b); }
 }
 
-/** A short label: "full lr 3e-3", "LoRA r16 lr 2e-3". */
+/**
+ * A short label: "full lr 3e-3", "LoRA r16 lr 2e-3"; an analysis run (no learning rate of its own):
+ * "LoRA r16 (analysed)", "full (analysed)", and reduce-intruders' "LoRA r16 λ 0.5".
+ */
 export function runLabel(i: RunHeader): string {
   const lr = i.lr !== null ? ` lr ${i.lr.toExponential(0)}` : '';
-  if (i.method === 'full') return `full${lr}`;
-  if (i.method === 'lora') return `LoRA r${i.rank ?? '?'}${lr}`;
-  return i.id;
+  const what = i.method === 'full' ? 'full' : i.method === 'lora' ? `LoRA r${i.rank ?? '?'}` : null;
+  if (!what) return i.id;
+  if (i.kind === 'analysis') return i.reduceIntruders ? `${what} λ ${i.reduceIntruders.lambda}` : `${what} (analysed)`;
+  return `${what}${lr}`;
 }

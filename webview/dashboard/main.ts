@@ -226,11 +226,20 @@ function drawEvals(list: RunData[], compare: boolean): void {
   }
 }
 
+/** An analysis run (issue 14) trained nothing here: its dashboard is its evaluations, and says so. */
+const ANALYSIS_NOTE = 'nothing was trained in this run, so there is no training curve: it analyses a finetune made elsewhere '
+  + '(or reduce-intruders\' mitigated adapter). Its evaluations of the base (step 0) and of the finetune are below; its ΔW spectra are in Open Spectra.';
+
 function updateBanner(list: RunData[]): void {
   const failed = list.find((r) => r.info.state === 'failed');
+  const analyses = list.filter((r) => r.info.kind === 'analysis');
+  // Only analysis runs: no train chart at all, and a line that says why, instead of empty charts.
+  grid.classList.toggle('hidden', list.length > 0 && analyses.length === list.length);
   if (list.length === 0) banner.show('empty', 'No run selected. Open a run from the Finetune Lab explorer.');
   else if (failed) banner.show('error', `run failed: ${failed.info.error ?? 'unknown error'}${list.length > 1 ? ` (${runLabel(failed.info)})` : ''}`);
+  else if (analyses.length === list.length) banner.show('empty', `${list.length === 1 ? 'Analysis run' : 'Analysis runs'}: ${ANALYSIS_NOTE}`);
   else if (list.every((r) => r.trainLength === 0)) banner.show('loading', list.some((r) => r.info.state === 'queued') ? 'queued: waiting for the trainer to start…' : 'waiting for the first step…');
+  else if (analyses.length) banner.show('empty', `No training curve for ${analyses.map((r) => runLabel(r.info)).join(', ')}: ${analyses.length === 1 ? 'an analysis run' : 'analysis runs'}, evaluated only (below).`);
   else banner.show(null);
 }
 

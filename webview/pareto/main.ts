@@ -29,7 +29,7 @@ const banner = new Banner(document.body);
 bar.after(banner.root);
 const main = card(document.body, 'Each run is a path through its evaluations (bigger points = later steps)', 'tall', true);
 main.root.classList.add('pareto-card');
-const note = el('p', 'legend-note', 'Colour: full finetuning in one hue (fainter = lower learning rate), LoRA ranks on a light→dark scale. ◆ base model (step 0). Dashed step line: the Pareto frontier over all points (upper left is better). Click a point to open its run.');
+const note = el('p', 'legend-note', 'Colour: full finetuning in one hue (fainter = lower learning rate), LoRA ranks on a light→dark scale. ◆ base model (step 0). Dashed step line: the Pareto frontier over all points (upper left is better). Dotted line through triangles: an adapter\'s intruder reduction, from the adapter as trained down to the smallest λ. Click a point to open its run.');
 document.body.append(note);
 
 const runs = new Map<string, RunData>();
@@ -77,10 +77,13 @@ function draw(): void {
     const c = runColor(pal, r.info);
     return {
       type: 'line', label: runLabel(r.info), data: pts, runId: r.info.id,
+      // An adapter after intruder reduction: a triangle, so it reads apart from the run it came from.
+      ...(r.info.reduceIntruders ? { pointStyle: 'triangle' } : {}),
       borderColor: c.startsWith('rgba') ? c : withAlpha(c, 0.8), backgroundColor: c, borderWidth: 1.5,
       pointRadius: pts.map((p) => radius(p.step)), pointHoverRadius: pts.map((p) => radius(p.step) + 2), showLine: true,
     };
   });
+  datasets.push(...reductionPaths());
   const base = all.filter((p) => p.step === 0);
   if (base.length) {
     // Every run is evaluated at step 0; the base is one model, so one marker (their mean).
@@ -140,6 +143,38 @@ function draw(): void {
   if (list.length === 0) banner.show('empty', 'No runs in this experiment yet. Start a run (or a sweep over method, rank and learning rate) to fill this plot.');
   else if (all.length === 0) banner.show('loading', 'waiting for the first evaluation…');
   else banner.show(null);
+}
+
+/**
+ * reduce-intruders (issue 14): the runs that mitigated one adapter with one top-k and ε, joined in
+ * order of λ from the adapter as trained (the source run's last point, when it is shown) down to
+ * the smallest λ: how much forgetting each step of mitigation recovers and what learning it costs.
+ */
+function reductionPaths(): Record<string, unknown>[] {
+  const groups = new Map<string, RunData[]>();
+  for (const r of runs.values()) {
+    const ri = r.info.reduceIntruders;
+    if (!ri) continue;
+    const key = `${ri.sourceRun}\n${ri.topK}\n${ri.epsilon}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const out: Record<string, unknown>[] = [];
+  for (const members of groups.values()) {
+    const ri = members[0].info.reduceIntruders!;
+    const last = (r: RunData): Pt | undefined => points(r).filter((p) => p.step > 0).pop();
+    const ordered = [...members].sort((a, b) => b.info.reduceIntruders!.lambda - a.info.reduceIntruders!.lambda);
+    const source = runs.get(ri.sourceRun);
+    const pts = [...(source ? [last(source)] : []), ...ordered.map(last)].filter((p): p is Pt => !!p);
+    if (pts.length < 2) continue;
+    const lambdas = ordered.map((r) => r.info.reduceIntruders!.lambda);
+    const labels = [...(source && last(source) ? [''] : []), ...ordered.filter((r) => last(r)).map((r) => `λ ${r.info.reduceIntruders!.lambda}`)];
+    out.push({
+      type: 'line', label: `intruders reduced (${source ? `${runLabel(source.info)}, ` : ''}λ ${lambdas[0]} → ${lambdas[lambdas.length - 1]})`,
+      data: pts, pointLabels: labels, borderColor: pal.fg, backgroundColor: withAlpha(pal.fg, 0.6), borderDash: [2, 3], borderWidth: 1.5,
+      pointRadius: 2.5, pointStyle: 'crossRot', pointHoverRadius: 5, showLine: true, fill: false, order: 5,
+    });
+  }
+  return out;
 }
 
 function exportAll(): void {

@@ -6,7 +6,7 @@
  */
 import { assertNever, type HostToWebview, type RestoreInfo, type RunHeader, type SpectrumRecord } from '../../src/core/messages';
 import { adviseRank, median, rank90Scale, sharedScale } from '../../src/core/rankAdvice';
-import { onHostMessage, loadState, saveState, ready } from '../common/vscodeApi';
+import { onHostMessage, loadState, saveState, ready, post } from '../common/vscodeApi';
 import { readPalette, onThemeChange, withAlpha, type Palette } from '../common/theme';
 import { applyDefaults, makeChart, linearAxis, themeScales, type Chart, type RefLine } from '../common/charts';
 import { adoptStyles, el, card, Banner, button, select, setOptions, exportCsv, exportPng, type Card } from '../common/ui';
@@ -23,7 +23,14 @@ const moduleSel = select([], '', (v) => { state.module = v; saveState(state); sc
 const stepSel = select([], '', (v) => { state.step = Number(v); saveState(state); schedule(); });
 const modField = el('label', 'field', 'Module'); modField.append(moduleSel);
 const stepField = el('label', 'field', 'Step'); stepField.append(stepSel);
-bar.append(el('h1', '', 'Weight-change spectra'), modField, stepField, el('span', 'spacer'),
+// PEFT's reduce_intruder_dimension on a LoRA run shown here (the host asks which, and λ): issue 14.
+const reduceBtn = button('Reduce Intruders…', () => {
+  const ids = loraRuns().map((r) => r.info.id);
+  if (ids.length) post({ type: 'reduceIntruders', runIds: ids });
+}, false);
+reduceBtn.title = "PEFT's reduce_intruder_dimension (Shuttleworth et al. 2024): scale the adapter's intruder dimensions by λ and analyse the result as a new run";
+reduceBtn.classList.add('hidden');
+bar.append(el('h1', '', 'Weight-change spectra'), modField, stepField, el('span', 'spacer'), reduceBtn,
   button('Export PNG', () => exportPngs()), button('Export CSV', () => exportAll()));
 document.body.append(bar);
 const banner = new Banner(document.body);
@@ -121,7 +128,8 @@ function drawRun(r: RunData, step: number): void {
   c.bars.note.textContent = `step ${step}${sc.barsShared ? '' : ' · own y scale'}${off ? ' · random reference off scale ↑' : ''}`;
   upsert(c, c.bars, 'bar', bars, { x: { ...linearAxis(pal, 'layer'), type: 'category' }, y: linearAxis(pal, 'rank90', { min: 0, max: sc.bars }) },
     { plugins: { legend: { labels: { color: pal.fg } }, refLines: { lines } } }, layers.map((l) => `L${l}`));
-  // 3) rank90 over steps: median per kind
+  // 3) rank90 over steps: median per kind (an analysis run has the one step it analysed)
+  c.steps.title.textContent = r.info.kind === 'analysis' ? 'rank90 at the analysed step (median over layers; no training here)' : 'rank90 over training (median over layers)';
   const sm = stepMedians(r);
   const pts = (ys: (number | null)[]): { x: number; y: number | null }[] => sm.steps.map((x, i) => ({ x, y: ys[i] }));
   c.steps.note.textContent = sc.stepsShared ? '' : 'own y scale';
@@ -144,8 +152,14 @@ function drawRun(r: RunData, step: number): void {
   ], { x: { ...linearAxis(pal, 'layer'), type: 'category' }, y: linearAxis(pal, 'intruders (top-10 left sing. vectors)', { min: 0, max: sc.intr }) }, {}, layers.map((l) => `L${l}`));
 }
 
+/** LoRA runs shown whose adapter is finished: what "Reduce Intruders…" can act on. */
+function loraRuns(): RunData[] {
+  return [...runs.values()].filter((r) => r.info.method === 'lora' && r.info.state === 'completed');
+}
+
 function draw(): void {
   const list = [...runs.values()];
+  reduceBtn.classList.toggle('hidden', loraRuns().length === 0);
   const steps = stepsOf();
   const modules = [...new Map(list.flatMap((r) => r.spectra).map((s) => [s.module, s])).values()]
     .sort((a, b) => a.layer - b.layer || (a.kind === b.kind ? a.name.localeCompare(b.name) : a.kind === 'attention' ? -1 : 1));

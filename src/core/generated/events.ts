@@ -83,6 +83,10 @@ export interface RunStarted {
   total_steps: number;
   resumed_from?: number | null;
   world_size?: number;
+  /**
+   * analysis: no training follows (config is schemas/analysis.schema.json's; total_steps is the analysed checkpoint's step, where its eval and spectrum events sit). Absent: training.
+   */
+  kind?: "training" | "analysis";
 }
 /**
  * Progress of the built-in base's one-time source-domain pretraining (before the run's own steps).
