@@ -422,13 +422,51 @@ def comparisons(results: list[Result]) -> list[dict]:
     return out
 
 
+def checks(results: list[Result]) -> list[dict]:
+    """What must hold beside the speed: every measured loss finite, run_started naming the mode
+    asked for, and memory dropping where it should (bf16-true below bf16-mixed, gradient
+    checkpointing below none, FSDP below DDP per GPU), FSDP's losses near DDP's."""
+    ours = {(r.case.model, r.case.method, r.case.precision, r.case.gc, r.case.nproc, r.case.sharding, r.case.compile): r
+            for r in results if r.ok and r.case.side == "ours"}
+    out = [{"check": f"{r.case.label}: losses finite", "ok": bool(r.losses_finite)} for r in results if r.ok]
+    out += [{"check": f"{r.case.label}: run_started.precision is {r.case.precision}",
+             "ok": r.extra.get("precision_reported") == r.case.precision} for r in ours.values()]
+
+    def lower(name, a, b, field="peak_mib"):
+        if a in ours and b in ours:
+            x, y = getattr(ours[a], field), getattr(ours[b], field)
+            out.append({"check": name, "ok": x < y, "detail": f"{x / 1024:.2f} GiB < {y / 1024:.2f} GiB"})
+
+    for model in {r.case.model for r in results}:
+        for method in ("full", "lora"):
+            lower(f"{model} {method}: bf16-true peak memory below bf16-mixed",
+                  (model, method, "bf16-true", False, 1, "none", False), (model, method, "bf16-mixed", False, 1, "none", False))
+            lower(f"{model} {method}: gradient checkpointing lowers peak memory",
+                  (model, method, "bf16-mixed", True, 1, "none", False), (model, method, "bf16-mixed", False, 1, "none", False))
+    for key in [k for k in ours if k[5] == "fsdp"]:
+        ddp = key[:5] + ("none", key[6])
+        lower(f"{key[0]} {key[1]} x{key[4]}: FSDP peak memory per GPU below DDP's", key, ddp)
+        if ddp in ours:
+            a, b = ours[key].last_loss, ours[ddp].last_loss
+            out.append({"check": f"{key[0]} {key[1]} x{key[4]}: FSDP's last loss near DDP's", "ok": abs(a - b) < 0.05 * abs(b),
+                        "detail": f"{a:.4f} vs {b:.4f}"})
+    compiled = [k for k in ours if k[6]]
+    for key in compiled:
+        plain = key[:6] + (False,)
+        if plain in ours:
+            a, b = ours[key].last_loss, ours[plain].last_loss
+            out.append({"check": f"{key[0]} {key[1]}: compiled last loss near uncompiled", "ok": abs(a - b) < 0.02 * abs(b),
+                        "detail": f"{a:.4f} vs {b:.4f}; {ours[key].tokens_per_s / ours[plain].tokens_per_s:.2f}x tokens/s"})
+    return out
+
+
 def write_report(results: list[Result], env: dict, meta: dict, out_dir: Path, tag: str) -> Path:
     out_dir.mkdir(parents=True, exist_ok=True)
     slug = re.sub(r"[^a-z0-9]+", "-", (env.get("gpu_name") or "cpu").lower()).strip("-")
     stem = out_dir / f"scale-{env['date'][:10]}-{slug}{tag}"
     table = comparisons(results)
     payload = {"environment": env, "wall_s": meta["wall_s"], "model_dims": meta["configs"], "comparisons": table,
-               "results": [{**asdict(r), "label": r.case.label} for r in results]}
+               "checks": checks(results), "results": [{**asdict(r), "label": r.case.label} for r in results]}
     stem.with_suffix(".json").write_text(json.dumps(payload, indent=2, default=str) + "\n")
     stem.with_suffix(".md").write_text(markdown(payload, results, table))
     return stem
@@ -453,6 +491,8 @@ def markdown(payload: dict, results: list[Result], table: list[dict]) -> str:
                      f"{t['batch']} x {t['seq']} | {t['ours_tokens_per_s']:,.0f} | {t['hf_tokens_per_s']:,.0f} | "
                      f"**{t['ratio']:.2f}** | {pct(t['ours_mfu'])} | {pct(t['hf_mfu'])} | "
                      f"{t['ours_peak_gib']:.2f} | {t['hf_peak_gib']:.2f} |")
+    lines += ["", "Checks:", ""] + [f"- {'ok' if c['ok'] else '**FAILED**'}: {c['check']}"
+                                     + (f" ({c['detail']})" if c.get("detail") else "") for c in payload["checks"]]
     lines += ["", "Every measurement:", "", "| case | ok | tok/s | MFU | peak GiB | last loss | wall s | note |",
               "|---|---|---|---|---|---|---|---|"]
     for r in results:
@@ -494,9 +534,9 @@ def main(argv=None) -> int:
     print((Path(str(stem) + ".md")).read_text(), flush=True)
     print(f"[bench] wrote {stem}.json and .md", flush=True)
     failed = [r.case.label for r in results if not r.ok and not (r.error or "").startswith("skipped")]
-    bad = [r.case.label for r in results if r.ok and not r.losses_finite]
-    if failed or bad:
-        print(f"[bench] FAILED: {failed + bad}", file=sys.stderr, flush=True)
+    failed += [c["check"] for c in json.loads(Path(str(stem) + ".json").read_text())["checks"] if not c["ok"]]
+    if failed:
+        print(f"[bench] FAILED: {failed}", file=sys.stderr, flush=True)
         return 1
     return 0
 

@@ -58,3 +58,15 @@ def test_the_harness_end_to_end_on_tiny(tmp_path):
     assert lora_ours["params_trainable"] == lora_hf["params_trainable"] < lora_ours["params_total"]
     assert all(r["ok"] and r["losses_finite"] for r in payload["results"])
     assert "| builtin:tiny | full | fp32 |" in (tmp_path / report.name.replace(".json", ".md")).read_text()
+
+
+def test_checks_say_where_memory_must_drop():
+    def ours(peak, **kw):
+        case = bench_scale.Case("ours", "builtin:350m", "full", **kw)
+        return bench_scale.Result(case, True, peak_mib=peak, losses_finite=True, last_loss=2.0,
+                                  tokens_per_s=1.0, extra={"precision_reported": case.precision})
+    results = [ours(1000), ours(600, precision="bf16-true"), ours(1200, gc=True)]
+    got = {c["check"]: c["ok"] for c in bench_scale.checks(results)}
+    assert got["builtin:350m full: bf16-true peak memory below bf16-mixed"] is True
+    assert got["builtin:350m full: gradient checkpointing lowers peak memory"] is False  # 1200 is not below 1000
+    assert all(ok for name, ok in got.items() if "losses finite" in name or "run_started.precision" in name)
