@@ -19,6 +19,7 @@ export const TARGETS = [
   ['meta', 'RunMeta'],
   ['export', 'ExportManifest'],
   ['slurm', 'SlurmRecord'],
+  ['estimate', 'EstimateOutput'],
 ];
 
 const banner = (name) =>

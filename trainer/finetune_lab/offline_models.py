@@ -16,9 +16,11 @@ SAMPLE_TEXT = [
 ]
 
 
-def byte_bpe_tokenizer(texts: list[str] | None = None, vocab_size: int = 300, chat_template: str | None = None):
+def byte_bpe_tokenizer(texts: list[str] | None = None, vocab_size: int = 300, chat_template: str | None = None,
+                       extra_special: list[str] | None = None):
     """A PreTrainedTokenizerFast over a byte-level BPE trained on ``texts``, with bos ``<s>``,
-    eos ``</s>`` and pad ``<pad>`` (ids 0, 1, 2), and ``chat_template`` when given."""
+    eos ``</s>`` and pad ``<pad>`` (ids 0, 1, 2), then ``extra_special`` tokens (e.g. ChatML's
+    ``<|im_start|>``, ``<|im_end|>``), and ``chat_template`` when given."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -26,9 +28,10 @@ def byte_bpe_tokenizer(texts: list[str] | None = None, vocab_size: int = 300, ch
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
     bpe.train_from_iterator((texts or SAMPLE_TEXT) * 4, trainers.BpeTrainer(
-        vocab_size=vocab_size, special_tokens=["<s>", "</s>", "<pad>"],
+        vocab_size=vocab_size, special_tokens=["<s>", "</s>", "<pad>", *(extra_special or [])],
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                                  additional_special_tokens=list(extra_special or []))
     if chat_template is not None:
         tok.chat_template = chat_template
     return tok

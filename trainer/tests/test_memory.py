@@ -161,7 +161,9 @@ def test_estimate_command_output_matches_the_schema(llama8b, tmp_path):
     proc = run_estimate_cli(configs, "--gpu-gib", "24")
     assert proc.returncode == 0, proc.stderr
     items = json.loads(proc.stdout)
-    jsonschema.validate(items, load_schema("estimate"))
+    estimate_schema = load_schema("estimate")
+    jsonschema.validate(items, {"type": "array", "items": {"$ref": "#/definitions/estimateItem"},
+                                "definitions": estimate_schema["definitions"]})
     assert [("memory" in i) for i in items] == [True, True, False, False]
     assert items[0]["memory"]["fits"] is False and items[0]["memory"]["advice"]
     assert "model.base" in items[2]["error"] and "missing" in items[2]["error"]
