@@ -1,4 +1,4 @@
-// The four contracts between the extension and the trainer (docs/ARCHITECTURE.md "Contracts"), loaded once and
+// The contracts between the extension and the trainer (docs/ARCHITECTURE.md "Contracts"), loaded once and
 // compiled once. esbuild bundles the JSON, so dist/ needs no schemas/ folder at run time.
 import Ajv, { type ValidateFunction, type ErrorObject } from 'ajv';
 import experimentSchema from '../../schemas/experiment.schema.json';
@@ -6,13 +6,15 @@ import eventsSchema from '../../schemas/events.schema.json';
 import statusSchema from '../../schemas/status.schema.json';
 import metaSchema from '../../schemas/meta.schema.json';
 import slurmSchema from '../../schemas/slurm.schema.json';
+import estimateSchema from '../../schemas/estimate.schema.json';
 import type { ExperimentConfig } from './generated/experiment';
 import type { RunEvent } from './generated/events';
 import type { RunStatus } from './generated/status';
 import type { RunMeta } from './generated/meta';
 import type { SlurmRecord } from './generated/slurm';
+import type { EstimateItem, PlannedRunEstimate } from './generated/estimate';
 
-export { experimentSchema, eventsSchema, statusSchema, metaSchema, slurmSchema };
+export { experimentSchema, eventsSchema, statusSchema, metaSchema, slurmSchema, estimateSchema };
 export type { ErrorObject };
 
 let ajvInstance: Ajv | undefined;
@@ -23,7 +25,7 @@ export function ajv(): Ajv {
     // strict: false because the schemas use `default` next to `$ref` and nullable types with `minimum`,
     // both valid draft-07 that Ajv's strict mode only warns about.
     ajvInstance = new Ajv({ allErrors: true, verbose: true, strict: false });
-    for (const s of [experimentSchema, eventsSchema, statusSchema, metaSchema, slurmSchema]) ajvInstance.addSchema(s as object);
+    for (const s of [experimentSchema, eventsSchema, statusSchema, metaSchema, slurmSchema, estimateSchema]) ajvInstance.addSchema(s as object);
   }
   return ajvInstance;
 }
@@ -39,6 +41,10 @@ export const validateEvent = (): ValidateFunction<RunEvent> => compiled<RunEvent
 export const validateStatus = (): ValidateFunction<RunStatus> => compiled<RunStatus>(statusSchema.$id);
 export const validateMeta = (): ValidateFunction<RunMeta> => compiled<RunMeta>(metaSchema.$id);
 export const validateSlurm = (): ValidateFunction<SlurmRecord> => compiled<SlurmRecord>(slurmSchema.$id);
+/** One item of `python -m finetune_lab estimate`'s output. */
+export const validateEstimateItem = (): ValidateFunction<EstimateItem> => compiled<EstimateItem>(`${estimateSchema.$id}#/definitions/estimateItem`);
+/** One item of `finetune-lab run FILE --dry-run --json`'s output. */
+export const validatePlannedRun = (): ValidateFunction<PlannedRunEstimate> => compiled<PlannedRunEstimate>(`${estimateSchema.$id}#/definitions/plannedRun`);
 
 /** A validator for one part of the experiment schema, by JSON pointer (e.g. `/properties/lora/properties/rank`). */
 export function validateExperimentAt(pointer: string): ValidateFunction | undefined {

@@ -104,7 +104,7 @@ def detect_limit(device: str, gpu_gib: float | None = None, gpus: list[dict] | N
         gib, source, name = smallest["memory_mb"] / 1024, "gpu", smallest["name"]
     elif device == "cpu":
         from .doctor import host_memory_mb
-        gib, source, name = host_memory_mb() / 1024, "host", "host RAM (no GPU: the run trains on the CPU)"
+        gib, source, name = host_memory_mb() / 1024, "host", "host RAM"
     else:
         return None
     share, fixed = HOST_HEADROOM if source == "host" else CUDA_HEADROOM
@@ -223,11 +223,22 @@ def estimate_run(raw: dict, base_dir: str | None = None, gpu_gib: float | None =
 
 
 def estimate_many(configs: list[dict], base_dir: str | None = None, gpu_gib: float | None = None,
-                  advice: bool = True) -> list[dict]:
+                  advice: bool = True, gpu_count: int | None = None, gpu_name: str | None = None) -> list[dict]:
     """One item per config: {"memory": {...}} or {"error": "..."} (the schema's items). A bad
-    config or an unreadable model is that item's error, not the whole answer's."""
-    from .doctor import gpu_list
-    gpus = gpu_list()
+    config or an unreadable model is that item's error, not the whole answer's.
+
+    Args:
+        gpu_gib (float | None): memory per GPU; with ``gpu_name`` it is what doctor reported for
+            this machine (the editor caches doctor's answer), without it a setting. None: ask torch.
+        gpu_count (int | None): with ``gpu_gib``, how many GPUs (for the FSDP advice).
+    """
+    if gpu_gib and gpu_name:
+        gpus, gpu_gib = [{"name": gpu_name, "memory_mb": gpu_gib * 1024}] * max(1, gpu_count or 1), None
+    elif gpu_gib:
+        gpus = [{"name": "", "memory_mb": gpu_gib * 1024}] * max(1, gpu_count or 1)
+    else:
+        from .doctor import gpu_list
+        gpus = gpu_list()
     out = []
     for raw in configs:
         try:
