@@ -99,7 +99,8 @@ export function memorySummary(m: MemoryEstimate): string {
 /** '74.1 GiB usable of NVIDIA H100 80GB HBM3 (79.1 GiB)' */
 export function limitText(m: MemoryEstimate): string {
   if (!m.limit) return 'no limit known';
-  return `${gib(m.limit.usable_gib)} GiB usable of ${m.limit.name} (${gib(m.limit.gib)} GiB)`;
+  const size = m.limit.source === 'setting' ? '' : ` (${gib(m.limit.gib)} GiB)`; // a set limit's name says its size
+  return `${gib(m.limit.usable_gib)} GiB usable of ${m.limit.name}${size}`;
 }
 
 /** 'Would fit: method: lora (…) → 20.1 GiB; …' or, when nothing fits, the smallest it gets. */

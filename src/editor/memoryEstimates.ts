@@ -9,12 +9,12 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { runDoctor } from '../commands/checkEnvironment';
 import type { DoctorInfo } from '../commands/doctorReport';
-import { applyFix } from '../core/experimentEdit';
 import { memoryDiagnostics, plannedRunEstimates, runEstimate, type GpuLimit, type PlannedRunEstimate } from '../core/memoryEstimate';
 import { expandSweep } from '../core/sweep';
 import { resolvePython } from '../python';
 import { toVscodeDiagnostic } from './diagnostics';
 import { isExperimentFile, parsedExperiment } from './parsedCache';
+import { setValuesEdit } from './yamlEdit';
 
 export type EstimateState =
   | { state: 'running' }
@@ -146,16 +146,18 @@ export class MemoryQuickFixProvider implements vscode.CodeActionProvider {
     if (!diagnostic || state?.state !== 'done' || state.runs.length !== 1) return []; // a sweep: which point to change is the user's call
     const memory = state.runs[0].memory;
     const text = doc.getText();
-    const all = new vscode.Range(doc.positionAt(0), doc.positionAt(text.length));
-    return (memory?.advice ?? []).filter((a) => a.fits).map((a, i) => {
-      let next = text;
-      for (const [key, value] of Object.entries(a.set)) next = applyFix(next, { path: key, value, title: '' });
+    const actions: vscode.CodeAction[] = [];
+    for (const a of (memory?.advice ?? []).filter((x) => x.fits)) {
+      const next = setValuesEdit(text, a.set);
+      if (next === undefined) continue;
       const action = new vscode.CodeAction(`Fit in memory: ${a.text} (≈ ${a.total_gib.toFixed(1)} GiB)`, vscode.CodeActionKind.QuickFix);
       action.diagnostics = [diagnostic];
-      action.isPreferred = i === 0;
+      action.isPreferred = !actions.length;
       action.edit = new vscode.WorkspaceEdit();
-      action.edit.replace(doc.uri, all, next);
-      return action;
-    });
+      action.edit.replace(doc.uri, new vscode.Range(doc.positionAt(next.start), doc.positionAt(next.end)), next.text);
+      actions.push(action);
+    }
+    return actions;
   }
 }
+

@@ -62,7 +62,7 @@ test('run --dry-run --json: one object per planned run with its memory, as the s
     for (const k of ['weights_gib', 'gradients_gib', 'optimizer_gib', 'activations_gib'] as const) assert.ok(memory[k] >= 0, k);
   }
   assert.ok(items[2].memory!.params.trainable > items[1].memory!.params.trainable);
-  assert.match(r.err, /warning: Run full needs ≈ [\d.]+ GiB per GPU .* over the 2\.8 GiB usable of 4 GiB per GPU \(setting\) \(4\.0 GiB\)\. (Would fit|Nothing tried fits)/);
+  assert.match(r.err, /warning: Run full needs ≈ [\d.]+ GiB per GPU .* over the 2\.8 GiB usable of 4 GiB per GPU \(the limit set\)\. (Would fit|Nothing tried fits)/);
   assert.equal(fs.existsSync(path.join(dir, 'runs')), false);
   await assert.rejects(main(['run', file, '--json']), /--json goes with --dry-run/);
 });

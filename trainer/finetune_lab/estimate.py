@@ -98,7 +98,7 @@ def detect_limit(device: str, gpu_gib: float | None = None, gpus: list[dict] | N
         gpus (list[dict] | None): doctor's ``gpus`` (each with memory_mb and name).
     """
     if gpu_gib:
-        gib, source, name = gpu_gib, "setting", f"{gpu_gib:g} GiB per GPU (setting)"
+        gib, source, name = gpu_gib, "setting", f"{gpu_gib:g} GiB per GPU (the limit set)"
     elif device == "cuda" and gpus:
         smallest = min(gpus, key=lambda g: g["memory_mb"])
         gib, source, name = smallest["memory_mb"] / 1024, "gpu", smallest["name"]
