@@ -78,7 +78,8 @@ def case_config(case: dict, base: str, data: Path) -> dict:
         "name": "memory-check", "model": {"base": base, **({"pretrain_steps": 0} if base.startswith("builtin:") else {})},
         "data": {"train": str(data), "format": "text", "seq_len": case["seq"]},
         "method": case["method"], "lora": {"rank": 16, "target_modules": "all"},
-        "train": {"steps": case["steps"], "batch_size": case["batch"], "warmup_steps": 0, "lr": 1e-4,
+        "train": {"steps": case["steps"], "batch_size": case["batch"], "grad_accum": case.get("accum", 1),
+                  "warmup_steps": 0, "lr": 1e-4,
                   "device": case["device"], "precision": case["precision"],
                   "gradient_checkpointing": case["checkpointing"], "log_every_steps": 1},
         "spectra": {"every_steps": 0}, "checkpoint": {"every_steps": 0, "keep_last": 1},
@@ -201,14 +202,14 @@ def summarise(result: dict) -> dict:
 
 def markdown(results: list[dict], header: str) -> str:
     lines = [header, "",
-             "| model | method | precision | ckpt | batch × seq | " + " | ".join(
+             "| model | method | precision | ckpt | batch × seq × accum | " + " | ".join(
                  f"{p} est / measured GiB (err)" for p in PARTS) + " |",
              "|---|---|---|---|---|" + "---|" * len(PARTS)]
     for r in results:
         c = r["case"]
         if "error" in r:
             lines.append(f"| {c['model']} | {c['method']} | {c['precision']} | {c['checkpointing']} | "
-                         f"{c['batch']} × {c['seq']} | failed: {r['error']} |")
+                         f"{c['batch']} × {c['seq']} × {c.get('accum', 1)} | failed: {r['error']} |")
             continue
         cells = []
         for p in PARTS:
@@ -216,7 +217,7 @@ def markdown(results: list[dict], header: str) -> str:
             err = "n/a" if g["error_pct"] is None else f"{g['error_pct']:+.1f}%"
             cells.append(f"{g['estimate']:.3f} / {g['measured']:.3f} ({err})")
         lines.append(f"| {c['model']} | {c['method']} | {c['precision']} | {'on' if c['checkpointing'] else 'off'} | "
-                     f"{c['batch']} × {c['seq']} | " + " | ".join(cells) + " |")
+                     f"{c['batch']} × {c['seq']} × {c.get('accum', 1)} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -230,6 +231,8 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--seq", type=int, default=256)
     ap.add_argument("--steps", type=int, default=2, help="optimizer steps (the second has the optimizer states)")
+    ap.add_argument("--grad-accum", type=int, nargs="+", default=[1], help="micro-batches per step (above 1 the "
+                    "gradients stay while the next micro-batch's activations are made)")
     ap.add_argument("--out", default=None, help="write OUT.json and OUT.md")
     ap.add_argument("--work", default=None, help="folder for models and runs (default: a temporary one)")
     ap.add_argument("--one", default=None, help=argparse.SUPPRESS)  # a case as JSON: run it here
@@ -244,9 +247,9 @@ def main(argv=None) -> int:
     for model in a.models:
         for method in a.methods:
             for precision in a.precisions:
-                for ckpt in a.checkpointing:
+                for ckpt, accum in ((c, g) for c in a.checkpointing for g in a.grad_accum):
                     case = {"model": model, "method": method, "precision": precision, "checkpointing": ckpt == "on",
-                            "batch": a.batch, "seq": a.seq, "steps": a.steps, "device": a.device}
+                            "batch": a.batch, "seq": a.seq, "accum": accum, "steps": a.steps, "device": a.device}
                     proc = subprocess.run([sys.executable, __file__, "--one", json.dumps(case), "--work", str(work)],
                                           capture_output=True, text=True)
                     line = next((l for l in proc.stdout.splitlines() if l.startswith("RESULT ")), None)
