@@ -480,8 +480,12 @@ def run(run_dir: Path | str, resume: bool = False, stop_after: int | None = None
         tb = traceback.format_exc()
         print(tb, file=sys.stderr, flush=True)
         message = f"{type(e).__name__}: {e}"
-        if isinstance(e, torch.OutOfMemoryError):
-            message = "out of GPU memory: lower train.batch_size or data.seq_len, or use LoRA. " + message
+        if isinstance(e, torch.OutOfMemoryError):  # "out of memory at step N", the estimate and what fits
+            from .estimate import oom_message
+            step = recipe.step + 1 if hasattr(recipe, "optimizer") else None
+            message = oom_message(getattr(recipe, "cfg", None), step, getattr(recipe, "device", None), recipe.world_size)
+            recipe.step = step or recipe.step  # run_finished and status.json name the step that failed
+            recipe.status.update(step=recipe.step)
         with contextlib.suppress(Exception):
             recipe.cleanup("failed", message, tb)
         return 1
