@@ -20,6 +20,7 @@ export const TARGETS = [
   ['export', 'ExportManifest'],
   ['slurm', 'SlurmRecord'],
   ['analysis', 'AnalysisConfig'],
+  ['estimate', 'EstimateOutput'],
 ];
 
 const banner = (name) =>

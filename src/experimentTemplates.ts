@@ -1,6 +1,7 @@
 // Experiment templates for "New Experiment". Pure (no vscode import) so tests parse every
 // combination with the core's parseExperiment. The defaults and the why-comments follow
 // "LoRA Learns Less and Forgets Less" (Biderman et al., TMLR 2024, arXiv 2405.09673).
+import type { ExperimentConfig } from './core/generated/experiment';
 
 export type TemplateKind = 'lora' | 'full' | 'lora-vs-full' | 'lr-sweep';
 
@@ -36,8 +37,11 @@ export interface TemplateOptions {
   base: string;
   /** builtin:python-stdlib | builtin:arithmetic | a .jsonl path relative to the experiment file. */
   train: string;
-  format: 'text' | 'instruction';
+  format: DataFormat;
 }
+
+/** data.format (text | instruction | chat), from the schema. */
+export type DataFormat = NonNullable<ExperimentConfig['data']['format']>;
 
 /** A valid experiment name from whatever the user typed. */
 export function sanitizeName(input: string): string {
@@ -77,7 +81,7 @@ export function experimentTemplate(o: TemplateOptions): string {
     `  base: ${yamlString(o.base)}${o.base.startsWith('builtin:') ? '   # pretrained once on English (builtin:brown) and cached: it has something to forget' : ''}`,
     'data:',
     `  train: ${yamlString(o.train)}   # ${targetNote(o.train)}`,
-    `  format: ${o.format}   # text: continued pretraining; instruction: prompt/response, prompt masked out of the loss`,
+    `  format: ${o.format}   # text: continued pretraining; instruction: prompt/response, prompt masked out of the loss; chat: messages through the model's chat template, loss on the replies`,
     '  seq_len: 128',
     'evals:',
     '  every_steps: 50   # also at step 0, so forgetting is measured against the base',

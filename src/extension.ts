@@ -8,6 +8,7 @@ import { RunCommands } from './commands/runCommands';
 import { ExperimentCodeLensProvider } from './editor/codeLens';
 import { ExperimentDiagnostics } from './editor/diagnostics';
 import { ExperimentHoverProvider } from './editor/hover';
+import { MemoryEstimates, MemoryQuickFixProvider } from './editor/memoryEstimates';
 import { ExperimentQuickFixProvider } from './editor/quickFix';
 import { ExperimentFormProvider } from './form/experimentFormProvider';
 import { RunNotifications } from './notifications';
@@ -23,9 +24,10 @@ import { RunsTreeProvider, type RunsNode } from './views/runsTreeProvider';
 export function activate(context: vscode.ExtensionContext): void {
   const uri = context.extensionUri;
   const runs = new RunManager(uri);
+  const estimates = new MemoryEstimates(uri);
   const tree = new RunsTreeProvider(runs);
   const view = vscode.window.createTreeView<RunsNode>('finetuneLab.runs', { treeDataProvider: tree, canSelectMany: true, showCollapseAll: true });
-  const cmd = new RunCommands(uri, runs, tree, view);
+  const cmd = new RunCommands(uri, runs, tree, view, estimates);
   const playground = new PlaygroundCommands(uri, runs, view);
   const analysis = new AnalysisCommands(uri, runs, tree, view);
   const reg = vscode.commands.registerCommand;
@@ -38,9 +40,11 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(new RunStatusBar(runs));
   context.subscriptions.push(new RunNotifications(runs));
   context.subscriptions.push(new ExperimentDiagnostics());
+  context.subscriptions.push(estimates);
   context.subscriptions.push(vscode.languages.registerHoverProvider(ExperimentHoverProvider.selector, new ExperimentHoverProvider()));
-  context.subscriptions.push(vscode.languages.registerCodeLensProvider(ExperimentCodeLensProvider.selector, new ExperimentCodeLensProvider(runs)));
+  context.subscriptions.push(vscode.languages.registerCodeLensProvider(ExperimentCodeLensProvider.selector, new ExperimentCodeLensProvider(runs, estimates)));
   context.subscriptions.push(vscode.languages.registerCodeActionsProvider(ExperimentQuickFixProvider.selector, new ExperimentQuickFixProvider(), ExperimentQuickFixProvider.metadata));
+  context.subscriptions.push(vscode.languages.registerCodeActionsProvider(ExperimentQuickFixProvider.selector, new MemoryQuickFixProvider(estimates), MemoryQuickFixProvider.metadata));
   context.subscriptions.push(ExperimentFormProvider.register(context));
   context.subscriptions.push(...registerPanelSerializers({ extensionUri: uri, states: runs }));
   context.subscriptions.push(registerPlaygroundSerializer(context));
@@ -49,6 +53,7 @@ export function activate(context: vscode.ExtensionContext): void {
 
   context.subscriptions.push(reg('finetuneLab.newExperiment', () => newExperiment()));
   context.subscriptions.push(reg('finetuneLab.startRun', (arg?: vscode.Uri) => cmd.start(arg)));
+  context.subscriptions.push(reg('finetuneLab.estimateMemory', (arg?: vscode.Uri) => cmd.estimateMemory(arg)));
   context.subscriptions.push(reg('finetuneLab.stopRun', (arg, sel) => cmd.stop(arg, sel)));
   context.subscriptions.push(reg('finetuneLab.resumeRun', (arg, sel) => cmd.resume(arg, sel)));
   context.subscriptions.push(reg('finetuneLab.openDashboard', (arg, sel) => cmd.openDashboard(arg, sel)));

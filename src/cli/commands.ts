@@ -1,6 +1,6 @@
 // finetune-lab: the headless command line. Same core as the extension: validate an experiment, expand
 // its sweep into runs in a runs folder, start the trainer for each and follow it.
-//   finetune-lab run <file> [--runs-dir DIR] [--dry-run] [--detach]
+//   finetune-lab run <file> [--runs-dir DIR] [--dry-run [--json]] [--detach] [--memory-limit-gib N]
 //   finetune-lab list [--runs-dir DIR]    stop <run-id>    resume <run-id> [--detach]
 //   finetune-lab doctor                    demo [--runs-dir DIR] [--quick]
 //   finetune-lab analyse --base B (--adapter DIR | --model DIR) [--experiment F] [--runs-dir DIR] [--name N]
@@ -20,9 +20,14 @@ import { formatTable, num } from './table';
 import { runDemo } from './demo';
 import { runOnSlurm, stopOnSlurm } from './slurm';
 import { AnalysisUsageError, cmdAnalysis } from './analysis';
+import { isOver, memorySummary, overLimitMessage, plannedRunEstimates, runEstimate, type PlannedRunEstimate } from '../core/memoryEstimate';
+import type { PlannedRun } from '../core/sweep';
 
 export const USAGE = `usage: finetune-lab <command>
-  run <file.finetune.yaml> [--runs-dir DIR] [--dry-run] [--detach]   validate, expand the sweep, train each run
+  run <file.finetune.yaml> [--runs-dir DIR] [--dry-run [--json]] [--detach] [--memory-limit-gib N]
+                                                                     validate, expand the sweep, estimate memory, train each run
+                                                                     (--dry-run: list the runs and their memory estimate, start nothing;
+                                                                     --json: as a JSON array, schemas/estimate.schema.json plannedRun)
   list [--runs-dir DIR]                                              runs with state, step and last loss
   stop <run-id> [--runs-dir DIR]                                     stop a run (SIGINT, SIGKILL after 30 s; Slurm: scancel --signal=INT, scancel after 30 s)
   resume <run-id> [--runs-dir DIR] [--detach]                        continue from the newest checkpoint (Slurm: a new job with --resume)
@@ -36,6 +41,8 @@ export const USAGE = `usage: finetune-lab <command>
                                                                      PEFT's reduce_intruder_dimension on the run's LoRA adapter; one
                                                                      analysis run per lambda (a list: a sweep, a path on the Pareto plot)
 Python: $FINETUNE_LAB_PYTHON, else <repo>/.venv/bin/python, else python3. Runs dir default: .finetune/runs
+Memory: each run's estimate is checked against this machine's smallest GPU (or its RAM for a CPU run), or against
+--memory-limit-gib N GiB per GPU (planning for another machine); a run over it is warned about, with what would fit.
 launcher.kind slurm: run submits each run with sbatch (its script: <run>/slurm.sbatch) and follows the jobs; --detach
 submits and returns; Ctrl-C stops following, the jobs stay queued or running on the cluster.`;
 
@@ -78,7 +85,29 @@ function detachQueue(runsDir: string, ids: string[], resume: boolean): void {
   console.log(`started in the background (pid ${child.pid}); progress: ${log}; follow with: finetune-lab list --runs-dir ${runsDir}`);
 }
 
-async function cmdRun(file: string, runsDir: string, flags: { dryRun: boolean; detach: boolean }): Promise<number> {
+/**
+ * The memory estimate of every planned run, from one trainer process. Never throws: without a Python
+ * or an estimate each run carries the reason (memory null, memory_error).
+ */
+async function estimatePlanned(planned: PlannedRun[], file: string, limitGib?: number): Promise<PlannedRunEstimate[]> {
+  const python = await pickPython();
+  if (!python) return plannedRunEstimates(planned, new Error('no Python with torch (see above)'));
+  try {
+    const items = await runEstimate(python, trainerDir(), planned.map((p) => p.config), { baseDir: path.dirname(file), gpu: limitGib ? { gib: limitGib } : undefined });
+    return plannedRunEstimates(planned, items);
+  } catch (e) {
+    return plannedRunEstimates(planned, e as Error);
+  }
+}
+
+/** The warning for each run over the limit (stderr), as the editor shows it. */
+function warnOverLimit(runs: PlannedRunEstimate[]): void {
+  for (const r of runs) if (isOver(r.memory)) console.error(`warning: ${overLimitMessage(r.memory, runs.length > 1 ? r.label : undefined)}`);
+  const failed = runs.find((r) => !r.memory);
+  if (failed) console.error(`memory estimate unavailable: ${failed.memory_error}`);
+}
+
+async function cmdRun(file: string, runsDir: string, flags: { dryRun: boolean; detach: boolean; json?: boolean; limitGib?: number; noEstimate?: boolean }): Promise<number> {
   const loaded = await loadExperimentFile(file);
   const rel = path.relative(process.cwd(), loaded.file ?? file);
   const shown = rel && !rel.startsWith('..') ? rel : loaded.file ?? file;
@@ -88,11 +117,20 @@ async function cmdRun(file: string, runsDir: string, flags: { dryRun: boolean; d
   if (!loaded.ok || !loaded.value) { console.error('not started: fix the errors above'); return 2; }
   const planned = expandSweep(loaded.value);
   const sweepId = planned.length > 1 ? `${loaded.value.name}-${Date.now().toString(36)}` : undefined;
+  const estimates = flags.noEstimate ? [] : await estimatePlanned(planned, loaded.file ?? file, flags.limitGib);
   if (flags.dryRun) {
-    console.log(formatTable(['#', 'label', 'overrides'], planned.map((p, i) => [String(i + 1), p.label, JSON.stringify(p.overrides)])));
+    if (flags.json) { // stdout: the JSON alone; the warnings go to stderr as always
+      warnOverLimit(estimates);
+      console.log(JSON.stringify(estimates, null, 2));
+      return 0;
+    }
+    const memory = (r?: PlannedRunEstimate) => (r?.memory ? `${memorySummary(r.memory)}${r.memory.fits === false ? ': over the limit' : ''}` : 'no estimate');
+    console.log(formatTable(['#', 'label', 'overrides', 'memory'], planned.map((p, i) => [String(i + 1), p.label, JSON.stringify(p.overrides), memory(estimates[i])])));
+    warnOverLimit(estimates);
     console.log(`${planned.length} run(s); dry run: nothing written`);
     return 0;
   }
+  warnOverLimit(estimates);
   const store = new RunStore(runsDir);
   const ids: string[] = [];
   for (const [i, p] of planned.entries()) {
@@ -182,7 +220,8 @@ async function cmdDemo(runsDir: string, quick: boolean): Promise<number> {
   if (!python) return 1;
   return runDemo({
     root: packageRoot(), runsDir, quick, python, trainerDir: trainerDir(),
-    runExperiment: (file) => cmdRun(file, runsDir, { dryRun: false, detach: false }),
+    // the demo's built-in CPU runs always fit: no estimate (a torch import per stage)
+    runExperiment: (file) => cmdRun(file, runsDir, { dryRun: false, detach: false, noEstimate: true }),
   });
 }
 
@@ -195,13 +234,18 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parseArgs({
     args: rest, allowPositionals: true, strict: true,
-    options: { 'runs-dir': { type: 'string' }, 'dry-run': { type: 'boolean' }, detach: { type: 'boolean' }, quick: { type: 'boolean' }, resume: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: { 'runs-dir': { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, 'memory-limit-gib': { type: 'string' }, detach: { type: 'boolean' }, quick: { type: 'boolean' }, resume: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
   const runsDir = path.resolve(values['runs-dir'] ?? DEFAULT_RUNS_DIR);
   const need = (what: string) => { if (!positionals[0]) throw new UsageError(`${command}: missing ${what}`); return positionals[0]; };
   if (values.help || !command || command === 'help' || command === '--help' || command === '-h') { console.log(USAGE); return 0; }
   switch (command) {
-    case 'run': return cmdRun(need('<file>'), runsDir, { dryRun: !!values['dry-run'], detach: !!values.detach });
+    case 'run': {
+      const limit = values['memory-limit-gib'] === undefined ? undefined : Number(values['memory-limit-gib']);
+      if (limit !== undefined && !(limit > 0)) throw new UsageError(`--memory-limit-gib: expected a number of GiB above 0, got '${values['memory-limit-gib']}'`);
+      if (values.json && !values['dry-run']) throw new UsageError('--json goes with --dry-run');
+      return cmdRun(need('<file>'), runsDir, { dryRun: !!values['dry-run'], detach: !!values.detach, json: !!values.json, limitGib: limit });
+    }
     case 'list': return cmdList(runsDir);
     case 'stop': return cmdStop(runsDir, need('<run-id>'));
     case 'resume': return cmdResume(runsDir, need('<run-id>'), !!values.detach);

@@ -8,7 +8,8 @@ import { forgetPython, pythonCandidates, resolvePython } from '../python';
 import { requireTrust } from '../trust';
 import { doctorMarkdown, missingForTraining, type DoctorInfo } from './doctorReport';
 
-function runDoctor(python: string, trainerDir: string): Promise<{ info?: DoctorInfo; failure?: string }> {
+/** `python -m finetune_lab doctor`, parsed; never rejects (the failure says why). */
+export function runDoctor(python: string, trainerDir: string): Promise<{ info?: DoctorInfo; failure?: string }> {
   return new Promise((resolve) => {
     const env = { ...process.env, PYTHONPATH: [trainerDir, process.env.PYTHONPATH].filter(Boolean).join(path.delimiter) };
     // cwd outside the workspace: python puts the cwd first on sys.path.

@@ -11,6 +11,8 @@ export interface DoctorInfo {
   gpus?: { index: number; name: string; memory_mb: number; capability?: string }[];
   mps?: boolean;
   cpu_threads?: number;
+  /** Total RAM: what a CPU run's memory estimate is checked against. */
+  host_memory_mb?: number;
   libraries?: Record<string, string | null>;
 }
 
@@ -50,6 +52,7 @@ export function doctorMarkdown(r: ReportInput): string {
   if (info?.cuda) out.push(`| CUDA | ${info.cuda.available ? `available, CUDA ${cell(info.cuda.version ?? '?')}${info.cuda.bf16 ? ', bf16' : ''}` : 'not available (training runs on CPU)'} |`);
   if (info?.mps) out.push('| Apple MPS | available |');
   if (info?.cpu_threads) out.push(`| CPU threads | ${info.cpu_threads} |`);
+  if (info?.host_memory_mb) out.push(`| Host RAM | ${gib(info.host_memory_mb)} |`);
   out.push('');
   if (info?.gpus?.length) {
     out.push('## GPUs', '', '| # | Name | Memory | Compute capability |', '|---|---|---|---|');

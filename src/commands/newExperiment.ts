@@ -2,7 +2,7 @@
 // `<name>.finetune.yaml` in the workspace with the paper's defaults and opens it.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { BUILTIN_DATA, BUILTIN_MODELS, experimentTemplate, sanitizeName, TEMPLATES, type TemplateKind } from '../experimentTemplates';
+import { BUILTIN_DATA, BUILTIN_MODELS, experimentTemplate, sanitizeName, TEMPLATES, type DataFormat, type TemplateKind } from '../experimentTemplates';
 
 const TITLE = 'New Experiment';
 
@@ -35,10 +35,10 @@ async function pickBase(): Promise<string | undefined> {
   return folder?.[0] ? `hf:${folder[0].fsPath}` : undefined;
 }
 
-async function pickData(expDir: string): Promise<{ train: string; format: 'text' | 'instruction' } | undefined> {
-  const items: (vscode.QuickPickItem & { train?: string; format?: 'text' | 'instruction' })[] = [
+async function pickData(expDir: string): Promise<{ train: string; format: DataFormat } | undefined> {
+  const items: (vscode.QuickPickItem & { train?: string; format?: DataFormat })[] = [
     ...BUILTIN_DATA.map((d) => ({ label: d.train, detail: d.detail, train: d.train, format: d.format })),
-    { label: '$(file) A .jsonl file…', detail: 'one JSON object a line: {"text": …} or {"prompt": …, "response": …}' },
+    { label: '$(file) A .jsonl file…', detail: 'one JSON object a line: {"text": …}, {"prompt": …, "response": …} or {"messages": [{"role": …, "content": …}]}' },
   ];
   const pick = await vscode.window.showQuickPick(items, { title: `${TITLE} (3/4): training data (the target domain)`, ignoreFocusOut: true });
   if (!pick) return undefined;
@@ -46,12 +46,16 @@ async function pickData(expDir: string): Promise<{ train: string; format: 'text'
   const file = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'JSON Lines': ['jsonl'] }, title: 'Training data' });
   if (!file?.[0]) return undefined;
   const format = await vscode.window.showQuickPick(
-    [{ label: 'instruction', detail: 'prompt/response pairs; the prompt is masked out of the loss' }, { label: 'text', detail: 'plain text, packed (continued pretraining)' }],
+    [
+      { label: 'instruction', detail: 'prompt/response pairs; the prompt is masked out of the loss' },
+      { label: 'chat', detail: 'messages (system, user, assistant) through the model\'s own chat template; the loss on the assistant\'s replies only' },
+      { label: 'text', detail: 'plain text, packed (continued pretraining)' },
+    ],
     { title: `${TITLE}: data format`, ignoreFocusOut: true },
   );
   if (!format) return undefined;
   const rel = path.relative(expDir, file[0].fsPath).split(path.sep).join('/');
-  return { train: rel.startsWith('..') ? file[0].fsPath : rel, format: format.label as 'text' | 'instruction' };
+  return { train: rel.startsWith('..') ? file[0].fsPath : rel, format: format.label as DataFormat };
 }
 
 export async function newExperiment(): Promise<vscode.Uri | undefined> {

@@ -8,6 +8,8 @@ import { expandSweep } from '../core/sweep';
 import type { StoredRun } from '../core/runStore';
 import { parsedExperiment, isExperimentFile } from '../editor/parsedCache';
 import { lastRunFor } from '../editor/codeLens';
+import type { MemoryEstimates } from '../editor/memoryEstimates';
+import { estimateDetail, isOver, lensTitle, overLimitMessage } from '../core/memoryEstimate';
 import { DashboardPanel, ParetoPanel, SpectraPanel } from '../panelLinks';
 import { requirePython } from '../python';
 import type { RunManager } from '../runManager';
@@ -23,6 +25,7 @@ export class RunCommands {
     private readonly runs: RunManager,
     private readonly tree: RunsTreeProvider,
     private readonly view: vscode.TreeView<RunsNode>,
+    private readonly estimates: MemoryEstimates,
   ) {}
 
   // ---- picking ------------------------------------------------------------------------------
@@ -101,6 +104,7 @@ export class RunCommands {
     if (!store) { void vscode.window.showErrorMessage('Open a folder first: runs are kept in the workspace.'); return; }
     const python = await requirePython();
     if (!python) return;
+    if (!(await this.confirmMemory(doc))) return;
     const planned = expandSweep(parsed.value).map((p) => ({ ...p, config: absoluteDataPaths(p.config, path.dirname(doc.uri.fsPath)) }));
     const sweepId = planned.length > 1 ? `${parsed.value.name}-${Date.now().toString(36)}` : undefined;
     const created: StoredRun[] = [];
@@ -117,6 +121,37 @@ export class RunCommands {
     await this.reveal(created[0].id);
     const what = created.length > 1 ? `sweep of ${created.length} runs (${created.map((r) => r.meta.label).join(', ')})` : created[0].id;
     void vscode.window.setStatusBarMessage(`$(play) Finetune Lab: started ${what}`, 5000);
+  }
+
+  /** A run whose estimate is over the limit starts only after "Start anyway" (a modal with the numbers). */
+  private async confirmMemory(doc: vscode.TextDocument): Promise<boolean> {
+    const over = await this.estimates.overLimit(doc);
+    if (!over.length) return true;
+    const first = over[0];
+    const title = over.length > 1
+      ? `${over.length} runs of this sweep may not fit in memory: ${over.map((r) => r.label).join(', ')}.`
+      : 'This run may not fit in memory.';
+    const detail = `${overLimitMessage(first.memory!, over.length > 1 ? first.label : undefined)}\n\nThe estimate is worked out from the model's config; an out-of-memory error ends the run failed, checkpoints kept.`;
+    const choice = await vscode.window.showWarningMessage(title, { modal: true, detail }, 'Start anyway');
+    return choice === 'Start anyway';
+  }
+
+  /** "Estimate Memory" (palette, or the CodeLens above method:): estimates again and says the result. */
+  async estimateMemory(arg?: vscode.Uri): Promise<void> {
+    if (!(await requireTrust('estimate memory (it runs the trainer)'))) return;
+    const doc = await this.experimentDocument(arg);
+    if (!doc) return;
+    const runs = await this.estimates.estimate(doc);
+    if (!runs) {
+      const state = this.estimates.get(doc);
+      void vscode.window.showWarningMessage(`No memory estimate: ${state?.state === 'error' ? state.message : 'fix the errors in the file first'}`);
+      return;
+    }
+    const over = runs.filter((r) => isOver(r.memory));
+    const text = lensTitle(runs).replace(/^\$\([^)]+\) /, '');
+    const detail = estimateDetail(runs);
+    if (over.length) void vscode.window.showWarningMessage(`Memory: ${overLimitMessage(over[0].memory!, runs.length > 1 ? over[0].label : undefined)}`);
+    else void vscode.window.showInformationMessage(`Memory: ${text}`, { detail } as vscode.MessageOptions);
   }
 
   async stop(arg: RunArg, selected?: readonly RunsNode[]): Promise<void> {

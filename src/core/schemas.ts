@@ -7,14 +7,16 @@ import statusSchema from '../../schemas/status.schema.json';
 import metaSchema from '../../schemas/meta.schema.json';
 import slurmSchema from '../../schemas/slurm.schema.json';
 import analysisSchema from '../../schemas/analysis.schema.json';
+import estimateSchema from '../../schemas/estimate.schema.json';
 import type { ExperimentConfig } from './generated/experiment';
 import type { RunEvent } from './generated/events';
 import type { RunStatus } from './generated/status';
 import type { RunMeta } from './generated/meta';
 import type { SlurmRecord } from './generated/slurm';
 import type { AnalysisConfig } from './generated/analysis';
+import type { EstimateItem, PlannedRunEstimate } from './generated/estimate';
 
-export { experimentSchema, eventsSchema, statusSchema, metaSchema, slurmSchema, analysisSchema };
+export { experimentSchema, eventsSchema, statusSchema, metaSchema, slurmSchema, analysisSchema, estimateSchema };
 export type { ErrorObject };
 
 let ajvInstance: Ajv | undefined;
@@ -25,7 +27,7 @@ export function ajv(): Ajv {
     // strict: false because the schemas use `default` next to `$ref` and nullable types with `minimum`,
     // both valid draft-07 that Ajv's strict mode only warns about.
     ajvInstance = new Ajv({ allErrors: true, verbose: true, strict: false });
-    for (const s of [experimentSchema, eventsSchema, statusSchema, metaSchema, slurmSchema, analysisSchema]) ajvInstance.addSchema(s as object);
+    for (const s of [experimentSchema, eventsSchema, statusSchema, metaSchema, slurmSchema, analysisSchema, estimateSchema]) ajvInstance.addSchema(s as object);
   }
   return ajvInstance;
 }
@@ -43,6 +45,10 @@ export const validateMeta = (): ValidateFunction<RunMeta> => compiled<RunMeta>(m
 export const validateSlurm = (): ValidateFunction<SlurmRecord> => compiled<SlurmRecord>(slurmSchema.$id);
 /** An analysis run's config.yaml (meta.json kind: analysis); its model, evals and spectra refer into the experiment schema. */
 export const validateAnalysis = (): ValidateFunction<AnalysisConfig> => compiled<AnalysisConfig>(analysisSchema.$id);
+/** One item of `python -m finetune_lab estimate`'s output. */
+export const validateEstimateItem = (): ValidateFunction<EstimateItem> => compiled<EstimateItem>(`${estimateSchema.$id}#/definitions/estimateItem`);
+/** One item of `finetune-lab run FILE --dry-run --json`'s output. */
+export const validatePlannedRun = (): ValidateFunction<PlannedRunEstimate> => compiled<PlannedRunEstimate>(`${estimateSchema.$id}#/definitions/plannedRun`);
 
 /** A validator for one part of the experiment schema, by JSON pointer (e.g. `/properties/lora/properties/rank`). */
 export function validateExperimentAt(pointer: string): ValidateFunction | undefined {

@@ -1,8 +1,12 @@
-// CodeLens at the top of an experiment file: "▶ Start run" / "▶ Start sweep (N runs)" and "Open last run".
-// In Restricted Mode the first lens says why starting is off instead.
+// CodeLens at the top of an experiment file: "▶ Start run" / "▶ Start sweep (N runs)" and "Open last run";
+// above `method:` the memory estimate (memoryEstimates.ts), or a lens that asks for it.
+// In Restricted Mode the first lens says why starting is off instead, and there is no estimate.
 import * as vscode from 'vscode';
+import { estimateDetail, lensTitle } from '../core/memoryEstimate';
 import { expandSweep } from '../core/sweep';
+import { rangeOf } from '../core/yamlPositions';
 import type { RunManager } from '../runManager';
+import type { MemoryEstimates } from './memoryEstimates';
 import { parsedExperiment } from './parsedCache';
 
 export class ExperimentCodeLensProvider implements vscode.CodeLensProvider {
@@ -10,8 +14,9 @@ export class ExperimentCodeLensProvider implements vscode.CodeLensProvider {
   private readonly _onDidChange = new vscode.EventEmitter<void>();
   readonly onDidChangeCodeLenses = this._onDidChange.event;
 
-  constructor(private readonly runs: RunManager) {
+  constructor(private readonly runs: RunManager, private readonly estimates: MemoryEstimates) {
     runs.onDidChangeRuns(() => this._onDidChange.fire());
+    estimates.onDidChange(() => this._onDidChange.fire());
     vscode.workspace.onDidGrantWorkspaceTrust(() => this._onDidChange.fire());
   }
 
@@ -38,7 +43,21 @@ export class ExperimentCodeLensProvider implements vscode.CodeLensProvider {
       lenses.push(new vscode.CodeLens(top, { title: `$(history) Open last run (${last.status.state})`, command: 'finetuneLab.openLastRun', arguments: [doc.uri] }));
     }
     lenses.push(new vscode.CodeLens(top, { title: '$(preview) Form', command: 'finetuneLab.openExperimentForm', arguments: [doc.uri] }));
+    if (vscode.workspace.isTrusted && parsed.ok && parsed.value) lenses.push(this.memoryLens(doc));
     return lenses;
+  }
+
+  /** Above `method:`: the estimate, "estimating…", why there is none, or a lens that asks for it. */
+  private memoryLens(doc: vscode.TextDocument): vscode.CodeLens {
+    const parsed = parsedExperiment(doc);
+    const r = rangeOf({ doc: parsed.doc, lineCounter: parsed.lineCounter, text: parsed.text }, ['method'], 'key');
+    const at = new vscode.Range(r.line - 1, 0, r.line - 1, 0);
+    const state = this.estimates.get(doc);
+    const command = { command: 'finetuneLab.estimateMemory', arguments: [doc.uri] };
+    if (state?.state === 'running') return new vscode.CodeLens(at, { ...command, title: '$(sync~spin) Estimating memory…' });
+    if (state?.state === 'done') return new vscode.CodeLens(at, { ...command, title: lensTitle(state.runs), tooltip: `${estimateDetail(state.runs)}\n\nClick to estimate again.` });
+    if (state?.state === 'error') return new vscode.CodeLens(at, { ...command, title: `$(warning) No memory estimate: ${state.message}`, tooltip: 'Click to try again.' });
+    return new vscode.CodeLens(at, { ...command, title: '$(server) Estimate memory', tooltip: 'Memory per GPU (or on the CPU) of each run, from the model\'s config alone: runs the trainer once. Saving the file does it too.' });
   }
 }
 

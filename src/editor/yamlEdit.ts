@@ -164,3 +164,21 @@ export function splitPath(dotted: string): PathSeg[] {
   if (dotted.startsWith('sweep.')) return ['sweep', dotted.slice('sweep.'.length)];
   return dotted.split('.').map((s) => (/^\d+$/.test(s) ? Number(s) : s));
 }
+
+/**
+ * Several dotted keys set one after another with setValueEdit (each edit as small as the others), as one
+ * edit of the span that changed; undefined when a key cannot be set.
+ */
+export function setValuesEdit(text: string, values: Record<string, unknown>): TextEdit | undefined {
+  let next = text;
+  for (const [key, value] of Object.entries(values)) {
+    const edit = setValueEdit(next, splitPath(key), value);
+    if (!edit) return undefined;
+    next = next.slice(0, edit.start) + edit.text + next.slice(edit.end);
+  }
+  let start = 0;
+  while (start < text.length && start < next.length && text[start] === next[start]) start++;
+  let tail = 0;
+  while (tail < text.length - start && tail < next.length - start && text[text.length - 1 - tail] === next[next.length - 1 - tail]) tail++;
+  return { start, end: text.length - tail, text: next.slice(start, next.length - tail) };
+}

@@ -9,6 +9,8 @@ import { formatDuration } from '../../src/core/duration';
 import { summarizeRun } from '../../src/core/runSummary';
 import { parseEvents } from '../../src/core/events';
 import { repoRoot, tmpDir } from './helpers';
+import type { PlannedRunEstimate } from '../../src/core/memoryEstimate';
+import { validatePlannedRun } from '../../src/core/schemas';
 
 async function capture(fn: () => Promise<number>): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
@@ -38,8 +40,31 @@ test('run --dry-run lists the planned runs and writes nothing', async () => {
   assert.equal(r.code, 0);
   assert.match(r.out, /full/);
   assert.match(r.out, /lora-r16/);
+  // each run's memory estimate (builtin:small on the CPU: a few hundred MB, checked against host RAM)
+  assert.match(r.out, /lora-r16 .* ≈ \d+\.\d+ GiB on the CPU \(weights \d/);
+  assert.doesNotMatch(r.out + r.err, /over the limit|memory estimate unavailable/);
   assert.equal(fs.existsSync(runs), false);
   assert.equal((await capture(() => main(['list', '--runs-dir', runs]))).code, 0);
+});
+
+test('run --dry-run --json: one object per planned run with its memory, as the schema says; over a limit it warns', async () => {
+  const dir = tmpDir();
+  const file = path.join(dir, 'big.finetune.yaml');
+  fs.writeFileSync(file, 'name: big\nmodel: {base: builtin:350m}\ndata: {train: builtin:brown, seq_len: 1024}\nmethod: full\ntrain: {batch_size: 8}\nsweep: {lora.rank: [8, 64], method: [full, lora]}\n');
+  const r = await capture(() => main(['run', file, '--dry-run', '--json', '--memory-limit-gib', '4', '--runs-dir', path.join(dir, 'runs')]));
+  assert.equal(r.code, 0, r.err);
+  const items = JSON.parse(r.out) as PlannedRunEstimate[];
+  const validate = validatePlannedRun();
+  for (const item of items) assert.ok(validate(item), JSON.stringify(validate.errors));
+  assert.deepEqual(items.map((i) => i.label), ['full', 'lora-r8', 'lora-r64']); // full with either rank is one run
+  for (const { memory } of items) {
+    assert.ok(memory && memory.total_gib > 4 && memory.devices === 1 && memory.device === 'cuda' && memory.fits === false);
+    for (const k of ['weights_gib', 'gradients_gib', 'optimizer_gib', 'activations_gib'] as const) assert.ok(memory[k] >= 0, k);
+  }
+  assert.ok(items[2].memory!.params.trainable > items[1].memory!.params.trainable);
+  assert.match(r.err, /warning: Run full needs ≈ [\d.]+ GiB per GPU .* over the 2\.8 GiB usable of 4 GiB per GPU \(the limit set\)\. (Would fit|Nothing tried fits)/);
+  assert.equal(fs.existsSync(path.join(dir, 'runs')), false);
+  await assert.rejects(main(['run', file, '--json']), /--json goes with --dry-run/);
 });
 
 test('results table and progress line from the events fixture', () => {

@@ -70,6 +70,22 @@ export const FILES = {
   // The Experiment Form scenario edits this one through the form and the text: block style with
   // comments, as people write them, so a form edit that re-formats the file or drops a comment shows.
   'form-lora.finetune.yaml': FORM_FILE,
+  // The memory estimate scenario: full finetuning of the 350M built-in at batch 16 × 1024 tokens, which
+  // does not fit a 24 GiB GPU (finetuneLab.memoryLimitGiB) without gradient checkpointing. Only estimated:
+  // never started.
+  'memory-full.finetune.yaml': [
+    '# Full finetuning of builtin:350m: will it fit a 24 GiB GPU?',
+    'name: e2e-memory',
+    'model: {base: builtin:350m}',
+    'data: {train: builtin:python-stdlib, format: text, seq_len: 1024}',
+    ...evals(50),
+    'method: full',
+    'train:',
+    '  steps: 100',
+    '  batch_size: 16',
+    '  lr: 2.0e-5',
+    '',
+  ].join('\n'),
   // Two mistakes a user makes: an unknown method and a negative step count.
   'broken.finetune.yaml': [
     'name: e2e-broken',

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EXTENSION_ID, canvasStats } from './harness.mjs';
 import { assert } from './runner.mjs';
-import { FORM_FILE } from './fixtures.mjs';
+import { FILES, FORM_FILE } from './fixtures.mjs';
 
 const STATES = /\b(queued|running|completed|failed|stopped)\b/i;
 
@@ -186,6 +186,21 @@ async function typeInForm(wb, frame, name, text) {
   await box.click();
   await box.selectText();
   await wb.page.keyboard.type(text, { delay: 30 });
+}
+
+/** Sets a number setting in the Settings editor (user scope): search for it, type the value. */
+async function setNumberSetting(wb, id, value) {
+  await wb.command('Preferences: Open User Settings');
+  const search = wb.page.locator('.settings-editor .search-container .monaco-editor').first();
+  await search.waitFor({ state: 'visible', timeout: 20_000 });
+  await search.click();
+  await wb.page.keyboard.press('Control+a');
+  await wb.page.keyboard.type(id);
+  const input = wb.page.locator('.settings-editor .setting-item-contents', { hasText: /Memory Limit Gi B|memoryLimitGiB/i }).locator('input').first();
+  await input.waitFor({ state: 'visible', timeout: 20_000 });
+  await input.fill(String(value));
+  await input.press('Tab');
+  await sleep(1500); // the Settings editor writes after a short delay
 }
 
 export function defineScenarios(runner) {
@@ -713,6 +728,71 @@ export function defineScenarios(runner) {
     assert(rec?.job_id && done.row.text.includes(`job ${rec.job_id}`), `completed row "${done.row.text}" lacks slurm.json's job ${rec?.job_id}`);
     assert(existsSync(join(runsDir(ws), id, 'slurm.sbatch')), `no slurm.sbatch in ${id}`);
     assert(/Slurm job \d+ on /.test(trainLogTail(ws, id, 200000)), `train.log of ${id} is not the job's output`);
+  });
+
+  runner.scenario('memory estimate: a CodeLens above method:, a warning over the GPU limit with what fits, Start asks first, a quick fix makes it fit', { timeout: 600_000 }, async ({ wb, ws }) => {
+    await wb.openFile('memory-full.finetune.yaml');
+    // Nothing runs Python until asked (or the file is saved): the lens offers the estimate.
+    const ask = await wb.waitForCodeLens(/Estimate memory/, 30_000);
+    await ask.click();
+    const lensWith = (pred, what, timeout = 240_000) => until(what, async () => (await wb.codeLenses()).find(pred) ?? null, Boolean, timeout);
+    const parts = /≈ [\d.]+ GiB (on the CPU|per GPU) \(weights [\d.]+ · grads [\d.]+ · optimizer [\d.]+ · activations [\d.]+\)/;
+    const cpu = await lensWith((t) => /GiB on the CPU/.test(t), 'the CodeLens with the estimate on the CPU (no GPU here)');
+    assert(parts.test(cpu), `the estimate lens reads "${cpu}"`);
+    await wb.shot('estimate-cpu');
+    // Planning for a 24 GiB GPU: the setting, typed into the Settings editor as a user would.
+    await setNumberSetting(wb, 'finetuneLab.memoryLimitGiB', 24);
+    await wb.shot('setting');
+    await wb.openFile('memory-full.finetune.yaml');
+    try {
+      const gpu = await lensWith((t) => /per GPU.*over the [\d.]+ GiB usable/.test(t), 'the CodeLens with the estimate per GPU, over the 24 GiB limit');
+      assert(parts.test(gpu), `the estimate lens reads "${gpu}"`);
+      const total = Number(gpu.match(/≈ ([\d.]+) GiB/)[1]);
+      assert(total > 21.8, `${total} GiB is not over the 21.8 GiB usable of 24 GiB`);
+      // Problems: the warning with the numbers and what would fit.
+      await wb.command('View: Focus Problems (Errors, Warnings, Infos)').catch(async () => wb.command('View: Toggle Problems (Errors, Warnings, Infos)'));
+      const warning = await until('the memory warning in Problems', async () => (await wb.page.locator('.markers-panel .monaco-list-row').allInnerTexts())
+        .map((t) => t.replace(/\s+/g, ' ')).find((t) => /needs ≈ [\d.]+ GiB per GPU/.test(t)) ?? null, Boolean, 30_000);
+      assert(/over the 21\.8 GiB usable of 24 GiB per GPU/.test(warning), `the warning does not name the limit: ${warning}`);
+      assert(/Would fit: .*train\.gradient_checkpointing: true → [\d.]+ GiB/.test(warning), `the warning does not say what would fit: ${warning}`);
+      // The warning sits on batch_size (the activations are most of it); hovering it shows the whole message.
+      const batchLine = wb.page.locator('.editor-group-container.active .monaco-editor .view-line', { hasText: 'batch_size: 16' }).first();
+      await batchLine.locator('span', { hasText: 'batch_size' }).first().hover();
+      const hover = await until('the warning in the hover of batch_size', () => wb.page.locator('.monaco-hover').first().innerText().catch(() => ''), (t) => /Would fit/.test(t), 20_000);
+      assert(/needs ≈ [\d.]+ GiB per GPU/.test(hover), `the hover reads: ${hover}`);
+      await wb.shot('memory-warning');
+      // Start asks first, with the numbers; Cancel starts nothing.
+      await startFromCodeLens(wb);
+      const dialog = wb.page.locator('.monaco-dialog-box');
+      await dialog.waitFor({ state: 'visible', timeout: 120_000 });
+      const said = (await dialog.innerText()).replace(/\s+/g, ' ');
+      await wb.shot('start-confirm');
+      assert(/may not fit in memory/.test(said) && /≈ [\d.]+ GiB per GPU/.test(said) && /Start anyway/.test(said), `the confirmation reads: ${said}`);
+      await dialog.locator('.monaco-button', { hasText: 'Cancel' }).first().click();
+      await dialog.waitFor({ state: 'hidden', timeout: 10_000 });
+      await sleep(1000);
+      assert(runFolders(ws, 'e2e-memory').length === 0, 'Cancel started a run anyway');
+      // The quick fix applies the advice; saving re-estimates: it fits.
+      await batchLine.click({ position: { x: 4, y: 4 } });
+      await wb.page.keyboard.press('Control+.');
+      const fix = wb.page.locator('.action-widget .monaco-list-row, .context-view .action-item', { hasText: /Fit in memory: train\.gradient_checkpointing: true/ }).first();
+      await fix.waitFor({ state: 'visible', timeout: 15_000 });
+      await wb.shot('quick-fix');
+      await fix.click();
+      await until('the file with gradient_checkpointing: true', () => editorText(wb), (t) => /gradient_checkpointing: true/.test(t) && /# Full finetuning of builtin:350m/.test(t), 10_000);
+      await wb.page.keyboard.press('Control+s');
+      const fits = await lensWith((t) => /per GPU/.test(t) && !/over the/.test(t), 'the CodeLens without "over the limit" after the fix');
+      assert(!/over the/.test(fits) && parts.test(fits), `after the fix the lens reads "${fits}"`);
+      // The fix adds that one line: comments, flow maps and numbers as written stay.
+      const saved = readFileSync(join(ws, 'memory-full.finetune.yaml'), 'utf8');
+      const want = FILES['memory-full.finetune.yaml'].replace('  lr: 2.0e-5\n', '  lr: 2.0e-5\n  gradient_checkpointing: true\n');
+      assert(saved === want, `the fix changed more than one line:\n${saved}`);
+      await until('no memory warning in Problems', async () => (await wb.page.locator('.markers-panel .monaco-list-row').allInnerTexts()).some((t) => /needs ≈/.test(t)), (v) => v === false, 30_000);
+      await wb.shot('memory-fits');
+    } finally {
+      await setNumberSetting(wb, 'finetuneLab.memoryLimitGiB', 0).catch(() => {});
+      await wb.command('View: Close All Editors').catch(() => {});
+    }
   });
 
   runner.scenario('an invalid experiment shows a diagnostic in Problems and Start refuses with the reason', { timeout: 90_000 }, async ({ wb, ws }) => {

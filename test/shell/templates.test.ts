@@ -10,6 +10,7 @@ const DATA: Pick<TemplateOptions, 'train' | 'format'>[] = [
   { train: 'builtin:python-stdlib', format: 'text' },
   { train: 'builtin:arithmetic', format: 'instruction' },
   { train: 'data/my set.jsonl', format: 'instruction' },
+  { train: 'data/chats.jsonl', format: 'chat' },
 ];
 const BASES = ['builtin:tiny', 'builtin:small', 'builtin:125m', 'builtin:350m', 'hf:HuggingFaceTB/SmolLM2-135M', 'hf:/home/me/models/my model'];
 

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import YAML from 'yaml';
-import { applyEdit, renameKeyEdit, setValueEdit, splitPath } from '../../src/editor/yamlEdit';
+import { applyEdit, renameKeyEdit, setValueEdit, setValuesEdit, splitPath } from '../../src/editor/yamlEdit';
 import { pathAtOffset } from '../../src/editor/yamlPath';
 import { fieldDoc } from '../../src/editor/fieldDocs';
 
@@ -33,6 +33,17 @@ test('adding keys to block and flow maps, and new sections', () => {
   assert.deepEqual(YAML.parse(spectra).spectra, { every_steps: 0 });
   assert.match(spectra, /# top comment\nname: x   # trailing/);
   assert.deepEqual(YAML.parse(set(['sweep', 'lora.rank'], [4, 16])).sweep, { 'train.lr': [1e-5, 5e-5], 'lora.rank': [4, 16] });
+});
+
+test('several keys at once (a memory advice): one small edit, the rest of the file as it was', () => {
+  const edit = setValuesEdit(TEXT, { 'train.batch_size': 4, 'train.grad_accum': 4, 'launcher.kind': 'torchrun', 'launcher.nproc_per_node': 8, 'launcher.sharding': 'fsdp' })!;
+  const out = applyEdit(TEXT, edit);
+  assert.ok(edit.start > TEXT.indexOf('steps: 200'), 'nothing before the train section changed');
+  assert.deepEqual(YAML.parse(out).train, { lr: 2e-4, steps: 200, batch_size: 4, grad_accum: 4 });
+  assert.deepEqual(YAML.parse(out).launcher, { kind: 'torchrun', nproc_per_node: 8, sharding: 'fsdp' });
+  assert.ok(out.startsWith(TEXT.slice(0, TEXT.indexOf('evals:'))), 'comments and flow maps above untouched');
+  assert.match(out, /lr: 2\.0e-4   # why/);
+  assert.equal(applyEdit(TEXT, setValuesEdit(TEXT, { 'lora.rank': 64 })!), TEXT.replace('rank: 16', 'rank: 64'));
 });
 
 test('removing a key removes its line only', () => {

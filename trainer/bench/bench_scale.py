@@ -51,6 +51,16 @@ PEAK_BF16_TFLOPS = [
     (r"H100.*PCIe", 756.0), (r"H100|H200|GH200", 989.0), (r"B200", 2250.0), (r"A100", 312.0),
     (r"L40S", 362.0), (r"A10G", 125.0), (r"RTX 4090", 165.0), (r"L4\b", 121.0),
 ]
+# Llama shapes measured from a config (random weights). "1b" is Llama-3.2-1B's (1.24B parameters
+# with its 128,256 vocabulary and tied embeddings); "100m" a GPT-2-small-sized Llama (100M with a
+# 32,000 vocabulary, tied).
+LLAMA_SIZES = {
+    "100m": dict(hidden_size=768, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=12,
+                 num_key_value_heads=4, max_position_embeddings=4096, vocab_size=32000, tie_word_embeddings=True),
+    "1b": dict(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
+               num_key_value_heads=8, max_position_embeddings=8192, vocab_size=128256, tie_word_embeddings=True,
+               rope_theta=500000.0),
+}
 LORA = {"rank": 16, "alpha": 32, "dropout": 0.05, "target_modules": "all", "variant": "lora"}
 LR = {"lora": 2e-4, "full": 2e-5}
 
@@ -143,7 +153,7 @@ def prepare(cases: list[Case], root: Path, device: str) -> dict:
     import torch
 
     from finetune_lab.data import stdlib_documents
-    from finetune_lab.random_models import LLAMA_SIZES, train_tokenizer, write_random_model
+    from finetune_lab.offline_models import byte_bpe_tokenizer, save_model_folder
 
     docs = [text for _, text in stdlib_documents()]
     data, size = root / "data.jsonl", 0
@@ -162,12 +172,12 @@ def prepare(cases: list[Case], root: Path, device: str) -> dict:
             configs[model] = dims(builtin_config(model.split(":")[1]).to_dict())
             continue
         if tokenizer is None:
-            tokenizer = train_tokenizer(docs[:200], vocab_size=2000)
+            tokenizer = byte_bpe_tokenizer(docs[:50], vocab_size=2000)
         size_name = model.removeprefix("llama-")
         t0 = time.time()
         dtype = torch.bfloat16 if device == "cuda" else torch.float32
-        folder = write_random_model(root / model, "llama", tokenizer, dtype=dtype, device=device,
-                                    **LLAMA_SIZES[size_name])
+        folder = save_model_folder(root / model, "llama", tokenizer, dtype=dtype, device=device,
+                                   **LLAMA_SIZES[size_name])
         print(f"[bench] built {model} in {time.time() - t0:.0f}s", flush=True)
         bases[model] = f"hf:{folder}"
         configs[model] = dims(json.loads((folder / "config.json").read_text()))

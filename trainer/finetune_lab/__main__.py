@@ -1,5 +1,5 @@
-"""Command line: python -m finetune_lab {run,torchrun,doctor,pretrain,export-onnx,analyse,reduce-intruders}
-(see docs/DECISIONS.md)."""
+"""Command line: python -m finetune_lab {run,torchrun,doctor,estimate,pretrain,export-onnx,analyse,
+reduce-intruders} (see docs/DECISIONS.md)."""
 
 import argparse
 import json
@@ -22,6 +22,14 @@ def main(argv=None) -> int:
     sub.add_parser("torchrun", help="python -m torch.distributed.run ARGS, exit code 0 when the run completed or "
                    "stopped (Slurm batch scripts)")
     sub.add_parser("doctor", help="print the environment as JSON")
+    p_est = sub.add_parser("estimate", help="memory estimate of run configs as JSON (schemas/estimate.schema.json)")
+    p_est.add_argument("--config", required=True, help="a JSON or YAML file holding a run config or a list of them; - reads stdin")
+    p_est.add_argument("--base-dir", default=None, help="folder a relative hf: model folder is relative to (default: the file's)")
+    p_est.add_argument("--gpu-gib", type=float, default=None, help="check against GPUs of this much memory (assumes CUDA)")
+    p_est.add_argument("--gpus", type=int, default=None, help="with --gpu-gib: how many such GPUs (FSDP advice; default 1)")
+    p_est.add_argument("--gpu-name", default=None, help="with --gpu-gib: the GPU's name, as doctor reported it (default: "
+                       "the limit is a setting)")
+    p_est.add_argument("--no-advice", action="store_true", help="skip re-estimating what would make a run fit")
     p_pre = sub.add_parser("pretrain", help="pretrain (or find cached) a built-in base")
     p_pre.add_argument("--model", default="builtin:tiny")
     p_pre.add_argument("--steps", type=int, default=None)
@@ -64,6 +72,8 @@ def main(argv=None) -> int:
         from .doctor import doctor
         print(json.dumps(doctor(), indent=2))
         return 0
+    if args.command == "estimate":
+        return estimate_command(args.config, args.base_dir, args.gpu_gib, args.gpus, args.gpu_name, not args.no_advice)
     if args.command == "export-onnx":
         return export_command(args.run_dir, args.checkpoint)
     if args.command in ("analyse", "reduce-intruders"):
@@ -234,6 +244,22 @@ def pretrain_command(model: str, steps: int | None) -> int:
         return 0
     pretrained_builtin(size, steps=steps)
     print(f"pretrained {folder}", flush=True)
+    return 0
+
+
+def estimate_command(config: str, base_dir: str | None, gpu_gib: float | None, gpus: int | None,
+                     gpu_name: str | None, advice: bool) -> int:
+    """One JSON array on stdout, an item per config ({"memory": ...} or {"error": ...}); exit 1
+    with one line on stderr when the input itself cannot be read."""
+    from .estimate import base_dir_default, estimate_many, read_configs
+    try:
+        text = sys.stdin.read() if config == "-" else open(config, encoding="utf-8").read()
+        configs = read_configs(text)
+    except (OSError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr, flush=True)
+        return 1
+    items = estimate_many(configs, base_dir or base_dir_default(config), gpu_gib, advice, gpus, gpu_name)
+    print(json.dumps(items), flush=True)
     return 0
 
 

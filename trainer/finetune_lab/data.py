@@ -280,9 +280,19 @@ class InstructionBatches:
             labels = [-100] * len(p) + r
             pad = seq_len + 1 - len(ids)
             self.rows.append((ids + [tokenizer.pad_token_id] * pad, labels + [-100] * pad))
-        self.n_windows = len(self.rows)
+        self._init_rows(self.rows, seq_len, batch_size, seed)
+
+    def _init_rows(self, rows: list[tuple[list[int], list[int]]], seq_len: int, batch_size: int, seed: int) -> None:
+        self.rows, self.n_windows = rows, len(rows)
         self.seq_len, self.batch_size, self.seed = seq_len, batch_size, seed
         self._perms: dict[int, torch.Tensor] = {}
+
+    @classmethod
+    def from_rows(cls, rows: list[tuple[list[int], list[int]]], seq_len: int, batch_size: int, seed: int):
+        """Batches of ready (ids, labels) rows, each seq_len + 1 long (chat.chat_rows)."""
+        batches = cls.__new__(cls)
+        batches._init_rows(rows, seq_len, batch_size, seed)
+        return batches
 
     _perm = PackedText._perm
 
@@ -297,7 +307,14 @@ class InstructionBatches:
 
 
 def make_batches(data_cfg: dict, tokenizer, batch_size: int, seed: int, base_dir: Path):
-    """The training batch source for a run's ``data`` section (format text | instruction)."""
+    """The training batch source for a run's ``data`` section (format text | instruction | chat)."""
+    if data_cfg["format"] == "chat":
+        from .chat import chat_rows, load_conversations
+        source, _ = parse_ref(data_cfg["train"])
+        if source.startswith("builtin:"):
+            raise ValueError(f"data.train: data.format chat needs a .jsonl of {{\"messages\": [...]}} rows, not {source}")
+        rows = chat_rows(load_conversations(_jsonl_path(source, base_dir)), tokenizer, data_cfg["seq_len"])
+        return InstructionBatches.from_rows(rows, data_cfg["seq_len"], batch_size, seed)
     if data_cfg["format"] == "instruction":
         return InstructionBatches(load_examples(data_cfg["train"], base_dir), tokenizer,
                                   data_cfg["seq_len"], batch_size, seed)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import os
 import platform
 import sys
 
@@ -23,11 +24,30 @@ def _version(module: str) -> str | None:
         return "present"
 
 
+def gpu_list() -> list[dict]:
+    """This machine's CUDA GPUs: [{"index", "name", "memory_mb", "capability", "bf16"}] (empty without)."""
+    import torch
+    if not torch.cuda.is_available():
+        return []
+    out = []
+    for i in range(torch.cuda.device_count()):
+        p = torch.cuda.get_device_properties(i)
+        out.append({"index": i, "name": p.name, "memory_mb": round(p.total_memory / 2**20),
+                    "capability": f"{p.major}.{p.minor}", "bf16": p.major >= 8})
+    return out
+
+
+def host_memory_mb() -> int:
+    """Total RAM of this machine (the limit a CPU run's memory estimate is checked against)."""
+    return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**20)
+
+
 def doctor() -> dict:
-    """{"python", "platform", "torch", "cuda": {...}, "gpus": [{"index", "name", "memory_mb",
-    "capability", "bf16"}], "distributed": {...}, "libraries": {name: version or None}}.
+    """{"python", "platform", "host_memory_mb", "torch", "cuda": {...}, "gpus": [{"index", "name",
+    "memory_mb", "capability", "bf16"}], "distributed": {...}, "libraries": {name: version or None}}.
     The memory estimate reads ``gpus[].memory_mb``; fields are only ever added."""
-    info = {"python": sys.version.split()[0], "executable": sys.executable, "platform": platform.platform()}
+    info = {"python": sys.version.split()[0], "executable": sys.executable, "platform": platform.platform(),
+            "host_memory_mb": host_memory_mb()}
     try:
         import torch
     except Exception as e:
@@ -36,11 +56,7 @@ def doctor() -> dict:
     available = torch.cuda.is_available()
     info["cuda"] = {"available": available, "version": torch.version.cuda,
                     "bf16": bool(available and torch.cuda.is_bf16_supported())}
-    info["gpus"] = []
-    for i in range(torch.cuda.device_count() if available else 0):
-        p = torch.cuda.get_device_properties(i)
-        info["gpus"].append({"index": i, "name": p.name, "memory_mb": round(p.total_memory / 2**20),
-                             "capability": f"{p.major}.{p.minor}", "bf16": p.major >= 8})
+    info["gpus"] = gpu_list()
     info["mps"] = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     info["cpu_threads"] = torch.get_num_threads()
     info["distributed"] = _distributed(torch)

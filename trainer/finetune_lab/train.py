@@ -16,7 +16,6 @@ transformers' own activation checkpointing, non-reentrant.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import random
 import resource
@@ -35,6 +34,7 @@ from . import precision as prec
 from .config import load_config
 from .data import make_batches
 from .distributed import Silent, dist_env
+from .divergence import Diverged, nonfinite_name  # noqa: F401  (nonfinite_name: re-exported for the tests)
 from .events import EventWriter, read_events
 from .lora import apply_method
 from .losses import lm_loss
@@ -46,31 +46,6 @@ from .status import StatusFile
 
 class Stopped(Exception):
     """Raised when a stop was requested before training started (e.g. during pretraining)."""
-
-
-def nonfinite_name(value: float) -> str:
-    """How the events schema names a non-finite number: "NaN", "Infinity" or "-Infinity"."""
-    if math.isnan(value):
-        return "NaN"
-    return "Infinity" if value > 0 else "-Infinity"
-
-
-class Diverged(Exception):
-    """The training loss of optimizer step ``step`` (1-based, as train events number steps) was
-    not finite. The run ends failed at once: no train event or checkpoint for that step or after.
-
-    Args:
-        step (int): the first step whose loss was not finite.
-        value (float): that loss (NaN, inf or -inf).
-    """
-
-    def __init__(self, step: int, value: float):
-        self.step, self.value = step, nonfinite_name(value)
-        super().__init__(f"loss diverged ({self.value}) at step {step}")
-
-    def payload(self) -> dict:
-        """run_finished's ``diverged`` field."""
-        return {"step": self.step, "value": self.value}
 
 
 def pick_device(name: str) -> torch.device:
@@ -492,8 +467,12 @@ def run(run_dir: Path | str, resume: bool = False, stop_after: int | None = None
         tb = traceback.format_exc()
         print(tb, file=sys.stderr, flush=True)
         message = f"{type(e).__name__}: {e}"
-        if isinstance(e, torch.OutOfMemoryError):
-            message = "out of GPU memory: lower train.batch_size or data.seq_len, or use LoRA. " + message
+        if isinstance(e, torch.OutOfMemoryError):  # "out of memory at step N", the estimate and what fits
+            from .estimate import oom_message
+            step = recipe.step + 1 if hasattr(recipe, "optimizer") else None
+            message = oom_message(getattr(recipe, "cfg", None), step, getattr(recipe, "device", None), recipe.world_size)
+            recipe.step = step or recipe.step  # run_finished and status.json name the step that failed
+            recipe.status.update(step=recipe.step)
         with contextlib.suppress(Exception):
             recipe.cleanup("failed", message, tb)
         return 1

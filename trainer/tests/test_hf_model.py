@@ -10,7 +10,7 @@ import time
 import pytest
 
 from conftest import TRAINER, assert_valid_run_files
-from finetune_lab.random_models import TINY, write_random_model
+from finetune_lab.offline_models import byte_bpe_tokenizer, save_model_folder
 
 from finetune_lab.train import run
 
@@ -22,18 +22,35 @@ LINES = [
 ]
 
 
+# Tiny configs per architecture family (AutoConfig.for_model's names). Phi-3 fuses q/k/v and
+# gate/up into one matrix each; GPT-2 stores its matrices as Conv1D ([in, out]); GPT-NeoX fuses
+# query_key_value; Gemma ties the head to the embeddings.
+TINY = {
+    "llama": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                  num_key_value_heads=2, max_position_embeddings=128),
+    "qwen2": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                  num_key_value_heads=1, max_position_embeddings=128),
+    "gemma": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                  num_key_value_heads=1, head_dim=16, max_position_embeddings=128),
+    "phi3": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                 num_key_value_heads=2, max_position_embeddings=128),
+    "gpt2": dict(n_embd=32, n_layer=2, n_head=2, n_positions=128),
+    "gpt_neox": dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                     max_position_embeddings=128),
+}
+
+
 @functools.cache
 def tokenizer():
     """A byte-level BPE tokenizer trained offline (a few hundred tokens)."""
-    from finetune_lab.random_models import train_tokenizer
-    return train_tokenizer(LINES * 4, vocab_size=300)
+    return byte_bpe_tokenizer(LINES, vocab_size=300)
 
 
 @pytest.fixture(scope="module")
 def hf_folder(tmp_path_factory):
     """A tiny LlamaForCausalLM with a real (byte-level BPE) HF tokenizer, saved with save_pretrained
     (test_export_onnx imports this fixture too)."""
-    return write_random_model(tmp_path_factory.mktemp("hf-model"), "llama", tokenizer(), **TINY["llama"])
+    return save_model_folder(tmp_path_factory.mktemp("hf-model"), "llama", tokenizer(), **TINY["llama"])
 
 
 @pytest.mark.parametrize("method", ["lora", "full"])
@@ -85,7 +102,7 @@ ARCH_MODULES = {
 @pytest.fixture(scope="module")
 def arch_folders(tmp_path_factory):
     root = tmp_path_factory.mktemp("archs")
-    return {kind: write_random_model(root / kind, kind, tokenizer(), **TINY[kind]) for kind in ARCH_MODULES}
+    return {kind: save_model_folder(root / kind, kind, tokenizer(), **TINY[kind]) for kind in ARCH_MODULES}
 
 
 @pytest.mark.parametrize("kind", list(ARCH_MODULES))

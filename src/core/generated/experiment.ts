@@ -28,9 +28,9 @@ export interface ExperimentConfig {
   data: {
     train: DataRef;
     /**
-     * text: packed continued pretraining. instruction: prompt/response pairs, prompt masked out of the loss.
+     * text: packed continued pretraining. instruction: prompt/response pairs, prompt masked out of the loss. chat: rows {"messages": [{"role": system|user|assistant, "content": ...}]} rendered by the tokenizer's own chat template, the loss on the assistant's replies only (built-in models: a fixed 'Role: content' format).
      */
-    format?: "text" | "instruction";
+    format?: "text" | "instruction" | "chat";
     seq_len?: number;
   };
   evals?: {
