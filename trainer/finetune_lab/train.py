@@ -30,6 +30,7 @@ import torch
 from . import checkpoint as ckpt
 from .config import load_config
 from .data import make_batches
+from .evals import check_evals
 from .events import EventWriter, read_events
 from .lora import apply_method
 from .losses import lm_loss
@@ -147,6 +148,8 @@ class Recipe:
         self.status.start_heartbeat()
         self.status.update(phase="starting")
         self.cfg = cfg = load_config(self.run_dir)
+        if self.is_main:  # refuse a bad lm_eval task (unknown, code execution not allowed) before anything loads
+            check_evals(cfg.evals, data_base_dir(self.run_dir))
         t = cfg.train
         self.total_steps = t["steps"]
         self.status.update(total_steps=self.total_steps)
@@ -228,10 +231,16 @@ class Recipe:
             return  # evals and spectra are rank 0's (on its unwrapped model)
         if cfg.evals["learning"] or cfg.evals["forgetting"]:
             from .evals import Evaluator
-            self.evaluator = Evaluator(cfg.evals, self.tokenizer, cfg.data["seq_len"], self.device, self.base_dir)
+            self.evaluator = Evaluator(cfg.evals, self.tokenizer, cfg.data["seq_len"], self.device, self.base_dir,
+                                       run_dir=self.run_dir, on_log=self._eval_log)
+            self.evaluator.remember_base(self.model)  # still the base here, also when resuming (kl_to_base)
         if cfg.spectra["every_steps"] > 0:
             from .spectra import SpectraTracker
             self.spectra = SpectraTracker(self.model, cfg.method, cfg.spectra, cfg.lora, cfg.train["seed"])
+
+    def _eval_log(self, level: str, message: str) -> None:
+        self.events.emit("log", level=level, message=message)
+        print(f"{level}: {message}", flush=True)
 
     def _maybe_resume(self) -> int | None:
         if not self.resume:
