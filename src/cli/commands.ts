@@ -15,7 +15,8 @@ import { RunStore, RUN_FILES } from '../core/runStore';
 import { readEventsFrom } from '../core/events';
 import { cliPythonCandidates, findPython, packageRoot, stopRun, trainerCommand, trainerDir } from '../core/trainerLaunch';
 import { followRun } from './follow';
-import { formatTable, num } from './table';
+import { formatTable, num, scoresCell } from './table';
+import { summarizeRun, type RunSummary } from '../core/runSummary';
 import { runDemo } from './demo';
 import { runOnSlurm, stopOnSlurm } from './slurm';
 
@@ -123,24 +124,28 @@ async function slurmRuns(store: RunStore, ids: string[], opts: { detach: boolean
   return runOnSlurm(store, ids, { python, trainerDir: trainerDir(), detach: opts.detach, resume: opts.resume, jobEnv: opts.allowCode ? { FINETUNE_LAB_ALLOW_CODE_EXECUTION: '1' } : undefined });
 }
 
-async function lastLoss(dir: string): Promise<number | undefined> {
+async function runSummaryOf(dir: string): Promise<RunSummary | undefined> {
   try {
     const { events } = await readEventsFrom(path.join(dir, RUN_FILES.events), 0);
-    for (let i = events.length - 1; i >= 0; i--) { const e = events[i]; if (e.type === 'train') return e.loss; }
-  } catch { /* no events yet */ }
-  return undefined;
+    return summarizeRun(events);
+  } catch { return undefined; /* no events yet */ }
 }
 
 async function cmdList(runsDir: string): Promise<number> {
   const runs = await new RunStore(runsDir).list();
   if (!runs.length) { console.log(`no runs in ${runsDir}`); return 0; }
-  const rows = await Promise.all(runs.map(async (r) => [
-    r.id, r.status.state + (r.status.stale ? ' (stale)' : '') + (r.error ? ' (broken)' : ''),
-    `${r.status.step}/${r.status.total_steps}`, num(r.status.loss ?? (await lastLoss(r.dir))),
-    r.status.slurm ? `${r.status.slurm.text}${r.status.slurm.unknown ? ` (${r.status.slurm.unknown})` : ''}` : '',
-  ]));
-  const slurm = rows.some((r) => r[4]);
-  console.log(formatTable(['id', 'state', '>step', '>loss', ...(slurm ? ['slurm'] : [])], slurm ? rows : rows.map((r) => r.slice(0, 4))));
+  const rows = await Promise.all(runs.map(async (r) => {
+    const s = await runSummaryOf(r.dir);
+    return [
+      r.id, r.status.state + (r.status.stale ? ' (stale)' : '') + (r.error ? ' (broken)' : ''),
+      `${r.status.step}/${r.status.total_steps}`, num(r.status.loss ?? s?.finalTrainLoss),
+      // each eval task's last value, with its lm-eval version and n ("!": it failed at the last evaluation)
+      s ? scoresCell(s) : '',
+      r.status.slurm ? `${r.status.slurm.text}${r.status.slurm.unknown ? ` (${r.status.slurm.unknown})` : ''}` : '',
+    ];
+  }));
+  const slurm = rows.some((r) => r[5]);
+  console.log(formatTable(['id', 'state', '>step', '>loss', 'evals', ...(slurm ? ['slurm'] : [])], slurm ? rows : rows.map((r) => r.slice(0, 5))));
   return 0;
 }
 

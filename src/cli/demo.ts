@@ -49,8 +49,12 @@ export function quickVariant(text: string): string {
   for (const role of ['learning', 'forgetting']) {
     const tasks = doc.getIn(['evals', role]) as { items?: unknown[] } | undefined;
     (tasks?.items ?? []).forEach((_, i) => {
+      const type = doc.getIn(['evals', role, i, 'type']);
+      // each eval type has its own size key (the schema refuses another type's)
+      if (type === 'lm_eval') { doc.setIn(['evals', role, i, 'limit'], 4); doc.setIn(['evals', role, i, 'max_gen_toks'], 8); return; }
+      if (type === 'kl_to_base') { doc.setIn(['evals', role, i, 'n'], 4); return; }
       doc.setIn(['evals', role, i, 'max_examples'], 4);
-      if (doc.getIn(['evals', role, i, 'type']) === 'exact_match') doc.setIn(['evals', role, i, 'max_new_tokens'], 8);
+      if (type === 'exact_match') doc.setIn(['evals', role, i, 'max_new_tokens'], 8);
     });
   }
   if (Number(doc.getIn(['spectra', 'every_steps']) ?? 0) > 0) doc.setIn(['spectra', 'every_steps'], 3);

@@ -14,7 +14,8 @@ export interface TaskSummary {
   /** The last value (NaN when the task never produced one: it failed at every evaluation). */
   final: number;
   finalStep: number;
-  /** lm_eval: the task's version; n: examples scored (both as in the last evaluation). */
+  /** lm_eval: the lm-eval task name and its version; n: examples scored (as in the last evaluation). */
+  task?: string;
   version?: string | null;
   n?: number;
   /** The error of the last evaluation, when it failed (the last good value stays in `final`). */
@@ -57,7 +58,7 @@ export function summarizeRun(events: readonly RunEvent[]): RunSummary {
       const cur: TaskSummary = byName.get(key) ?? { name: t.name, role: t.role, type: t.type, metric: t.metric, higherIsBetter: t.higher_is_better, final: NaN, finalStep: -1 };
       if (ev.step >= cur.finalStep) {
         cur.error = t.error;
-        if (t.value !== null) { cur.final = t.value; cur.finalStep = ev.step; cur.version = t.version; cur.n = t.n; }
+        if (t.value !== null) { cur.final = t.value; cur.finalStep = ev.step; cur.version = t.version; cur.n = t.n; cur.task = t.task; }
       }
       if (ev.step === 0 && t.value !== null) cur.base = t.value;
       byName.set(key, cur);

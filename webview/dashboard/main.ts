@@ -18,6 +18,7 @@ import { readPalette, onThemeChange, runColor as colorOfRun, withAlpha, type Pal
 import { applyDefaults, makeChart, lineOptions, themeScales, bucketsFor, type Chart, type XMark } from '../common/charts';
 import { adoptStyles, el, card, Banner, button, checkbox, exportCsv, fmt, type Card } from '../common/ui';
 import { RunData, runLabel } from '../common/runData';
+import { evalShare, taskDetail } from '../../src/core/evalScores';
 
 /** restore: what the panel serializer needs after a reload (src/panels/serializers.ts). */
 interface State { smoothing: number; logY: boolean; restore?: RestoreInfo }
@@ -53,8 +54,10 @@ const trainCards: TrainCard[] = TRAIN_FIELDS.flatMap((f) => f.chart
 const lossCard = trainCards.find((c) => c.spec.smoothed) ?? trainCards[0];
 const smallCards = trainCards.filter((c) => c !== lossCard);
 const evalTitle = el('h2', 'section-title', 'Evaluation — learning (target domain) and forgetting (source domain)');
+/** How much of the wall time evaluation took (eval events carry their seconds): keep it small, ~10% at most. */
+const evalShareNote = el('p', 'legend-note eval-share');
 const evalGrid = el('div', 'grid');
-document.body.append(evalTitle, evalGrid);
+document.body.append(evalTitle, evalShareNote, evalGrid);
 const evalCards = { learning: card(evalGrid, 'Learning'), forgetting: card(evalGrid, 'Forgetting') };
 
 // ---- data -----------------------------------------------------------------------------
@@ -198,7 +201,7 @@ function drawRest(): void {
     applyMarks(ch, marks);
     ch.update('none');
   }
-  if (!unchanged(evalCards.learning, `${list.map((r) => r.info.id).join()}|${evalEpoch}|${themeEpoch}`)) drawEvals(list, compare);
+  if (!unchanged(evalCards.learning, `${list.map((r) => r.info.id).join()}|${evalEpoch}|${themeEpoch}`)) { drawEvals(list, compare); drawEvalShare(list); }
   document.dispatchEvent(new Event('finetunelab:drawn-all'));
 }
 
@@ -209,21 +212,39 @@ function drawEvals(list: RunData[], compare: boolean): void {
     const dash = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
     const sets: LineChart['data']['datasets'] = [];
     const dirs = new Set<string>();
+    const failures: string[] = [];
     list.forEach((r) => {
       const names = [...new Set(r.evals.flatMap((e) => e.tasks.filter((t) => t.role === role).map((t) => t.name)))];
       names.forEach((name, k) => {
         const pts = r.evals.map((e) => ({ x: e.step, y: e.tasks.find((t) => t.name === name && t.role === role)?.value ?? null }));
-        const t = r.evals.flatMap((e) => e.tasks).find((t) => t.name === name);
-        if (t) dirs.add(`${name} ${t.metric}${t.higherIsBetter ? ' ↑ better' : ' ↓ better'}`);
+        const mine = r.evals.flatMap((e) => e.tasks.filter((t) => t.name === name && t.role === role).map((t) => ({ t, step: e.step })));
+        // the newest entry that has a value: its version and n (an lm_eval task's) name the score
+        const t = [...mine].reverse().find((m) => m.t.value !== null)?.t ?? mine[0]?.t;
+        if (t) dirs.add(`${name} (${taskDetail(t)})${t.higherIsBetter ? ' ↑ better' : ' ↓ better'}`);
+        const failed = mine.filter((m) => m.t.error);
+        if (failed.length) failures.push(`${compare ? `${runLabel(r.info)} · ` : ''}${name} failed at step ${failed.map((m) => m.step).join(', ')}: ${failed.at(-1)!.t.error}`);
         sets.push({ label: compare ? `${runLabel(r.info)} · ${name}` : name, data: pts, borderColor: compare ? colorOf(r) : pal.series[(k + (role === 'learning' ? 2 : 1)) % 6],
           backgroundColor: compare ? colorOf(r) : pal.series[(k + (role === 'learning' ? 2 : 1)) % 6], borderDash: dash[k % dash.length], pointRadius: 3 });
       });
     });
     c.title.textContent = role === 'learning' ? 'Learning (target domain)' : 'Forgetting (source domain)';
-    c.note.textContent = [...dirs].join(' · ') || 'no evaluations yet';
+    c.note.textContent = [...[...dirs].join(' · ') || 'no evaluations yet', ...failures.map((f) => `⚠ ${f}`)].join(' · ');
+    c.note.title = failures.join('\n');
     ch.data.datasets = sets;
     ch.update('none');
   }
+}
+
+/** "evaluation took 4.2% of the wall time (12 s of 4m50s)", per run when several are shown. */
+function drawEvalShare(list: RunData[]): void {
+  const parts = list.flatMap((r) => {
+    const s = evalShare(r.evals, r.info.starts);
+    if (!s) return [];
+    const text = `${(100 * s.share).toFixed(1)}% of the wall time (${Math.round(s.evalSeconds)} s of ${Math.round(s.wallSeconds)} s${s.share > 0.1 ? ': lower the evals\' limit or raise evals.every_steps' : ''})`;
+    return [list.length > 1 ? `${runLabel(r.info)}: ${text}` : text];
+  });
+  evalShareNote.textContent = parts.length ? `Evaluation took ${parts.join(' · ')}` : '';
+  evalShareNote.classList.toggle('warn', list.some((r) => (evalShare(r.evals, r.info.starts)?.share ?? 0) > 0.1));
 }
 
 function updateBanner(list: RunData[]): void {
@@ -288,8 +309,10 @@ function exportAllCsv(): void {
   const name = runs.size === 1 ? [...runs.keys()][0] : 'compare';
   exportCsv(['run', ...TRAIN_FIELDS.map((f) => f.key), `${lossCard.key}_smoothed_${state.smoothing}`], rows, `${name}-train`);
   const evalRows: (string | number | null)[][] = [];
-  for (const r of runs.values()) for (const e of r.evals) for (const t of e.tasks) evalRows.push([r.info.id, e.step, t.role, t.name, t.metric, t.value, t.higherIsBetter ? 1 : 0]);
-  exportCsv(['run', 'step', 'role', 'task', 'metric', 'value', 'higher_is_better'], evalRows, `${name}-evals`);
+  for (const r of runs.values()) {
+    for (const e of r.evals) for (const t of e.tasks) evalRows.push([r.info.id, e.step, t.role, t.name, t.type, t.metric, t.value, t.higherIsBetter ? 1 : 0, t.version, t.n, e.seconds, t.error]);
+  }
+  exportCsv(['run', 'step', 'role', 'task', 'type', 'metric', 'value', 'higher_is_better', 'version', 'n', 'eval_seconds', 'error'], evalRows, `${name}-evals`);
 }
 
 // ---- messages -------------------------------------------------------------------------
