@@ -44,10 +44,14 @@ export function axisOptions(runs: readonly { evals: readonly EvalPoint[] }[], ro
   if (agg?.[role]) {
     const names = tasks.map((t) => t.name);
     const one = tasks.length === 1 ? tasks[0] : undefined;
+    const mixed = new Set(tasks.map((t) => t.higherIsBetter)).size > 1;
+    const list = names.join(' + ');
     out.push({
-      key: AGGREGATE, name: names.join(' + ') || (role === 'learning' ? 'target' : 'source'),
-      label: one ? `${one.name} (${taskDetail(one)})` : `mean of ${names.join(' + ')}`,
-      metric: one ? one.metric : [...new Set(tasks.map((t) => t.metric))].join('/') || 'score',
+      // an axis title has room for about 40 characters of name
+      key: AGGREGATE, name: one ? one.name : list.length <= 40 ? `mean of ${list}` : `mean of ${names.length} ${role} tasks`,
+      // mixed directions: the trainer negates the lower-is-better values before the mean
+      label: one ? `${one.name} (${taskDetail(one)})` : `mean of ${list}${mixed ? ' (losses negated)' : ''}`,
+      metric: one ? one.metric : mixed ? '' : [...new Set(tasks.map((t) => t.metric))].join('/'),
       higherIsBetter: agg[role]!.higherIsBetter,
     });
   }

@@ -24,7 +24,8 @@ const run = { evals: [point(0, 100, 2, 0.6, 0, 4), point(50, 160, 3, 0.55, 0.1, 
 test('axis options: the aggregate first, then each task with its metric, version and n', () => {
   const f = axisOptions([run], 'forgetting');
   assert.deepEqual(f.map((o) => o.key), ['aggregate', 'task:hellaswag', 'task:kl']);
-  assert.equal(f[0].label, 'mean of hellaswag + kl');
+  assert.equal(f[0].label, 'mean of hellaswag + kl (losses negated)');
+  assert.equal(f[0].name, 'mean of hellaswag + kl');
   assert.equal(f[1].label, 'hellaswag (acc_norm, v1.0, n=200)');
   assert.deepEqual([f[2].label, f[2].higherIsBetter], ['kl (kl, n=16)', false]);
   // a role with one task: the aggregate is that task, offered once under its own name

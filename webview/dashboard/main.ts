@@ -58,7 +58,23 @@ const evalTitle = el('h2', 'section-title', 'Evaluation — learning (target dom
 const evalShareNote = el('p', 'legend-note eval-share');
 const evalGrid = el('div', 'grid');
 document.body.append(evalTitle, evalShareNote, evalGrid);
-const evalCards = { learning: card(evalGrid, 'Learning'), forgetting: card(evalGrid, 'Forgetting') };
+/**
+ * One card per eval task (role, name): a loss, an accuracy and a KL have different scales, so each
+ * gets its own y axis; learning tasks first. Made as tasks appear, in that order.
+ */
+const evalCards = new Map<string, Card>();
+function evalCard(role: 'learning' | 'forgetting', name: string): Card {
+  const key = `${role}:${name}`;
+  let c = evalCards.get(key);
+  if (!c) {
+    c = card(evalGrid, name);
+    evalCards.set(key, c);
+    // keep learning cards before forgetting ones whatever order tasks appear in
+    const order = [...evalCards.entries()].sort(([a], [b]) => (a.startsWith('learning') === b.startsWith('learning') ? 0 : a.startsWith('learning') ? -1 : 1));
+    for (const [, cc] of order) evalGrid.append(cc.root);
+  }
+  return c;
+}
 
 // ---- data -----------------------------------------------------------------------------
 const runs = new Map<string, RunData>();
@@ -123,6 +139,7 @@ function decimated(r: RunData, key: SeriesKey, buckets: number): { x: number; y:
 const drawnFrom = new Map<Card, string>();
 let themeEpoch = 0;
 let evalEpoch = 0;
+let evalsDrawnFrom = '';
 function unchanged(c: Card, key: string): boolean {
   if (drawnFrom.get(c) === key) return true;
   drawnFrom.set(c, key);
@@ -201,38 +218,46 @@ function drawRest(): void {
     applyMarks(ch, marks);
     ch.update('none');
   }
-  if (!unchanged(evalCards.learning, `${list.map((r) => r.info.id).join()}|${evalEpoch}|${themeEpoch}`)) { drawEvals(list, compare); drawEvalShare(list); }
+  const evalsKey = `${list.map((r) => r.info.id).join()}|${evalEpoch}|${themeEpoch}`;
+  if (evalsKey !== evalsDrawnFrom) { evalsDrawnFrom = evalsKey; drawEvals(list, compare); drawEvalShare(list); }
   document.dispatchEvent(new Event('finetunelab:drawn-all'));
 }
 
 function drawEvals(list: RunData[], compare: boolean): void {
-  for (const role of ['learning', 'forgetting'] as const) {
-    const c = evalCards[role];
-    const ch = chartFor(c, 'score', false);
-    const dash = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
+  const dash = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
+  const keys = new Map<string, { role: 'learning' | 'forgetting'; name: string }>();
+  for (const r of list) for (const e of r.evals) for (const t of e.tasks) keys.set(`${t.role}:${t.name}`, { role: t.role, name: t.name });
+  let k = 0;
+  for (const { role, name } of [...keys.values()].sort((a, b) => (a.role === b.role ? 0 : a.role === 'learning' ? -1 : 1))) {
+    const c = evalCard(role, name);
     const sets: LineChart['data']['datasets'] = [];
-    const dirs = new Set<string>();
+    const details = new Set<string>();
     const failures: string[] = [];
-    list.forEach((r) => {
-      const names = [...new Set(r.evals.flatMap((e) => e.tasks.filter((t) => t.role === role).map((t) => t.name)))];
-      names.forEach((name, k) => {
-        const pts = r.evals.map((e) => ({ x: e.step, y: e.tasks.find((t) => t.name === name && t.role === role)?.value ?? null }));
-        const mine = r.evals.flatMap((e) => e.tasks.filter((t) => t.name === name && t.role === role).map((t) => ({ t, step: e.step })));
-        // the newest entry that has a value: its version and n (an lm_eval task's) name the score
-        const t = [...mine].reverse().find((m) => m.t.value !== null)?.t ?? mine[0]?.t;
-        if (t) dirs.add(`${name} (${taskDetail(t)})${t.higherIsBetter ? ' ↑ better' : ' ↓ better'}`);
-        const failed = mine.filter((m) => m.t.error);
-        if (failed.length) failures.push(`${compare ? `${runLabel(r.info)} · ` : ''}${name} failed at step ${failed.map((m) => m.step).join(', ')}: ${failed.at(-1)!.t.error}`);
-        sets.push({ label: compare ? `${runLabel(r.info)} · ${name}` : name, data: pts, borderColor: compare ? colorOf(r) : pal.series[(k + (role === 'learning' ? 2 : 1)) % 6],
-          backgroundColor: compare ? colorOf(r) : pal.series[(k + (role === 'learning' ? 2 : 1)) % 6], borderDash: dash[k % dash.length], pointRadius: 3 });
-      });
+    let higher: boolean | undefined;
+    list.forEach((r, i) => {
+      const mine = r.evals.flatMap((e) => e.tasks.filter((t) => t.name === name && t.role === role).map((t) => ({ t, step: e.step })));
+      if (!mine.length) return;
+      // the newest entry that has a value: its metric, version and n (an lm_eval task's) name the score
+      const t = [...mine].reverse().find((m) => m.t.value !== null)?.t ?? mine[0].t;
+      details.add(taskDetail(t));
+      higher = t.higherIsBetter;
+      const failed = mine.filter((m) => m.t.error);
+      if (failed.length) failures.push(`${compare ? `${runLabel(r.info)}: ` : ''}failed at step ${failed.map((m) => m.step).join(', ')}: ${failed.at(-1)!.t.error}`);
+      const color = compare ? colorOf(r) : pal.series[(k + (role === 'learning' ? 2 : 1)) % 6];
+      sets.push({ label: compare ? runLabel(r.info) : name, data: r.evals.map((e) => ({ x: e.step, y: e.tasks.find((x) => x.name === name && x.role === role)?.value ?? null })),
+        borderColor: color, backgroundColor: color, borderDash: compare ? dashesOf(list)[i] : dash[0], pointRadius: 3, spanGaps: false });
     });
-    c.title.textContent = role === 'learning' ? 'Learning (target domain)' : 'Forgetting (source domain)';
-    c.note.textContent = [...[...dirs].join(' · ') || 'no evaluations yet', ...failures.map((f) => `⚠ ${f}`)].join(' · ');
+    k++;
+    const ch = chartFor(c, [...details][0]?.split(',')[0] ?? 'score', false);
+    c.title.textContent = `${role === 'learning' ? 'Learning' : 'Forgetting'}: ${name}`;
+    c.note.textContent = [`${[...details].join(' / ')}${higher === undefined ? '' : higher ? ' · ↑ better' : ' · ↓ better'}`, ...failures.map((f) => `⚠ ${f}`)].join(' · ');
     c.note.title = failures.join('\n');
+    c.note.classList.toggle('warn', failures.length > 0);
+    ch.options.plugins!.legend!.display = compare;
     ch.data.datasets = sets;
     ch.update('none');
   }
+  if (!keys.size && !evalCards.size) evalShareNote.textContent = 'no evaluations yet';
 }
 
 /** "evaluation took 4.2% of the wall time (12 s of 4m50s)", per run when several are shown. */
@@ -285,7 +310,7 @@ function paintSwatches(): void {
 
 // ---- export ---------------------------------------------------------------------------
 function exportPng(): void {
-  const list = [...trainCards.map((t) => t.card), evalCards.learning, evalCards.forgetting].map((c) => charts.get(c)).filter((c): c is LineChart => !!c);
+  const list = [...trainCards.map((t) => t.card), ...evalCards.values()].map((c) => charts.get(c)).filter((c): c is LineChart => !!c);
   const w = Math.max(...list.map((c) => c.canvas.width));
   const h = list.reduce((s, c) => s + c.canvas.height, 0);
   const out = document.createElement('canvas');
@@ -317,7 +342,9 @@ function exportAllCsv(): void {
 
 // ---- messages -------------------------------------------------------------------------
 function setRuns(infos: RunHeader[]): void {
-  runs.clear(); smooth.clear(); m4.clear(); drawnFrom.clear(); evalEpoch++;
+  runs.clear(); smooth.clear(); m4.clear(); drawnFrom.clear(); evalEpoch++; evalsDrawnFrom = '';
+  for (const c of evalCards.values()) { charts.get(c)?.destroy(); charts.delete(c); c.root.remove(); }
+  evalCards.clear();
   for (const i of infos) runs.set(i.id, new RunData(i));
   renderRuns();
 }

@@ -82,9 +82,11 @@ function axisTitles(a: Axes): [string, string] {
   const f = a.forgetting, l = a.learning;
   const fWord = f?.higherIsBetter ? (state.delta ? 'drop vs base' : '(lower →)') : (state.delta ? 'rise vs base' : '');
   const lWord = l?.higherIsBetter ? (state.delta ? 'gain vs base' : '') : (state.delta ? 'change vs base (lower ↑)' : '(lower ↑)');
+  // "hellaswag acc_norm", "kl" (its metric is its name), "mean of code + english loss"
+  const what = (o: AxisOption | undefined, fallback: string): string => (o ? (o.metric && o.metric !== o.name ? `${o.name} ${o.metric}` : o.name) : fallback);
   return [
-    `${f?.name ?? 'source'} ${f?.metric ?? 'score'} ${fWord} → more forgetting`.replace(/\s+/g, ' '),
-    `${l?.name ?? 'target'} ${l?.metric ?? 'score'} ${lWord} ↑ more learning`.replace(/\s+/g, ' '),
+    `${what(f, 'source')} ${fWord} → more forgetting`.replace(/\s+/g, ' '),
+    `${what(l, 'target')} ${lWord} ↑ more learning`.replace(/\s+/g, ' '),
   ];
 }
 

@@ -28,7 +28,7 @@ def arithmetic(**_metadata) -> dict:
 
 def _cloze(ref: str, code: bool) -> dict:
     from finetune_lab.data import load_texts
-    from finetune_lab.evals import cloze_from_texts
+    from finetune_lab.eval_items import cloze_from_texts
     items = cloze_from_texts(load_texts(ref, Path(".")), CLOZE_ITEMS, code=code)
     # lm-eval joins context and choice with target_delimiter " ": the choices' own leading space goes
     return _dataset([{"context": it["context"], "choices": [c[1:] for c in it["choices"]], "label": it["label"]}
