@@ -196,8 +196,8 @@ export async function runDemo(d: DemoDeps): Promise<number> {
   const lrRuns = await newRuns(d.runsDir, before2);
 
   await stage('4/4 results', async () => {
-    log(`\nlora-vs-full (code = learning, English = forgetting; loss in nats/byte, lower is better; Δ vs step 0, the base):\n${demoTable(mainRuns)}`);
-    log(`\nlr-sweep (arithmetic; em = exact match of the final answer):\n${lrSweepTable(lrRuns)}`);
+    log(`\nlora-vs-full (code = learning, English and KL to the base = forgetting; nats/byte, lower is better; Δ vs step 0, the base):\n${demoTable(mainRuns)}`);
+    log(`\nlr-sweep (arithmetic; em = exact match of the final answer, lm-eval's score of the built-in task finetune_lab_arithmetic):\n${lrSweepTable(lrRuns)}`);
     log(`\nthe paper's findings, read from these numbers:\n${demoFindings(mainRuns, lrRuns).map((l) => `  ${l}`).join('\n')}`);
   });
   log(`\ntimings: ${timings.map((t) => `${t.stage.split(':')[0]} ${formatDuration(t.seconds)}`).join(', ')}; total ${formatDuration((now() - t0) / 1000)}`);

@@ -66,7 +66,7 @@ export function lmEvalDiagnostics(cfg: ExperimentConfig, src: YamlSource, file: 
     if (catalog.unsafe(t.task)) {
       out.push(opts.allowCodeExecution
         ? { severity: 'info', code: 'lm-eval-code-execution', path: taskAt.join('.'), ...rangeOf(src, taskAt),
-          message: `'${t.task}' executes model-generated code; code execution is allowed on this machine: ${SANDBOX_WORDS}` }
+          message: `'${t.task}' executes model-generated code, which this machine allows (finetuneLab.allowCodeExecution / --allow-code-execution): it runs in the trainer's sandbox, a separate process with CPU, memory and file-size limits and no network where the OS allows` }
         : { severity: 'error', code: 'lm-eval-code-execution-not-allowed', path: taskAt.join('.'), ...rangeOf(src, taskAt),
           message: `'${t.task}' executes model-generated code (lm-eval marks it unsafe_code), so the run is refused: ${HOW_TO_ALLOW_CODE}; ${SANDBOX_WORDS}` });
     }

@@ -124,9 +124,14 @@ class Evaluator:
         base weights are gone after the first update; the trainer calls it before training and
         before a resumed checkpoint loads). Without it, the first model evaluated is the base."""
         device = _model_device(model, self.device)
-        for t in self.tasks:
-            if t["type"] == "kl_to_base":
-                t["runner"].remember_base(model, device)
+        was_training = model.training
+        model.eval()
+        try:
+            for t in self.tasks:
+                if t["type"] == "kl_to_base":
+                    t["runner"].remember_base(model, device)
+        finally:
+            model.train(was_training)
 
     # -- preparation (token ids, once)
 

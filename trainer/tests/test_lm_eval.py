@@ -87,13 +87,13 @@ def test_lm_eval_leaves_training_random_streams_alone(base, tmp_path):
     assert (random.random(), float(np.random.rand()), float(torch.rand(1))) == expected
 
 
-def _run(tmp_path: Path, name: str, method: str, evals: dict, steps: int = 4) -> Path:
+def _run(tmp_path: Path, name: str, method: str, evals: dict, steps: int = 4, dropout: float = 0.0) -> Path:
     from finetune_lab.train import run
     run_dir = tmp_path / name
     run_dir.mkdir()
     cfg = {"name": "t", "model": {"base": "builtin:tiny", "pretrain_steps": PRETRAIN_STEPS},
            "data": {"train": "builtin:arithmetic", "format": "instruction", "seq_len": 64}, "method": method,
-           "lora": {"rank": 4, "dropout": 0.0}, "train": {"steps": steps, "batch_size": 4, "warmup_steps": 1, "lr": 1e-2},
+           "lora": {"rank": 4, "dropout": dropout}, "train": {"steps": steps, "batch_size": 4, "warmup_steps": 1, "lr": 1e-2},
            "spectra": {"every_steps": 0}, "checkpoint": {"every_steps": 0}, "evals": {"every_steps": 2, **evals}}
     (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg))
     run(run_dir)  # the caller reads run_finished
@@ -134,6 +134,20 @@ def test_value_equals_lm_eval_on_the_saved_checkpoint(tmp_path, method):
             assert res["n-samples"][t["task"]]["effective"] == t["n"]
     finally:
         os.chdir(cwd)
+
+
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_evaluations_do_not_change_training(tmp_path, method):
+    """lm-eval seeds the global generators and KL caches the base: neither may shift a single
+    training loss (the runs are seeded; a resumed run must match an uninterrupted one)."""
+    # dropout on: training draws from torch's generator between the evaluations
+    plain = _run(tmp_path, "plain", method, {"learning": [{"name": "l", "type": "loss", "data": "builtin:arithmetic#heldout", "max_examples": 4}]}, dropout=0.1)
+    full = _run(tmp_path, "evals", method, dropout=0.1, evals={
+        "learning": [{"name": "l", "type": "loss", "data": "builtin:arithmetic#heldout", "max_examples": 4},
+                     {"name": "arith", "type": "lm_eval", "task": "finetune_lab_arithmetic", "limit": 2, "max_gen_toks": 4}],
+        "forgetting": [{"name": "kl", "type": "kl_to_base", "data": "builtin:brown#heldout", "n": 2}]})
+    losses = [[e["loss"] for e in read_events(d) if e["type"] == "train"] for d in (plain, full)]
+    assert len(losses[0]) == 4 and losses[0] == losses[1]
 
 
 def test_unknown_task_is_a_config_error_with_close_names(tmp_path):
