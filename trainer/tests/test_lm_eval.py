@@ -23,8 +23,6 @@ from finetune_lab.evals import Evaluator, check_evals  # noqa: E402
 from finetune_lab.tokenizer import ByteTokenizer  # noqa: E402
 
 TASKS = Path(__file__).resolve().parent / "fixtures" / "lm_eval_tasks"
-os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach the Hub
-os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 
 @pytest.fixture(scope="module")

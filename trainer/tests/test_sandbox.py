@@ -22,8 +22,6 @@ UNSAFE = Path(__file__).resolve().parent / "fixtures" / "lm_eval_unsafe"
 @pytest.fixture
 def allowed(monkeypatch):
     monkeypatch.setenv("FINETUNE_LAB_ALLOW_CODE_EXECUTION", "1")
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
     monkeypatch.setenv("FINETUNE_LAB_SANDBOX_CPU_S", "3")  # the looping program: stopped within seconds
     monkeypatch.setenv("FINETUNE_LAB_SANDBOX_MEMORY_MB", "1024")
 
