@@ -21,7 +21,7 @@ export interface LmEvalCatalog {
   closest(name: string, n?: number): string[];
 }
 
-interface ShippedCatalog { lm_eval_version: string; tasks: string[]; groups: string[]; tags: string[]; unsafe_code: string[] }
+interface ShippedCatalog { lm_eval_version: string; tasks: string[]; groups: string[]; tags: string[]; unsafe_code: string[]; names?: Set<string> }
 interface ScannedTask { name: string; unsafe: boolean; children: string[] }
 
 const MAX_FILES = 5000;
@@ -31,7 +31,11 @@ const scanCache = new Map<string, { at: number; tasks: ScannedTask[] }>();
 
 function readShipped(file: string): ShippedCatalog | null {
   if (!shippedCache.has(file)) {
-    try { shippedCache.set(file, JSON.parse(fs.readFileSync(file, 'utf8')) as ShippedCatalog); } catch { shippedCache.set(file, null); }
+    try {
+      const c = JSON.parse(fs.readFileSync(file, 'utf8')) as ShippedCatalog;
+      c.names = new Set([...c.tasks, ...c.groups, ...c.tags]); // once: ~14,700 names, checked on every keystroke's parse
+      shippedCache.set(file, c);
+    } catch { shippedCache.set(file, null); }
   }
   return shippedCache.get(file) ?? null;
 }
@@ -86,7 +90,7 @@ export function scanTaskFolder(dir: string, now = Date.now()): ScannedTask[] {
 export function lmEvalCatalog(trainerDir: string, includeDirs: readonly string[] = []): LmEvalCatalog | undefined {
   const shipped = readShipped(path.join(trainerDir, 'finetune_lab', 'lm_eval_tasks.json'));
   if (!shipped) return undefined;
-  const names = new Set([...shipped.tasks, ...shipped.groups, ...shipped.tags]);
+  const names = shipped.names!;
   const unsafe = new Set(shipped.unsafe_code);
   const local = new Map<string, ScannedTask[]>();
   for (const dir of [path.join(trainerDir, 'finetune_lab', 'tasks'), ...includeDirs]) {
