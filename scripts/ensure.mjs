@@ -71,7 +71,7 @@ function ensureBuild() {
   if (!r.ok) fail('the build failed (node esbuild.mjs): see the errors above.');
 }
 
-const trainerImports = 'import torch, transformers, peft, safetensors, yaml, jsonschema';
+const trainerImports = 'import torch, transformers, peft, safetensors, yaml, jsonschema, lm_eval';
 
 function pythonWorks(py) {
   const r = spawnSync(py, ['-c', trainerImports], { stdio: 'ignore' });
@@ -82,7 +82,7 @@ function pythonWorks(py) {
 async function ensurePython() {
   const override = process.env.FINETUNE_LAB_PYTHON;
   if (override) {
-    if (!pythonWorks(override)) fail(`FINETUNE_LAB_PYTHON=${override} cannot import torch, transformers, peft, safetensors, yaml and jsonschema.\nInstall them there (pip install -r trainer/requirements.txt) or unset FINETUNE_LAB_PYTHON to let this script make .venv.`);
+    if (!pythonWorks(override)) fail(`FINETUNE_LAB_PYTHON=${override} cannot import torch, transformers, peft, safetensors, yaml, jsonschema and lm_eval.\nInstall them there (pip install -r trainer/requirements.txt) or unset FINETUNE_LAB_PYTHON to let this script make .venv.`);
     return override;
   }
   const venvPy = join(root, '.venv', 'bin', 'python');
@@ -97,7 +97,7 @@ async function ensurePython() {
     const r = run(base, ['-m', 'venv', '.venv']);
     if (!r.ok) fail('python3 -m venv .venv failed. On Debian/Ubuntu: apt-get install -y python3-venv');
   }
-  say('installing the trainer\'s requirements into .venv (torch, transformers, peft, safetensors…).');
+  say('installing the trainer\'s requirements into .venv (torch, transformers, peft, safetensors, lm-eval…).');
   say('The first time this downloads about 3 GB (PyPI\'s torch brings its CUDA libraries) and took 3–4 minutes here; pip names each package as it fetches it. Later runs reuse pip\'s cache.');
   const t = Date.now();
   const r = await runWithHeartbeat(venvPy, ['-m', 'pip', 'install', '--disable-pip-version-check', '--progress-bar', 'off', '-r', reqs], 'pip install');

@@ -30,6 +30,30 @@ export const BUILTIN_DATA = [
   { train: 'builtin:arithmetic', format: 'instruction' as const, detail: 'arithmetic word problems (instruction finetuning, like the paper\'s math IFT)' },
 ];
 
+/**
+ * The evaluations New Experiment offers. The paper's benchmarks by name, run by lm-evaluation-harness
+ * on the live model (eval type lm_eval; datasets from the Hugging Face cache or hub as lm-eval loads
+ * them): HellaSwag, WinoGrande and ARC-Challenge measure forgetting (their mean, the forgetting
+ * aggregate, is the paper's forgetting score), GSM8K and HumanEval learning. Limits keep an
+ * evaluation to a few hundred documents; the dashboard shows the share of wall time it took.
+ */
+export type EvalChoice = 'losses' | 'kl' | 'hellaswag' | 'winogrande' | 'arc_challenge' | 'gsm8k' | 'humaneval';
+
+export const EVAL_CHOICES: readonly { id: EvalChoice; label: string; detail: string; picked: boolean; role?: 'learning' | 'forgetting'; line?: string }[] = [
+  { id: 'losses', label: 'Held-out losses', detail: 'target-domain loss (learning) and English loss (forgetting): seconds, no download', picked: true },
+  { id: 'kl', label: 'KL to the base', detail: 'forgetting without labels: mean per-token KL from the base on held-out English (RL\'s Razor, 2025)', picked: true },
+  { id: 'hellaswag', role: 'forgetting', label: 'HellaSwag (lm-eval)', detail: 'forgetting, paper: commonsense sentence completion; 200 documents, acc_norm', picked: false,
+    line: '{name: hellaswag, type: lm_eval, task: hellaswag, limit: 200, metric: acc_norm}' },
+  { id: 'winogrande', role: 'forgetting', label: 'WinoGrande (lm-eval)', detail: 'forgetting, paper: pronoun resolution; 200 documents, acc', picked: false,
+    line: '{name: winogrande, type: lm_eval, task: winogrande, limit: 200}' },
+  { id: 'arc_challenge', role: 'forgetting', label: 'ARC-Challenge (lm-eval)', detail: 'forgetting, paper: grade-school science questions; 200 documents, acc_norm', picked: false,
+    line: '{name: arc_challenge, type: lm_eval, task: arc_challenge, limit: 200, metric: acc_norm}' },
+  { id: 'gsm8k', role: 'learning', label: 'GSM8K (lm-eval)', detail: 'learning, paper (math): grade-school word problems, 5-shot; 50 documents, exact match', picked: false,
+    line: '{name: gsm8k, type: lm_eval, task: gsm8k, limit: 50}' },
+  { id: 'humaneval', role: 'learning', label: 'HumanEval (lm-eval, runs generated code)', detail: 'learning, paper (code): pass@1 on 20 problems; runs model-generated code: needs finetuneLab.allowCodeExecution', picked: false,
+    line: '{name: humaneval, type: lm_eval, task: humaneval, limit: 20, max_gen_toks: 512}' },
+];
+
 export interface TemplateOptions {
   kind: TemplateKind;
   name: string;
@@ -38,6 +62,8 @@ export interface TemplateOptions {
   /** builtin:python-stdlib | builtin:arithmetic | a .jsonl path relative to the experiment file. */
   train: string;
   format: DataFormat;
+  /** The evaluations (EVAL_CHOICES); default: the held-out losses. */
+  evals?: readonly EvalChoice[];
 }
 
 /** data.format (text | instruction | chat), from the schema. */
@@ -66,6 +92,29 @@ function targetNote(train: string): string {
   return 'your data (relative to this file)';
 }
 
+/** The evals: section for the chosen evaluations (a role left empty gets its held-out loss). */
+function evalLines(o: TemplateOptions, jsonl: boolean): string[] {
+  const chosen = new Set<EvalChoice>(o.evals ?? ['losses']);
+  const bench = EVAL_CHOICES.filter((c) => c.line && chosen.has(c.id));
+  const learning = bench.filter((c) => c.role === 'learning').map((c) => `    - ${c.line}`);
+  const forgetting = bench.filter((c) => c.role === 'forgetting').map((c) => `    - ${c.line}`);
+  if (chosen.has('losses') || !learning.length) learning.unshift(`    - ${learningEval(o.train)}${jsonl ? '   # better: a held-out .jsonl' : ''}`);
+  if (chosen.has('kl')) forgetting.unshift('    - {name: kl, type: kl_to_base, data: builtin:brown#heldout, n: 16}   # KL to the base: no labels needed');
+  if (chosen.has('losses') || !forgetting.length) forgetting.unshift('    - {name: english, type: loss, data: builtin:brown#heldout}');
+  const lines = [
+    'evals:',
+    bench.length
+      ? '  every_steps: 200   # also at step 0; benchmarks cost more than losses: the dashboard shows the share of wall time'
+      : '  every_steps: 50   # also at step 0, so forgetting is measured against the base',
+    '  learning:   # how much the run learned on the target domain (paper: HumanEval, GSM8K)',
+    ...learning,
+    `  forgetting:   # how much it forgot of the source domain${bench.some((c) => c.role === 'forgetting') ? ' (paper: the mean of HellaSwag, WinoGrande, ARC-Challenge)' : '; without it there is no trade-off to see'}`,
+    ...forgetting,
+  ];
+  if (bench.length) lines.splice(1, 0, '  # lm_eval tasks: lm-evaluation-harness on the live model; datasets from the Hugging Face cache or hub');
+  return lines;
+}
+
 /** The experiment file's text, with the paper's defaults and short comments that say why. */
 export function experimentTemplate(o: TemplateOptions): string {
   const method = o.kind === 'full' ? 'full' : 'lora';
@@ -83,12 +132,7 @@ export function experimentTemplate(o: TemplateOptions): string {
     `  train: ${yamlString(o.train)}   # ${targetNote(o.train)}`,
     `  format: ${o.format}   # text: continued pretraining; instruction: prompt/response, prompt masked out of the loss; chat: messages through the model's chat template, loss on the replies`,
     '  seq_len: 128',
-    'evals:',
-    '  every_steps: 50   # also at step 0, so forgetting is measured against the base',
-    '  learning:   # how much the run learned on the target domain (paper: HumanEval, GSM8K)',
-    `    - ${learningEval(o.train)}${jsonl ? '   # better: a held-out .jsonl' : ''}`,
-    '  forgetting:   # how much it forgot of the source domain; without it there is no trade-off to see',
-    '    - {name: english, type: loss, data: builtin:brown#heldout}',
+    ...evalLines(o, jsonl),
     `method: ${method}   # lora | full`,
   );
   if (method === 'lora') {

@@ -13,7 +13,7 @@ import { otherNodeCommands, spawnTrainer, stopRun, trainerCommand } from './core
 import { isTerminal as isJobTerminal } from './core/slurm/jobs';
 import { adoptOrphanQueues, saveQueue, type QueueEntry } from './core/queueFile';
 import { lastLines } from './views/runFormat';
-import { bundledDataEnv } from './trainerEnv';
+import { bundledDataEnv, withCodeExecution } from './trainerEnv';
 import { SlurmRuns } from './slurmRuns';
 
 export interface StateChange { run: StoredRun; from: RunStatus['state']; to: RunStatus['state'] }
@@ -256,7 +256,7 @@ export class RunManager implements vscode.Disposable {
     const trainerDir = vscode.Uri.joinPath(this.extensionUri, 'trainer').fsPath;
     let started;
     try {
-      started = await spawnTrainer(trainerCommand(python, trainerDir, dir, { resume, env: { ...process.env, ...env } }));
+      started = await spawnTrainer(trainerCommand(python, trainerDir, dir, { resume, env: withCodeExecution({ ...process.env, ...env }) }));
     } catch (e) {
       const run = await store.get(id);
       if (run) await store.writeStatus(id, { ...stripReader(run.status), state: 'failed', phase: 'done', error: `could not start ${python}: ${(e as Error).message}` });

@@ -7,7 +7,7 @@ import type { RunStore, StoredRun } from './core/runStore';
 import type { RunStatus } from './core/generated/status';
 import { submitRuns, stopJob } from './core/slurm/submit';
 import { requirePython } from './python';
-import { bundledDataEnv } from './trainerEnv';
+import { ALLOW_CODE_ENV, bundledDataEnv, codeExecutionAllowed } from './trainerEnv';
 
 const TERMINAL = new Set<RunStatus['state']>(['completed', 'failed', 'stopped']);
 
@@ -36,7 +36,7 @@ export class SlurmRuns {
     try {
       result = await submitRuns(store, [...ids], {
         python: python.path, trainerDir: vscode.Uri.joinPath(this.extensionUri, 'trainer').fsPath, resume,
-        jobEnv: bundledDataEnv(this.extensionUri),
+        jobEnv: { ...bundledDataEnv(this.extensionUri), ...(codeExecutionAllowed() ? { [ALLOW_CODE_ENV]: '1' } : {}) },
       });
     } catch (e) {
       void vscode.window.showErrorMessage(`Finetune Lab: could not submit to Slurm: ${(e as Error).message}`);

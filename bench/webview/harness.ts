@@ -42,8 +42,10 @@ const FAKE_API = `
   window.__drawnAll = 0; document.addEventListener('finetunelab:drawn-all', () => { window.__drawnAll++; window.__drawnAllAt = performance.now(); });
 `;
 
-async function openView(browser: import('playwright-core').Browser, view: ViewKind, theme: ThemeName, width = 1280, height = 900): Promise<Page> {
-  const page = await openBundlePage(browser, { bundle: view, theme, label: `${view}/${theme}`, initScript: FAKE_API, width, height });
+/** state: what the webview's getState returns at start (a view's saved choices, e.g. the Pareto axes). */
+async function openView(browser: import('playwright-core').Browser, view: ViewKind, theme: ThemeName, width = 1280, height = 900, state?: object): Promise<Page> {
+  const initScript = FAKE_API + (state ? `\nwindow.__state = ${JSON.stringify(state)};` : '');
+  const page = await openBundlePage(browser, { bundle: view, theme, label: `${view}/${theme}`, initScript, width, height });
   await page.waitForFunction(() => (window as unknown as { __ready?: number }).__ready !== undefined);
   return page;
 }
@@ -59,15 +61,18 @@ async function shots(): Promise<void> {
   const browser = await launch();
   const outDir = path.join(ROOT, 'docs', 'screenshots');
   fs.mkdirSync(outDir, { recursive: true });
-  const plan: [string, ViewKind, HostToWebview[]][] = [
+  const plan: [string, ViewKind, HostToWebview[], object?][] = [
     ['dashboard', 'dashboard', messagesFor('dashboard', [RUNS[0]])],
     ['compare', 'dashboard', messagesFor('dashboard', [RUNS[0], RUNS[3]])],
     ['pareto', 'pareto', messagesFor('pareto')],
+    // the user's choice of axes, as the webview keeps it: HumanEval (lm-eval) against KL to the base
+    ['pareto-axes', 'pareto', messagesFor('pareto'), { delta: true, learningAxis: 'task:humaneval', forgettingAxis: 'task:kl' }],
     ['spectra', 'spectra', messagesFor('spectra', [RUNS[0], RUNS[3]])],
   ];
   for (const theme of ['dark', 'light', 'hc'] as const) {
-    for (const [name, view, msgs] of plan) {
-      const page = await openView(browser, view, theme);
+    for (const [name, view, msgs, state] of plan) {
+      if (state && theme !== 'dark') continue;
+      const page = await openView(browser, view, theme, 1280, 900, state);
       await page.evaluate((j) => (window as unknown as { __deliver: (j: string) => void }).__deliver(j), toJson(msgs));
       await page.waitForTimeout(600);
       const file = path.join(outDir, `${name}-${theme}.png`);

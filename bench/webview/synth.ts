@@ -48,12 +48,28 @@ export function synthEvents(run: SynthRun, opts: { trainEvery?: number; failAt?:
     config: { name: 'code-cpt', method: run.method, lora: { rank: run.rank ?? 16, alpha: 2 * (run.rank ?? 16), target_modules: 'all', dropout: 0.05, variant: 'lora' }, train: { steps: run.steps, lr: run.lr, batch_size: 16, warmup_steps: 30, schedule: 'cosine' } } });
   const code = (s: number): number => run.finalCode + (2.40 - run.finalCode) * Math.exp(-s / 70);
   const eng = (s: number): number => 2.11 + run.forget * (1 - Math.exp(-s / 35));
+  // The paper's benchmarks through lm-eval (eval type lm_eval): HumanEval pass@1 learns with the code
+  // loss; HellaSwag and ARC-Challenge (acc_norm) drop as English is forgotten; KL to the base grows.
+  const he = (s: number): number => 0.06 + (0.75 - 0.3 * run.finalCode) * (1 - Math.exp(-s / 70)) * 0.3;
+  const hs = (s: number): number => 0.312 - 0.12 * run.forget * (1 - Math.exp(-s / 35));
+  const arc = (s: number): number => 0.246 - 0.08 * run.forget * (1 - Math.exp(-s / 35));
+  const kl = (s: number): number => (s ? 0.9 * run.forget * (1 - Math.exp(-s / 35)) : 0);
+  const lm = (name: string, task: string, metric: string, value: number, n: number, stderr: number, role: 'learning' | 'forgetting', seconds: number) => (
+    { name, role, type: 'lm_eval', task, metric, value, higher_is_better: true, n, version: '1.0', stderr, num_fewshot: 0, limit: n, seconds });
+  const base = { learning: (-2.40 + he(0)) / 2, forgetting: (-2.11 + hs(0) + arc(0) - 0) / 4 };
   const evalAt = (s: number): void => {
     const c = code(s) + (s ? 0.01 * gauss(rand) : 0), e = eng(s) + (s ? 0.008 * gauss(rand) : 0);
-    ev.push({ v: 1, type: 'eval', time: time(s), step: s,
-      tasks: [{ name: 'code', role: 'learning', type: 'loss', metric: 'loss', value: c, higher_is_better: false, n: 64 },
-        { name: 'english', role: 'forgetting', type: 'loss', metric: 'loss', value: e, higher_is_better: false, n: 64 }],
-      learning: { value: c, higher_is_better: false, delta: c - 2.40 }, forgetting: { value: e, higher_is_better: false, delta: e - 2.11 } });
+    const t = { he: he(s) + (s ? 0.002 * gauss(rand) : 0), hs: hs(s) + (s ? 0.004 * gauss(rand) : 0), arc: arc(s) + (s ? 0.006 * gauss(rand) : 0), kl: kl(s) };
+    // mixed directions: the trainer negates the lower-is-better values and the mean is higher-is-better
+    const learning = (-c + t.he) / 2, forgetting = (-e + t.hs + t.arc - t.kl) / 4;
+    ev.push({ v: 1, type: 'eval', time: time(s), step: s, seconds: 1.4,
+      tasks: [{ name: 'code', role: 'learning', type: 'loss', metric: 'loss', value: c, higher_is_better: false, n: 64, seconds: 0.2 },
+        lm('humaneval', 'humaneval', 'pass@1', t.he, 20, 0.05, 'learning', 0.6),
+        { name: 'english', role: 'forgetting', type: 'loss', metric: 'loss', value: e, higher_is_better: false, n: 64, seconds: 0.2 },
+        lm('hellaswag', 'hellaswag', 'acc_norm', t.hs, 200, 0.033, 'forgetting', 0.2), lm('arc_challenge', 'arc_challenge', 'acc_norm', t.arc, 200, 0.03, 'forgetting', 0.15),
+        { name: 'kl', role: 'forgetting', type: 'kl_to_base', metric: 'kl', value: t.kl, higher_is_better: false, n: 16, seconds: 0.05,
+          approximation: run.method === 'lora' ? 'exact: the base is the same model with its LoRA adapters disabled' : "lower bound: the base's top-32 log-probabilities per token" }],
+      learning: { value: learning, higher_is_better: true, delta: learning - base.learning }, forgetting: { value: forgetting, higher_is_better: true, delta: forgetting - base.forgetting } });
   };
   const spectraAt = (s: number): void => {
     const grow = run.method === 'full' ? 0.65 + 0.35 * (s / run.steps) : 1;

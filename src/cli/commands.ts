@@ -1,7 +1,7 @@
 // finetune-lab: the headless command line. Same core as the extension: validate an experiment, expand
 // its sweep into runs in a runs folder, start the trainer for each and follow it.
-//   finetune-lab run <file> [--runs-dir DIR] [--dry-run [--json]] [--detach] [--memory-limit-gib N]
-//   finetune-lab list [--runs-dir DIR]    stop <run-id>    resume <run-id> [--detach]
+//   finetune-lab run <file> [--runs-dir DIR] [--dry-run [--json]] [--detach] [--memory-limit-gib N] [--allow-code-execution]
+//   finetune-lab list [--runs-dir DIR]    stop <run-id>    resume <run-id> [--detach] [--allow-code-execution]
 //   finetune-lab doctor                    demo [--runs-dir DIR] [--quick]
 //   finetune-lab analyse --base B (--adapter DIR | --model DIR) [--experiment F] [--runs-dir DIR] [--name N]
 //   finetune-lab reduce-intruders <run-id> [--lambda 0.75|0.25,0.5,0.75,1] [--top-k 10] [--epsilon 0.5]
@@ -10,13 +10,15 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import { parseArgs } from 'node:util';
 import { loadExperimentFile } from '../core/experiment';
+import { lmEvalCatalog } from '../core/lmEvalCatalog';
 import { formatDiagnostic } from '../core/diagnostics';
 import { expandSweep } from '../core/sweep';
 import { RunStore, RUN_FILES } from '../core/runStore';
 import { readEventsFrom } from '../core/events';
 import { cliPythonCandidates, findPython, packageRoot, stopRun, trainerCommand, trainerDir } from '../core/trainerLaunch';
 import { followRun } from './follow';
-import { formatTable, num } from './table';
+import { formatTable, num, scoresCell } from './table';
+import { summarizeRun, type RunSummary } from '../core/runSummary';
 import { runDemo } from './demo';
 import { runOnSlurm, stopOnSlurm } from './slurm';
 import { AnalysisUsageError, cmdAnalysis } from './analysis';
@@ -28,9 +30,11 @@ export const USAGE = `usage: finetune-lab <command>
                                                                      validate, expand the sweep, estimate memory, train each run
                                                                      (--dry-run: list the runs and their memory estimate, start nothing;
                                                                      --json: as a JSON array, schemas/estimate.schema.json plannedRun)
-  list [--runs-dir DIR]                                              runs with state, step and last loss
+      [--allow-code-execution]                                       let lm-eval tasks that run model-generated code (humaneval, mbpp)
+                                                                     run, in the trainer's sandbox; without it such a run is refused
+  list [--runs-dir DIR]                                              runs with state, step, last loss and eval scores (task version, n)
   stop <run-id> [--runs-dir DIR]                                     stop a run (SIGINT, SIGKILL after 30 s; Slurm: scancel --signal=INT, scancel after 30 s)
-  resume <run-id> [--runs-dir DIR] [--detach]                        continue from the newest checkpoint (Slurm: a new job with --resume)
+  resume <run-id> [--runs-dir DIR] [--detach] [--allow-code-execution]  continue from the newest checkpoint (Slurm: a new job with --resume)
   doctor                                                             the trainer's view of Python, torch, GPUs
   demo [--runs-dir DIR] [--quick]                                    the paper on CPU: LoRA vs full finetuning, an LR sweep, results
                                                                      (--quick: builtin:tiny, a few steps, a smoke test)
@@ -58,14 +62,22 @@ function pickPython(): Promise<string | undefined> {
   return picked;
 }
 
+/** The trainer's environment: FINETUNE_LAB_ALLOW_CODE_EXECUTION=1 only with --allow-code-execution (removed otherwise). */
+export function trainerEnv(allowCode: boolean, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const out = { ...env };
+  if (allowCode) out.FINETUNE_LAB_ALLOW_CODE_EXECUTION = '1';
+  else delete out.FINETUNE_LAB_ALLOW_CODE_EXECUTION;
+  return out;
+}
+
 /** Runs the given runs one after another in the foreground; exit code 0 when all completed. */
-async function runSequence(store: RunStore, ids: string[], opts: { resume?: boolean } = {}): Promise<number> {
+async function runSequence(store: RunStore, ids: string[], opts: { resume?: boolean; allowCode?: boolean } = {}): Promise<number> {
   const python = await pickPython();
   if (!python) return 1;
   const tdir = trainerDir();
   let failed = 0;
   for (const [i, id] of ids.entries()) {
-    const { outcome, interrupted } = await followRun(store, id, { python, trainerDir: tdir, resume: opts.resume, prefix: ids.length > 1 ? `[${i + 1}/${ids.length}] ` : '' });
+    const { outcome, interrupted } = await followRun(store, id, { python, trainerDir: tdir, resume: opts.resume, env: trainerEnv(!!opts.allowCode), prefix: ids.length > 1 ? `[${i + 1}/${ids.length}] ` : '' });
     if (interrupted) {
       if (i + 1 < ids.length) console.log(`not started: ${ids.slice(i + 1).join(', ')} (still queued)`);
       return 130;
@@ -76,10 +88,10 @@ async function runSequence(store: RunStore, ids: string[], opts: { resume?: bool
 }
 
 /** --detach: a detached copy of this CLI runs the queue, so the shell (and the terminal) can go. */
-function detachQueue(runsDir: string, ids: string[], resume: boolean): void {
+function detachQueue(runsDir: string, ids: string[], resume: boolean, allowCode = false): void {
   const log = path.join(runsDir, `.queue-${Date.now()}.log`);
   const fd = fs.openSync(log, 'a');
-  const child = spawn(process.execPath, [__filename, '_queue', '--runs-dir', runsDir, ...(resume ? ['--resume'] : []), ...ids], { detached: true, stdio: ['ignore', fd, fd] });
+  const child = spawn(process.execPath, [__filename, '_queue', '--runs-dir', runsDir, ...(resume ? ['--resume'] : []), ...(allowCode ? ['--allow-code-execution'] : []), ...ids], { detached: true, stdio: ['ignore', fd, fd] });
   child.unref();
   fs.closeSync(fd);
   console.log(`started in the background (pid ${child.pid}); progress: ${log}; follow with: finetune-lab list --runs-dir ${runsDir}`);
@@ -107,14 +119,21 @@ function warnOverLimit(runs: PlannedRunEstimate[]): void {
   if (failed) console.error(`memory estimate unavailable: ${failed.memory_error}`);
 }
 
-async function cmdRun(file: string, runsDir: string, flags: { dryRun: boolean; detach: boolean; json?: boolean; limitGib?: number; noEstimate?: boolean }): Promise<number> {
-  const loaded = await loadExperimentFile(file);
+async function cmdRun(file: string, runsDir: string, flags: { dryRun: boolean; detach: boolean; json?: boolean; limitGib?: number; noEstimate?: boolean; allowCode?: boolean }): Promise<number> {
+  const tdir = trainerDir();
+  const loaded = await loadExperimentFile(file, {
+    lmEval: { catalog: (dirs) => lmEvalCatalog(tdir, dirs), allowCodeExecution: !!flags.allowCode, dirExists: (p) => fs.existsSync(p) && fs.statSync(p).isDirectory() },
+  });
   const rel = path.relative(process.cwd(), loaded.file ?? file);
   const shown = rel && !rel.startsWith('..') ? rel : loaded.file ?? file;
   for (const d of loaded.diagnostics) {
     console.error(formatDiagnostic(d, shown) + (d.cite && d.severity !== 'error' ? `\n    (${d.cite})` : ''));
   }
-  if (!loaded.ok || !loaded.value) { console.error('not started: fix the errors above'); return 2; }
+  if (!loaded.ok || !loaded.value) {
+    const code = loaded.diagnostics.some((d) => d.code === 'lm-eval-code-execution-not-allowed');
+    console.error(`not started: fix the errors above${code ? ' (or pass --allow-code-execution to let the sandboxed trainer run generated code)' : ''}`);
+    return 2;
+  }
   const planned = expandSweep(loaded.value);
   const sweepId = planned.length > 1 ? `${loaded.value.name}-${Date.now().toString(36)}` : undefined;
   const estimates = flags.noEstimate ? [] : await estimatePlanned(planned, loaded.file ?? file, flags.limitGib);
@@ -140,36 +159,40 @@ async function cmdRun(file: string, runsDir: string, flags: { dryRun: boolean; d
   }
   const slurm = planned.filter((p) => p.config.launcher?.kind === 'slurm').length;
   if (slurm && slurm < planned.length) { console.error('not started: a sweep must not mix launcher.kind slurm with other launchers'); return 2; }
-  if (slurm) return slurmRuns(store, ids, { detach: flags.detach });
-  if (flags.detach) { detachQueue(runsDir, ids, false); return 0; }
-  return runSequence(store, ids);
+  if (slurm) return slurmRuns(store, ids, { detach: flags.detach, allowCode: flags.allowCode });
+  if (flags.detach) { detachQueue(runsDir, ids, false, flags.allowCode); return 0; }
+  return runSequence(store, ids, { allowCode: flags.allowCode });
 }
 
 /** Submits Slurm runs with the Python chosen as for local runs, and follows them unless detached. */
-async function slurmRuns(store: RunStore, ids: string[], opts: { detach: boolean; resume?: boolean }): Promise<number> {
+async function slurmRuns(store: RunStore, ids: string[], opts: { detach: boolean; resume?: boolean; allowCode?: boolean }): Promise<number> {
   const python = await pickPython();
   if (!python) return 1;
-  return runOnSlurm(store, ids, { python, trainerDir: trainerDir(), detach: opts.detach, resume: opts.resume });
+  return runOnSlurm(store, ids, { python, trainerDir: trainerDir(), detach: opts.detach, resume: opts.resume, jobEnv: opts.allowCode ? { FINETUNE_LAB_ALLOW_CODE_EXECUTION: '1' } : undefined });
 }
 
-async function lastLoss(dir: string): Promise<number | undefined> {
+async function runSummaryOf(dir: string): Promise<RunSummary | undefined> {
   try {
     const { events } = await readEventsFrom(path.join(dir, RUN_FILES.events), 0);
-    for (let i = events.length - 1; i >= 0; i--) { const e = events[i]; if (e.type === 'train') return e.loss; }
-  } catch { /* no events yet */ }
-  return undefined;
+    return summarizeRun(events);
+  } catch { return undefined; /* no events yet */ }
 }
 
 async function cmdList(runsDir: string): Promise<number> {
   const runs = await new RunStore(runsDir).list();
   if (!runs.length) { console.log(`no runs in ${runsDir}`); return 0; }
-  const rows = await Promise.all(runs.map(async (r) => [
-    r.id, r.status.state + (r.status.stale ? ' (stale)' : '') + (r.error ? ' (broken)' : ''),
-    `${r.status.step}/${r.status.total_steps}`, num(r.status.loss ?? (await lastLoss(r.dir))),
-    r.status.slurm ? `${r.status.slurm.text}${r.status.slurm.unknown ? ` (${r.status.slurm.unknown})` : ''}` : '',
-  ]));
-  const slurm = rows.some((r) => r[4]);
-  console.log(formatTable(['id', 'state', '>step', '>loss', ...(slurm ? ['slurm'] : [])], slurm ? rows : rows.map((r) => r.slice(0, 4))));
+  const rows = await Promise.all(runs.map(async (r) => {
+    const s = await runSummaryOf(r.dir);
+    return [
+      r.id, r.status.state + (r.status.stale ? ' (stale)' : '') + (r.error ? ' (broken)' : ''),
+      `${r.status.step}/${r.status.total_steps}`, num(r.status.loss ?? s?.finalTrainLoss),
+      // each eval task's last value, with its lm-eval version and n ("!": it failed at the last evaluation)
+      s ? scoresCell(s) : '',
+      r.status.slurm ? `${r.status.slurm.text}${r.status.slurm.unknown ? ` (${r.status.slurm.unknown})` : ''}` : '',
+    ];
+  }));
+  const slurm = rows.some((r) => r[5]);
+  console.log(formatTable(['id', 'state', '>step', '>loss', 'evals', ...(slurm ? ['slurm'] : [])], slurm ? rows : rows.map((r) => r.slice(0, 5))));
   return 0;
 }
 
@@ -186,7 +209,7 @@ async function cmdStop(runsDir: string, id: string): Promise<number> {
   return 0;
 }
 
-async function cmdResume(runsDir: string, id: string, detach: boolean): Promise<number> {
+async function cmdResume(runsDir: string, id: string, detach: boolean, allowCode = false): Promise<number> {
   const store = new RunStore(runsDir);
   const info = await store.get(id);
   if (!info) { console.error(`no run ${id} in ${runsDir}`); return 1; }
@@ -194,10 +217,10 @@ async function cmdResume(runsDir: string, id: string, detach: boolean): Promise<
   if (info.status.state === 'running') { console.error(`${id} is running (${info.slurm ? `Slurm job ${info.slurm.job_id}` : `pid ${info.status.pid}`})`); return 1; }
   if (info.config?.launcher?.kind === 'slurm') {
     if (info.status.state === 'queued' && info.slurm) { console.error(`${id} is queued as Slurm job ${info.slurm.job_id}`); return 1; }
-    return slurmRuns(store, [id], { detach, resume: info.status.state !== 'queued' });
+    return slurmRuns(store, [id], { detach, resume: info.status.state !== 'queued', allowCode });
   }
-  if (detach) { detachQueue(runsDir, [id], true); return 0; }
-  return runSequence(store, [id], { resume: true });
+  if (detach) { detachQueue(runsDir, [id], true, allowCode); return 0; }
+  return runSequence(store, [id], { resume: true, allowCode });
 }
 
 async function cmdDoctor(): Promise<number> {
@@ -234,7 +257,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parseArgs({
     args: rest, allowPositionals: true, strict: true,
-    options: { 'runs-dir': { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, 'memory-limit-gib': { type: 'string' }, detach: { type: 'boolean' }, quick: { type: 'boolean' }, resume: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: { 'runs-dir': { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, 'memory-limit-gib': { type: 'string' }, detach: { type: 'boolean' }, quick: { type: 'boolean' }, resume: { type: 'boolean' }, 'allow-code-execution': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
   const runsDir = path.resolve(values['runs-dir'] ?? DEFAULT_RUNS_DIR);
   const need = (what: string) => { if (!positionals[0]) throw new UsageError(`${command}: missing ${what}`); return positionals[0]; };
@@ -244,14 +267,14 @@ export async function main(argv: string[]): Promise<number> {
       const limit = values['memory-limit-gib'] === undefined ? undefined : Number(values['memory-limit-gib']);
       if (limit !== undefined && !(limit > 0)) throw new UsageError(`--memory-limit-gib: expected a number of GiB above 0, got '${values['memory-limit-gib']}'`);
       if (values.json && !values['dry-run']) throw new UsageError('--json goes with --dry-run');
-      return cmdRun(need('<file>'), runsDir, { dryRun: !!values['dry-run'], detach: !!values.detach, json: !!values.json, limitGib: limit });
+      return cmdRun(need('<file>'), runsDir, { dryRun: !!values['dry-run'], detach: !!values.detach, json: !!values.json, limitGib: limit, allowCode: !!values['allow-code-execution'] });
     }
     case 'list': return cmdList(runsDir);
     case 'stop': return cmdStop(runsDir, need('<run-id>'));
-    case 'resume': return cmdResume(runsDir, need('<run-id>'), !!values.detach);
+    case 'resume': return cmdResume(runsDir, need('<run-id>'), !!values.detach, !!values['allow-code-execution']);
     case 'doctor': return cmdDoctor();
     case 'demo': return cmdDemo(runsDir, !!values.quick);
-    case '_queue': return runSequence(new RunStore(runsDir), positionals, { resume: !!values.resume });
+    case '_queue': return runSequence(new RunStore(runsDir), positionals, { resume: !!values.resume, allowCode: !!values['allow-code-execution'] });
     default: throw new UsageError(`unknown command: ${command}`);
   }
 }

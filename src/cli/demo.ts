@@ -49,8 +49,12 @@ export function quickVariant(text: string): string {
   for (const role of ['learning', 'forgetting']) {
     const tasks = doc.getIn(['evals', role]) as { items?: unknown[] } | undefined;
     (tasks?.items ?? []).forEach((_, i) => {
+      const type = doc.getIn(['evals', role, i, 'type']);
+      // each eval type has its own size key (the schema refuses another type's)
+      if (type === 'lm_eval') { doc.setIn(['evals', role, i, 'limit'], 4); doc.setIn(['evals', role, i, 'max_gen_toks'], 8); return; }
+      if (type === 'kl_to_base') { doc.setIn(['evals', role, i, 'n'], 4); return; }
       doc.setIn(['evals', role, i, 'max_examples'], 4);
-      if (doc.getIn(['evals', role, i, 'type']) === 'exact_match') doc.setIn(['evals', role, i, 'max_new_tokens'], 8);
+      if (type === 'exact_match') doc.setIn(['evals', role, i, 'max_new_tokens'], 8);
     });
   }
   if (Number(doc.getIn(['spectra', 'every_steps']) ?? 0) > 0) doc.setIn(['spectra', 'every_steps'], 3);
@@ -192,8 +196,8 @@ export async function runDemo(d: DemoDeps): Promise<number> {
   const lrRuns = await newRuns(d.runsDir, before2);
 
   await stage('4/4 results', async () => {
-    log(`\nlora-vs-full (code = learning, English = forgetting; loss in nats/byte, lower is better; Δ vs step 0, the base):\n${demoTable(mainRuns)}`);
-    log(`\nlr-sweep (arithmetic; em = exact match of the final answer):\n${lrSweepTable(lrRuns)}`);
+    log(`\nlora-vs-full (code = learning, English and KL to the base = forgetting; nats/byte, lower is better; Δ vs step 0, the base):\n${demoTable(mainRuns)}`);
+    log(`\nlr-sweep (arithmetic; em = exact match of the final answer, lm-eval's score of the built-in task finetune_lab_arithmetic):\n${lrSweepTable(lrRuns)}`);
     log(`\nthe paper's findings, read from these numbers:\n${demoFindings(mainRuns, lrRuns).map((l) => `  ${l}`).join('\n')}`);
   });
   log(`\ntimings: ${timings.map((t) => `${t.stage.split(':')[0]} ${formatDuration(t.seconds)}`).join(', ')}; total ${formatDuration((now() - t0) / 1000)}`);

@@ -14,6 +14,27 @@ export function formatTable(headers: string[], rows: string[][]): string {
 export const num = (v: number | null | undefined, digits = 3): string => (v == null || !Number.isFinite(v) ? '-' : v.toFixed(digits));
 export const signed = (v: number | undefined, digits = 3): string => (v == null ? '-' : `${v >= 0 ? '+' : ''}${v.toFixed(digits)}`);
 
+/** What a task's number is: "english (loss, n=48)", "arith-em (lm_eval finetune_lab_arithmetic v1.0: exact_match,strict-match, n=16)". */
+export function taskLabel(t: TaskSummary): string {
+  const kind = t.type === 'lm_eval' ? `lm_eval ${t.task ?? ''}${t.version ? ` v${t.version}` : ''}: ${t.metric}` : t.type && t.type !== t.metric ? `${t.type}: ${t.metric}` : t.metric;
+  return `${t.name} (${kind.trim()}${t.n != null ? `, n=${t.n}` : ''})`;
+}
+
+/** One line naming every task of the runs with its type, version and n (the tables' footnote). */
+export function taskLegend(runs: { summary: RunSummary }[]): string {
+  const seen = new Map<string, TaskSummary>();
+  for (const r of runs) for (const t of r.summary.tasks) if (!seen.has(`${t.role}:${t.name}`) && Number.isFinite(t.final)) seen.set(`${t.role}:${t.name}`, t);
+  return seen.size ? `tasks: ${[...seen.values()].map(taskLabel).join(' · ')}` : '';
+}
+
+/** The last value of each task of a run, compactly, for `finetune-lab list`: "hellaswag 0.312 (v1.0, n=200)". */
+export function scoresCell(s: RunSummary): string {
+  return s.tasks.map((t) => {
+    const meta = [t.version ? `v${t.version}` : '', t.n != null ? `n=${t.n}` : ''].filter(Boolean).join(', ');
+    return `${t.name} ${t.error && t.finalStep < 0 ? 'failed' : num(t.final)}${meta ? ` (${meta})` : ''}${t.error ? ' !' : ''}`;
+  }).join('; ');
+}
+
 /**
  * One row per run: final train loss, then each eval task as `final (Δ vs step 0)`. For a loss task a
  * negative Δ on a learning task is learning, a positive Δ on a forgetting task is forgetting.
@@ -29,7 +50,8 @@ export function resultsTable(runs: { label: string; summary: RunSummary }[]): st
       return t ? `${num(t.final)} (${signed(t.base == null ? undefined : t.final - t.base)})` : '-';
     }),
   ]);
-  return formatTable(headers, rows);
+  const legend = taskLegend(runs);
+  return formatTable(headers, rows) + (legend ? `\n${legend}` : '');
 }
 
 // ---------------------------------------------------------------------------- the demo's tables
@@ -94,19 +116,19 @@ const int = (v: number | undefined) => (v == null ? '-' : Number.isInteger(v) ? 
 
 /** lora-vs-full: one row per run (method, rank, lr, losses with Δ vs base, median rank90 attention/MLP vs random, intruders vs random). */
 export function demoTable(runs: RunFacts[]): string {
-  const headers = ['run', 'method', '>rank', '>lr', 'status', '>train loss', '>code loss (Δ)', '>English loss (Δ)', '>rank90 attn/mlp', '>random', '>intruders', '>random'];
+  const headers = ['run', 'method', '>rank', '>lr', 'status', '>train loss', '>code loss (Δ)', '>English loss (Δ)', '>KL to base', '>rank90 attn/mlp', '>random', '>intruders', '>random'];
   const rows = sortMain(runs).map((r) => {
     const ms = lastSpectra(r);
     const a = rank90Stats(ms, 'attention'), m = rank90Stats(ms, 'mlp');
     const intr = intruderStats(ms);
     return [
       r.label, r.method ?? '-', r.rank == null ? '-' : String(r.rank), lrText(r.lr), r.summary.finished?.status ?? 'unfinished',
-      num(r.summary.finalTrainLoss), taskCell(task(r, 'code')), taskCell(task(r, 'english')),
+      num(r.summary.finalTrainLoss), taskCell(task(r, 'code')), taskCell(task(r, 'english')), num(task(r, 'kl')?.final, 4),
       `${int(a.rank90)}/${int(m.rank90)}`, `${int(a.random)}/${int(m.random)}`,
       int(intr.intruders), int(intr.random),
     ];
   });
-  return `${formatTable(headers, rows)}\n(rank90: smallest k explaining 90% of ΔW's σ², median over matrices at the last step; random: a Gaussian matrix of the same shape.\n intruders: top-10 singular vectors of W_tuned with max |cos| < 0.5 to every base vector, summed over the ${lastSpectra(runs[0] ?? ({ spectra: [] } as unknown as RunFacts)).length} matrices; random: random unit vectors, same test)`;
+  return `${formatTable(headers, rows)}\n(rank90: smallest k explaining 90% of ΔW's σ², median over matrices at the last step; random: a Gaussian matrix of the same shape.\n intruders: top-10 singular vectors of W_tuned with max |cos| < 0.5 to every base vector, summed over the ${lastSpectra(runs[0] ?? ({ spectra: [] } as unknown as RunFacts)).length} matrices; random: random unit vectors, same test.\n KL to base: mean per-token KL(p_base || p_tuned) in nats/byte on held-out English, 0 at step 0; LoRA exact (adapters disabled), full finetuning a lower bound from the base's cached top-32 log-probabilities.)\n${taskLegend(runs)}`;
 }
 
 /** Full runs first (high LR first), then LoRA by rank. */
@@ -125,7 +147,7 @@ export function lrSweepTable(runs: RunFacts[]): string {
     r.label, r.method ?? '-', lrText(r.lr), r.summary.finished?.status ?? 'unfinished', num(r.summary.finalTrainLoss),
     ...names.map((n) => taskCell(task(r, n))), taskCell(task(r, 'english')),
   ]);
-  return formatTable(headers, rows);
+  return `${formatTable(headers, rows)}\n${taskLegend(runs)}`;
 }
 
 /**
@@ -179,6 +201,8 @@ export function demoFindings(main: RunFacts[], lr: RunFacts[]): string[] {
       (Math.abs(diff) < 0.02 ? 'about the same forgetting — one learning-forgetting curve (paper §4.3): LoRA forgets less mainly because it learns less'
         : diff > 0 ? `full forgets ${f3(diff)} more at similar learning` : `LoRA forgets ${f3(-diff)} more at similar learning`));
   }
+  const klLine = klOrdering(done);
+  if (klLine) out.push(klLine);
   const last = (r: RunFacts) => lastSpectra(r);
   const fullAll = rank90Stats(last(full)).rank90, fullA = rank90Stats(last(full), 'attention'), fullM = rank90Stats(last(full), 'mlp');
   const topLora = loras[loras.length - 1];
@@ -207,4 +231,31 @@ export function demoFindings(main: RunFacts[], lr: RunFacts[]): string[] {
   const em = lr.flatMap((r) => learnTasks(r).filter((t) => t.metric === 'exact_match').map((t) => t.final));
   if (em.length) out.push(`info     arithmetic exact match: best ${f3(Math.max(...em))} over the sweep${Math.max(...em) < 0.25 ? ' — near 0 at this scale and length (a hit or two in 16), so the best LR is read from the held-out answer loss' : ''}`);
   return out;
+}
+
+/** Kendall's tau between two rankings of the same items (1: the same order, -1: reversed). */
+export function kendallTau(a: readonly number[], b: readonly number[]): number {
+  let concordant = 0, discordant = 0;
+  for (let i = 0; i < a.length; i++) {
+    for (let j = i + 1; j < a.length; j++) {
+      const s = Math.sign(a[i] - a[j]) * Math.sign(b[i] - b[j]);
+      if (s > 0) concordant++; else if (s < 0) discordant++;
+    }
+  }
+  const pairs = (a.length * (a.length - 1)) / 2;
+  return pairs ? (concordant - discordant) / pairs : 1;
+}
+
+/**
+ * Does KL to the base (a forgetting signal that needs no labels; Shenfeld et al. 2025) order the
+ * runs as their English loss rise does? HELD when both give the same order of every run.
+ */
+export function klOrdering(runs: RunFacts[]): string | undefined {
+  const both = runs.filter((r) => Number.isFinite(task(r, 'kl')?.final) && delta(task(r, 'english')) != null);
+  if (both.length < 3) return undefined;
+  const kl = both.map((r) => task(r, 'kl')!.final), eng = both.map((r) => delta(task(r, 'english'))!);
+  const tau = kendallTau(kl, eng);
+  const order = (vals: number[]) => both.map((r, i) => ({ r, v: vals[i] })).sort((x, y) => x.v - y.v).map((x) => x.r.label).join(' < ');
+  return `${yes(tau === 1)} KL to the base orders the runs as the English loss rise does (Kendall's tau ${tau.toFixed(2)} over ${both.length} runs): ` +
+    (tau === 1 ? order(kl) : `KL ${order(kl)}; English Δ ${order(eng)}`);
 }

@@ -1,15 +1,15 @@
-// "Finetune Lab: New Experiment": template → base model → data → name, then writes
+// "Finetune Lab: New Experiment": template → base model → data → evaluations → name, then writes
 // `<name>.finetune.yaml` in the workspace with the paper's defaults and opens it.
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { BUILTIN_DATA, BUILTIN_MODELS, experimentTemplate, sanitizeName, TEMPLATES, type DataFormat, type TemplateKind } from '../experimentTemplates';
+import { BUILTIN_DATA, BUILTIN_MODELS, EVAL_CHOICES, experimentTemplate, sanitizeName, TEMPLATES, type DataFormat, type EvalChoice, type TemplateKind } from '../experimentTemplates';
 
 const TITLE = 'New Experiment';
 
 async function pickTemplate(): Promise<TemplateKind | undefined> {
   const pick = await vscode.window.showQuickPick(
     TEMPLATES.map((t) => ({ label: t.label, detail: t.detail, template: t.kind })),
-    { title: `${TITLE} (1/4): template`, placeHolder: 'What do you want to compare?', ignoreFocusOut: true },
+    { title: `${TITLE} (1/5): template`, placeHolder: 'What do you want to compare?', ignoreFocusOut: true },
   );
   return pick?.template;
 }
@@ -21,7 +21,7 @@ async function pickBase(): Promise<string | undefined> {
     { label: '$(hubot) Hugging Face model…', detail: 'a model name such as HuggingFaceTB/SmolLM2-135M (downloaded by transformers)', ask: 'hf' },
     { label: '$(folder) Local model folder…', detail: 'a folder with config.json and weights', ask: 'folder' },
   ];
-  const pick = await vscode.window.showQuickPick(items, { title: `${TITLE} (2/4): base model`, ignoreFocusOut: true });
+  const pick = await vscode.window.showQuickPick(items, { title: `${TITLE} (2/5): base model`, ignoreFocusOut: true });
   if (!pick) return undefined;
   if (pick.base) return pick.base;
   if (pick.ask === 'hf') {
@@ -40,7 +40,7 @@ async function pickData(expDir: string): Promise<{ train: string; format: DataFo
     ...BUILTIN_DATA.map((d) => ({ label: d.train, detail: d.detail, train: d.train, format: d.format })),
     { label: '$(file) A .jsonl file…', detail: 'one JSON object a line: {"text": …}, {"prompt": …, "response": …} or {"messages": [{"role": …, "content": …}]}' },
   ];
-  const pick = await vscode.window.showQuickPick(items, { title: `${TITLE} (3/4): training data (the target domain)`, ignoreFocusOut: true });
+  const pick = await vscode.window.showQuickPick(items, { title: `${TITLE} (3/5): training data (the target domain)`, ignoreFocusOut: true });
   if (!pick) return undefined;
   if (pick.train && pick.format) return { train: pick.train, format: pick.format };
   const file = await vscode.window.showOpenDialog({ canSelectMany: false, filters: { 'JSON Lines': ['jsonl'] }, title: 'Training data' });
@@ -58,6 +58,15 @@ async function pickData(expDir: string): Promise<{ train: string; format: DataFo
   return { train: rel.startsWith('..') ? file[0].fsPath : rel, format: format.label as DataFormat };
 }
 
+/** The evaluations: held-out losses and KL picked; the paper's benchmarks (lm-eval) by name. */
+async function pickEvals(): Promise<EvalChoice[] | undefined> {
+  const picks = await vscode.window.showQuickPick(
+    EVAL_CHOICES.map((c) => ({ label: c.label, detail: c.detail, picked: c.picked, id: c.id })),
+    { title: `${TITLE} (4/5): evaluations`, placeHolder: 'Learning and forgetting scores, at step 0 and every few steps', canPickMany: true, ignoreFocusOut: true },
+  );
+  return picks?.map((p) => p.id);
+}
+
 export async function newExperiment(): Promise<vscode.Uri | undefined> {
   const folder = vscode.workspace.workspaceFolders?.[0];
   if (!folder) {
@@ -71,9 +80,11 @@ export async function newExperiment(): Promise<vscode.Uri | undefined> {
   if (!base) return undefined;
   const data = await pickData(folder.uri.fsPath);
   if (!data) return undefined;
+  const evals = await pickEvals();
+  if (!evals) return undefined;
   const suggested = kind === 'lora-vs-full' ? 'lora-vs-full' : kind === 'lr-sweep' ? 'lora-lr-sweep' : kind;
   const input = await vscode.window.showInputBox({
-    title: `${TITLE} (4/4): name`, prompt: 'Experiment name: the file is <name>.finetune.yaml and run folders start with it',
+    title: `${TITLE} (5/5): name`, prompt: 'Experiment name: the file is <name>.finetune.yaml and run folders start with it',
     value: suggested, ignoreFocusOut: true,
     validateInput: (v) => (sanitizeName(v) === v.trim() ? undefined : `Letters, digits, '-', '_' and '.': ${sanitizeName(v)}`),
   });
@@ -82,7 +93,7 @@ export async function newExperiment(): Promise<vscode.Uri | undefined> {
   let target = vscode.Uri.joinPath(folder.uri, `${name}.finetune.yaml`);
   for (let n = 2; await exists(target); n++) target = vscode.Uri.joinPath(folder.uri, `${name}-${n}.finetune.yaml`);
   const finalName = path.basename(target.fsPath).replace(/\.finetune\.yaml$/, '');
-  const text = experimentTemplate({ kind, name: finalName, base, train: data.train, format: data.format });
+  const text = experimentTemplate({ kind, name: finalName, base, train: data.train, format: data.format, evals });
   await vscode.workspace.fs.writeFile(target, Buffer.from(text, 'utf8'));
   await vscode.window.showTextDocument(target);
   return target;

@@ -92,8 +92,11 @@ export class RunCommands {
     const firstError = parsed.diagnostics.find((d) => d.severity === 'error');
     if (!parsed.ok || !parsed.value || firstError) {
       const where = firstError ? `${file}:${firstError.line}:${firstError.column}: ${firstError.message}` : file;
-      const choice = await vscode.window.showErrorMessage(`Cannot start: the experiment has errors. ${where}`, 'Show Problem');
-      if (choice && firstError) {
+      const codeRefused = firstError?.code === 'lm-eval-code-execution-not-allowed';
+      const choice = await vscode.window.showErrorMessage(`Cannot start: the experiment has errors. ${where}`, 'Show Problem', ...(codeRefused ? ['Open Setting'] : []));
+      if (choice === 'Open Setting') {
+        await vscode.commands.executeCommand('workbench.action.openSettings', 'finetuneLab.allowCodeExecution');
+      } else if (choice && firstError) {
         const pos = new vscode.Position(firstError.line - 1, firstError.column - 1);
         await vscode.window.showTextDocument(doc, { selection: new vscode.Range(pos, pos) });
       }
@@ -308,13 +311,20 @@ export class RunCommands {
  * A run's config.yaml lives in its run folder, but .jsonl paths in the experiment are relative to the
  * experiment file: make them absolute before the run is created.
  */
-export function absoluteDataPaths<T extends { data: { train: string }; evals?: { learning?: { data: string }[]; forgetting?: { data: string }[] } }>(config: T, baseDir: string): T {
+export function absoluteDataPaths<T extends { data: { train: string }; evals?: { learning?: EvalPaths[]; forgetting?: EvalPaths[] } }>(config: T, baseDir: string): T {
   const abs = (ref: string): string => (ref.startsWith('builtin:') || path.isAbsolute(ref) ? ref : path.resolve(baseDir, ref));
   const out = structuredClone(config);
   out.data.train = abs(out.data.train);
-  for (const list of [out.evals?.learning, out.evals?.forgetting]) for (const t of list ?? []) t.data = abs(t.data);
+  for (const list of [out.evals?.learning, out.evals?.forgetting]) {
+    for (const t of list ?? []) {
+      if ('data' in t && typeof t.data === 'string') t.data = abs(t.data);
+      // an lm_eval task folder, resolved the same way (config.yaml then names it wherever the run folder is)
+      if ('include_path' in t && typeof t.include_path === 'string') t.include_path = path.isAbsolute(t.include_path) ? t.include_path : path.resolve(baseDir, t.include_path);
+    }
+  }
   return out;
 }
+type EvalPaths = { data: string } | { include_path?: string };
 
 /** The newest checkpoints/step-NNNNNN folder, or undefined. */
 export function latestCheckpoint(runDir: string): string | undefined {

@@ -47,8 +47,22 @@ export function knownKeys(path: readonly string[]): string[] {
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
-function fill(value: unknown, schema: Schema | undefined, skip: (key: string) => boolean): unknown {
+/** The oneOf branch a `discriminator` (an eval task's `type`) selects for `value`, if any. */
+export function discriminated(value: unknown, schema: Schema | undefined): Schema | undefined {
   const s = resolveRef(schema);
+  const tag = (s?.discriminator as { propertyName?: string } | undefined)?.propertyName;
+  if (!s || !tag || !isObj(value) || !Array.isArray(s.oneOf)) return undefined;
+  for (const option of s.oneOf as Schema[]) {
+    const branch = resolveRef(option);
+    const prop = ((branch?.properties as Record<string, Schema> | undefined) ?? {})[tag] ?? {};
+    if (prop.const === value[tag] || (Array.isArray(prop.enum) && prop.enum.includes(value[tag]))) return branch;
+  }
+  return undefined;
+}
+
+function fill(value: unknown, schema: Schema | undefined, skip: (key: string) => boolean): unknown {
+  const branch = discriminated(value, schema);
+  const s = branch ?? resolveRef(schema);
   if (!s) return value;
   if (Array.isArray(value) && s.items) return value.map((v) => fill(v, s.items as Schema, () => false));
   if (!isObj(value) || !isObj(s.properties)) return value;

@@ -11,6 +11,7 @@ import { schemaDiagnostics } from './schemaMessages';
 import { rangeOf, rangeOfOffsets, type YamlSource } from './yamlPositions';
 import { lintExperiment } from './lints';
 import { launcherDiagnostics } from './launcherChecks';
+import { lmEvalDiagnostics, type LmEvalCheckOptions } from './lmEvalChecks';
 
 export interface LoadedExperiment {
   /** The config with defaults filled; undefined when the file has errors. */
@@ -31,6 +32,8 @@ export interface ParseOptions {
   fileExists?: (absPath: string) => boolean;
   /** Run the paper lints (lints.ts) too; default true. */
   lints?: boolean;
+  /** Check lm_eval evals: task names, include_path, code execution (lmEvalChecks.ts). */
+  lmEval?: LmEvalCheckOptions;
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -65,6 +68,7 @@ export function parseExperiment(text: string, file?: string, opts: ParseOptions 
   diagnostics.push(...moduleNameDiagnostics(raw, src));
   diagnostics.push(...launcherDiagnostics(raw, value, src));
   if (opts.fileExists) diagnostics.push(...dataFileDiagnostics(value, src, file, opts.fileExists));
+  if (opts.lmEval) diagnostics.push(...lmEvalDiagnostics(value, src, file, opts.lmEval));
   if (opts.lints !== false) diagnostics.push(...lintExperiment(value, src));
   diagnostics.sort((a, b) => a.line - b.line || a.column - b.column);
   return result(raw, value);
@@ -123,7 +127,7 @@ function methodDiagnostics(raw: Record<string, unknown>, src: YamlSource): Diagn
 /** Data files (not builtin:) that are missing: a warning, since the file may be created before the run starts. */
 function dataFileDiagnostics(cfg: ExperimentConfig, src: YamlSource, file: string | undefined, exists: (p: string) => boolean): Diagnostic[] {
   const refs: { at: (string | number)[]; ref: string }[] = [{ at: ['data', 'train'], ref: cfg.data.train }];
-  for (const role of ['learning', 'forgetting'] as const) cfg.evals?.[role]?.forEach((t, i) => refs.push({ at: ['evals', role, i, 'data'], ref: t.data }));
+  for (const role of ['learning', 'forgetting'] as const) cfg.evals?.[role]?.forEach((t, i) => { if ('data' in t) refs.push({ at: ['evals', role, i, 'data'], ref: t.data }); });
   const base = file ? path.dirname(file) : process.cwd();
   return refs
     .filter(({ ref }) => !ref.startsWith('builtin:') && !exists(path.resolve(base, ref)))

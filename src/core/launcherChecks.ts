@@ -65,5 +65,18 @@ function shardingDiagnostics(value: ExperimentConfig, kind: string, at: (key: st
       message: `launcher.sharding fsdp is for full finetuning; LoRA${Array.isArray(swept) ? ' (swept in method)' : ''} keeps its frozen base in bf16 on every GPU (DDP): set sharding to none, or method to full`,
     });
   }
+  for (const role of ['learning', 'forgetting'] as const) {
+    (value.evals?.[role] ?? []).forEach((task, i) => {
+      if (!UNSHARDED_EVAL_TYPES.has(task.type)) return;
+      out.push({
+        severity: 'error', ...at('sharding'), path: `evals.${role}[${i}].type`, code: 'launcher-sharding-eval',
+        message: `evals.${role}[${i}] (${task.type}) does not run on an FSDP-sharded model yet: use launcher.sharding none, or score the saved checkpoint with finetune-lab analyse`,
+      });
+    });
+  }
   return out;
 }
+
+/** Eval types that need the whole model in one process: lm-eval drives the model itself, and
+ * kl_to_base keeps the base's top-k in one process (the trainer's config.py, UNSHARDED_EVAL_TYPES). */
+const UNSHARDED_EVAL_TYPES = new Set<string>(['lm_eval', 'kl_to_base']);

@@ -34,6 +34,8 @@ export interface RunHeader {
   kind: 'training' | 'analysis';
   /** An analysis of PEFT's reduce_intruder_dimension applied to another run's adapter (its config's reduce_intruders). */
   reduceIntruders: ReduceIntrudersInfo | null;
+  /** Unix time of each run_started (one per segment: a resumed run has several), for wall-time shares. */
+  starts: number[];
 }
 
 /** Which adapter was mitigated and how: runs of one source, top-k and ε form one λ path in the Pareto view. */
@@ -53,9 +55,17 @@ export interface Divergence { step: number; value: 'NaN' | 'Infinity' | '-Infini
 export interface EvalTaskScore {
   name: string;
   role: 'learning' | 'forgetting';
+  /** The eval type: loss, multiple_choice, exact_match, lm_eval, kl_to_base (as the trainer wrote it). */
+  type: string;
   metric: string;
-  value: number;
+  /** null: the task failed at this step (`error` says why). */
+  value: number | null;
   higherIsBetter: boolean;
+  /** lm_eval: the task's version; null for the other types. */
+  version: string | null;
+  /** Examples scored (documents, sequences, windows). */
+  n: number | null;
+  error: string | null;
 }
 
 /** A role's score (learning or forgetting): the mean over its tasks, and its change from step 0. */
@@ -63,6 +73,9 @@ export interface RoleScore { value: number; higherIsBetter: boolean; delta: numb
 
 export interface EvalPoint {
   step: number;
+  /** Unix time the evaluation ended (its event's time), and the seconds it took. */
+  time: number | null;
+  seconds: number | null;
   tasks: EvalTaskScore[];
   learning: RoleScore | null;
   forgetting: RoleScore | null;
@@ -143,7 +156,8 @@ function isRunHeader(x: unknown): boolean {
     && isNumOrNull(x.rank) && isNumOrNull(x.lr) && (x.targetModules === null || isStr(x.targetModules))
     && isNumOrNull(x.totalSteps) && (x.experiment === null || isStr(x.experiment))
     && RUN_STATES.has(x.state as string) && (x.error === null || isStr(x.error)) && typeof x.stale === 'boolean'
-    && (x.kind === 'training' || x.kind === 'analysis') && isReduceInfo(x.reduceIntruders);
+    && (x.kind === 'training' || x.kind === 'analysis') && isReduceInfo(x.reduceIntruders)
+    && isArr(x.starts, isNum);
 }
 
 function isTrainColumns(x: unknown): boolean {
@@ -157,10 +171,13 @@ const isDivergence = (x: unknown): boolean => isObj(x) && isNum(x.step) && DIVER
 
 const isRoleScore = (x: unknown): boolean => x === null || (isObj(x) && isNum(x.value) && typeof x.higherIsBetter === 'boolean' && isNum(x.delta));
 
+const isStrOrNull = (x: unknown): boolean => x === null || isStr(x);
+
 function isEvalPoint(x: unknown): boolean {
-  return isObj(x) && isNum(x.step) && isRoleScore(x.learning) && isRoleScore(x.forgetting)
-    && isArr(x.tasks, (t) => isObj(t) && isStr(t.name) && (t.role === 'learning' || t.role === 'forgetting')
-      && isStr(t.metric) && isNum(t.value) && typeof t.higherIsBetter === 'boolean');
+  return isObj(x) && isNum(x.step) && isNumOrNull(x.time) && isNumOrNull(x.seconds) && isRoleScore(x.learning) && isRoleScore(x.forgetting)
+    && isArr(x.tasks, (t) => isObj(t) && isStr(t.name) && (t.role === 'learning' || t.role === 'forgetting') && isStr(t.type)
+      && isStr(t.metric) && isNumOrNull(t.value) && typeof t.higherIsBetter === 'boolean'
+      && isStrOrNull(t.version) && isNumOrNull(t.n) && isStrOrNull(t.error));
 }
 
 function isSpectrum(x: unknown): boolean {

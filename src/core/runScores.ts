@@ -19,6 +19,9 @@ export interface TaskScore {
   type: string;
   metric: string;
   higherIsBetter: boolean;
+  /** lm_eval: the task's version (lm-eval's metadata.version), null for the other types; n: examples scored. Both of the last evaluation. */
+  version: string | null;
+  n: number | null;
   /** At step 0: the base model. */
   base: number | null;
   last: number | null;
@@ -158,10 +161,14 @@ export class ScoreFold {
       const hib = t.higher_is_better === true;
       const cur = this.tasks.get(key) ?? {
         key, name: t.name, role: t.role, type: typeof t.type === 'string' ? t.type : '', metric: typeof t.metric === 'string' ? t.metric : '',
-        higherIsBetter: hib, base: null, last: null, lastStep: null, best: null, bestStep: null,
+        higherIsBetter: hib, version: null, n: null, base: null, last: null, lastStep: null, best: null, bestStep: null,
       };
       if (step === 0) cur.base = v;
-      if (cur.lastStep === null || step >= cur.lastStep) { cur.last = v; cur.lastStep = step; }
+      if (cur.lastStep === null || step >= cur.lastStep) {
+        cur.last = v; cur.lastStep = step;
+        cur.version = t.version === undefined || t.version === null ? null : String(t.version);
+        cur.n = num(t.n);
+      }
       if (step > 0 && (cur.best === null || better(v, cur.best, hib))) { cur.best = v; cur.bestStep = step; }
       this.tasks.set(key, cur);
     }

@@ -5,12 +5,21 @@ import type { RunEvent, EvalEvent, Aggregate } from './generated/events';
 export interface TaskSummary {
   name: string;
   role: 'learning' | 'forgetting';
+  /** The eval type (loss, multiple_choice, exact_match, lm_eval, kl_to_base). */
+  type?: string;
   metric: string;
   higherIsBetter: boolean;
   /** At step 0 (the base model), when evaluated. */
   base?: number;
+  /** The last value (NaN when the task never produced one: it failed at every evaluation). */
   final: number;
   finalStep: number;
+  /** lm_eval: the lm-eval task name and its version; n: examples scored (as in the last evaluation). */
+  task?: string;
+  version?: string | null;
+  n?: number;
+  /** The error of the last evaluation, when it failed (the last good value stays in `final`). */
+  error?: string;
 }
 
 export interface RunSummary {
@@ -46,9 +55,12 @@ export function summarizeRun(events: readonly RunEvent[]): RunSummary {
   for (const ev of evals) {
     for (const t of ev.tasks) {
       const key = `${t.role}:${t.name}`;
-      const cur = byName.get(key) ?? { name: t.name, role: t.role, metric: t.metric, higherIsBetter: t.higher_is_better, final: t.value, finalStep: ev.step };
-      if (ev.step === 0) cur.base = t.value;
-      if (ev.step >= cur.finalStep) { cur.final = t.value; cur.finalStep = ev.step; }
+      const cur: TaskSummary = byName.get(key) ?? { name: t.name, role: t.role, type: t.type, metric: t.metric, higherIsBetter: t.higher_is_better, final: NaN, finalStep: -1 };
+      if (ev.step >= cur.finalStep) {
+        cur.error = t.error;
+        if (t.value !== null) { cur.final = t.value; cur.finalStep = ev.step; cur.version = t.version; cur.n = t.n; cur.task = t.task; }
+      }
+      if (ev.step === 0 && t.value !== null) cur.base = t.value;
       byName.set(key, cur);
     }
     s.learning = ev.learning;

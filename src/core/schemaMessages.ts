@@ -1,7 +1,7 @@
 // Turns Ajv's errors for an experiment file into human messages that name the setting
 // ("lora.rank must be an integer ≥ 1", "unknown key 'lorra' in the top level (did you mean 'lora'?)"),
 // one per problem, each at the YAML node it is about.
-import type { ErrorObject } from './schemas';
+import { experimentSchema, type ErrorObject } from './schemas';
 import type { Diagnostic } from './diagnostics';
 import { didYouMean } from './diagnostics';
 import { dotted, pointerToPath, rangeOf, type PathSeg, type YamlSource } from './yamlPositions';
@@ -57,6 +57,21 @@ function got(data: unknown): string {
   if (data === null || data === undefined) return ' (it is empty)';
   const text = typeof data === 'object' ? (Array.isArray(data) ? 'a list' : 'a mapping') : quote(data);
   return ` (got ${text.length > 40 ? text.slice(0, 40) + '…' : text})`;
+}
+
+/** The values a discriminated oneOf accepts for its tag, in schema order (each branch's const or enum). */
+function discriminatorValues(parent: Schema, tag: string): string[] {
+  const resolve = (s: Schema): Schema => {
+    const ref = typeof s.$ref === 'string' && s.$ref.startsWith('#/') ? s.$ref.slice(2).split('/') : undefined;
+    return ref ? (ref.reduce<unknown>((o, k) => (o as Schema)?.[k], experimentSchema) as Schema) ?? s : s;
+  };
+  const out: string[] = [];
+  for (const branch of (parent.oneOf as Schema[] | undefined) ?? []) {
+    const prop = ((resolve(branch).properties as Record<string, Schema> | undefined) ?? {})[tag] ?? {};
+    if (typeof prop.const === 'string') out.push(prop.const);
+    if (Array.isArray(prop.enum)) out.push(...prop.enum.map(String));
+  }
+  return out;
 }
 
 /** Diagnostics for Ajv errors of the experiment schema, deduplicated and ordered by position. */
@@ -125,6 +140,18 @@ function one(e: ErrorObject, src: YamlSource): Diagnostic | undefined {
     }
     case 'propertyNames':
       return undefined; // reported through its pattern error, which names the key
+    case 'discriminator': {
+      // An eval task's `type` picks its shape; a type with no shape is the error (the shape's own errors come otherwise).
+      const params = e.params as { error?: string; tag?: string; tagValue?: unknown };
+      const tag = params.tag ?? 'type';
+      const values = discriminatorValues(ps, tag);
+      const bad = (e.data as Record<string, unknown> | undefined)?.[tag];
+      if (bad === undefined) return undefined; // the missing key is reported by `required`
+      const guess = typeof bad === 'string' ? didYouMean(bad, values) : undefined;
+      const at = [...path, tag];
+      return diag(`${dotted(at)} must be one of ${values.map(quote).join(', ')}${got(bad)}${guess ? ` — did you mean '${guess}'?` : ''}`, at, 'value',
+        guess ? { fix: { path: dotted(at), value: guess, title: `Change to '${guess}'` } } : {});
+    }
     case 'oneOf': {
       const branches = (Array.isArray(e.schema) ? e.schema : []) as Schema[];
       const resolved = branches.map((b) => describe(b));

@@ -25,8 +25,9 @@ let ajvInstance: Ajv | undefined;
 export function ajv(): Ajv {
   if (!ajvInstance) {
     // strict: false because the schemas use `default` next to `$ref` and nullable types with `minimum`,
-    // both valid draft-07 that Ajv's strict mode only warns about.
-    ajvInstance = new Ajv({ allErrors: true, verbose: true, strict: false });
+    // both valid draft-07 that Ajv's strict mode only warns about. discriminator: an eval task is one
+    // of several shapes chosen by its `type`; Ajv then checks only that shape and reports its errors.
+    ajvInstance = new Ajv({ allErrors: true, verbose: true, strict: false, discriminator: true });
     for (const s of [experimentSchema, eventsSchema, statusSchema, metaSchema, slurmSchema, analysisSchema, estimateSchema]) ajvInstance.addSchema(s as object);
   }
   return ajvInstance;

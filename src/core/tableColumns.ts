@@ -11,7 +11,7 @@ import type { CellValue, TableColumn, TableRow } from './tableProtocol';
 import { FIXED_SETTINGS, IGNORED_SETTINGS, settingColumnId, tableRow, taskColumnId, type RunInput } from './tableRows';
 
 /** What a task column says about its task: its eval type, metric and direction. */
-export type TaskInfo = Pick<TaskScore, 'type' | 'metric' | 'higherIsBetter'>;
+export type TaskInfo = Pick<TaskScore, 'type' | 'metric' | 'higherIsBetter'> & Partial<Pick<TaskScore, 'version' | 'n'>>;
 
 const RUN_COLUMNS: TableColumn[] = [
   { id: 'run', title: 'run', group: 'run', kind: 'text', format: 'text', description: 'The run\'s label (its sweep point); the tooltip has its id.' },
@@ -111,10 +111,12 @@ export function tableColumns(rows: readonly TableRow[], taskInfo: ReadonlyMap<st
   for (const [key, t] of tasks) {
     const info = taskInfo.get(key);
     const clash = names.filter((n) => n === t.name).length > 1 || t.name === 'learning' || t.name === 'forgetting';
-    const title = clash ? `${t.name} (${t.role})` : t.name;
+    // an lm_eval task's version is part of what the number means: in the title (so in the CSV too)
+    const title = `${clash ? `${t.name} (${t.role})` : t.name}${info?.version ? ` v${info.version}` : ''}`;
     const single = perRole(t.role) === 1;
     for (const part of ['', 'delta', 'best', 'bestDelta'] as Part[]) {
-      const what = `${t.role === 'learning' ? 'Learning' : 'Forgetting'} task ${t.name}${info ? ` (${info.type || 'eval'}, ${info.metric})` : ''}`;
+      const detail = info ? [info.type || 'eval', info.metric, info.version ? `version ${info.version}` : '', info.n !== null && info.n !== undefined ? `n=${info.n}` : ''].filter(Boolean).join(', ') : '';
+      const what = `${t.role === 'learning' ? 'Learning' : 'Forgetting'} task ${t.name}${detail ? ` (${detail})` : ''}`;
       score(taskColumnId(key, part), `${title}${PART_TITLE[part]}`, part === 'delta' || part === 'bestDelta' ? 'delta' : 'score',
         `${what}, ${PART_TEXT[part]}.${direction(info?.higherIsBetter)}`, info ? (info.higherIsBetter ? 'higher' : 'lower') : undefined, single || part === 'best' || part === 'bestDelta');
     }
@@ -149,6 +151,6 @@ export function buildTable(runs: readonly RunInput[]): { rows: TableRow[]; colum
 /** Each task's type, metric and direction, from the first run that has it. */
 export function taskInfoOf(runs: readonly Pick<RunInput, 'scores'>[]): Map<string, TaskInfo> {
   const out = new Map<string, TaskInfo>();
-  for (const r of runs) for (const t of r.scores?.tasks ?? []) if (!out.has(t.key)) out.set(t.key, { type: t.type, metric: t.metric, higherIsBetter: t.higherIsBetter });
+  for (const r of runs) for (const t of r.scores?.tasks ?? []) if (!out.has(t.key)) out.set(t.key, { type: t.type, metric: t.metric, higherIsBetter: t.higherIsBetter, version: t.version, n: t.n });
   return out;
 }

@@ -37,6 +37,10 @@ export class ExperimentDiagnostics implements vscode.Disposable {
       vscode.workspace.onDidOpenTextDocument((d) => this.update(d)),
       vscode.workspace.onDidChangeTextDocument((e) => this.schedule(e.document)),
       vscode.workspace.onDidCloseTextDocument((d) => this.clear(d)),
+      // allowing code execution turns the refusal on an unsafe lm_eval task into a note
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (e.affectsConfiguration('finetuneLab.allowCodeExecution')) for (const d of vscode.workspace.textDocuments) this.update(d);
+      }),
     );
     for (const d of vscode.workspace.textDocuments) this.update(d);
   }

@@ -45,8 +45,16 @@ export function fieldDoc(path: readonly (string | number)[]): string | undefined
 }
 
 function evalTaskSchema(keys: string[]): Record<string, unknown> | undefined {
-  // evals.learning[i].type: a property of the evalTask definition (experimentSubschema([]) is the root).
+  // evals.learning[i].<key>: a property of one of the eval task shapes (chosen by `type`; the first
+  // that has the key; `type` itself lists every type).
   if (keys.length !== 3 || keys[0] !== 'evals' || (keys[1] !== 'learning' && keys[1] !== 'forgetting')) return undefined;
-  const root = experimentSubschema([]) as { definitions?: Record<string, { properties?: Record<string, Record<string, unknown>> }> } | undefined;
-  return root?.definitions?.evalTask?.properties?.[keys[2]];
+  type Def = { properties?: Record<string, Record<string, unknown>> };
+  const defs = (experimentSubschema([]) as { definitions?: Record<string, Def> } | undefined)?.definitions ?? {};
+  const shapes = ['evalTaskBuiltin', 'evalTaskLmEval', 'evalTaskKl'].map((n) => defs[n]?.properties ?? {});
+  if (keys[2] === 'type') {
+    const values = shapes.flatMap((p) => (Array.isArray(p.type?.enum) ? p.type.enum : p.type?.const !== undefined ? [p.type.const] : []));
+    return { ...shapes[0].type, enum: values };
+  }
+  const found = shapes.find((p) => keys[2] in p)?.[keys[2]];
+  return found && typeof found.$ref === 'string' ? { ...(defs[found.$ref.split('/').pop()!] as Record<string, unknown>), ...found } : found;
 }

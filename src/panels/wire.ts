@@ -72,9 +72,15 @@ export function toAppend(runId: string, events: readonly unknown[]): RunAppend |
         return v === null || typeof o.higher_is_better !== 'boolean' ? null : { value: v, higherIsBetter: o.higher_is_better, delta: d ?? 0 };
       };
       evals.push({
-        step,
-        tasks: e.tasks.map(obj).filter((t) => typeof t.name === 'string' && num(t.value) !== null && (t.role === 'learning' || t.role === 'forgetting'))
-          .map((t) => ({ name: t.name as string, role: t.role as 'learning' | 'forgetting', metric: String(t.metric ?? ''), value: t.value as number, higherIsBetter: t.higher_is_better === true })),
+        step, time: num(e.time), seconds: num(e.seconds),
+        // a task that failed at this step (value null, an error) is kept: the views say so
+        tasks: e.tasks.map(obj).filter((t) => typeof t.name === 'string' && (num(t.value) !== null || typeof t.error === 'string') && (t.role === 'learning' || t.role === 'forgetting'))
+          .map((t) => ({
+            name: t.name as string, role: t.role as 'learning' | 'forgetting', type: String(t.type ?? ''), metric: String(t.metric ?? ''),
+            value: num(t.value), higherIsBetter: t.higher_is_better === true,
+            version: t.version === null || t.version === undefined ? null : String(t.version), n: num(t.n),
+            error: typeof t.error === 'string' ? t.error : null,
+          })),
         learning: agg(e.learning),
         forgetting: agg(e.forgetting),
       });
@@ -110,7 +116,7 @@ export interface ReconciledState { state: RunState; error: string | null; stale:
  * killed with SIGKILL never writes run_finished, and only the reconciler sees its pid gone.
  */
 export function runHeaderFrom(id: string, dir: string, events: readonly unknown[], reconciled?: ReconciledState): RunHeader {
-  const info: RunHeader = { id, dir, method: 'unknown', rank: null, lr: null, targetModules: null, totalSteps: null, experiment: null, state: 'unknown', error: null, stale: false, kind: 'training', reduceIntruders: null };
+  const info: RunHeader = { id, dir, method: 'unknown', rank: null, lr: null, targetModules: null, totalSteps: null, experiment: null, state: 'unknown', error: null, stale: false, kind: 'training', reduceIntruders: null, starts: [] };
   for (const raw of events) {
     const e = obj(raw);
     if (e.type === 'run_started') {
@@ -128,6 +134,8 @@ export function runHeaderFrom(id: string, dir: string, events: readonly unknown[
       const lambda = num(ri.lambda), topK = num(ri.top_k), epsilon = num(ri.epsilon);
       info.reduceIntruders = info.kind === 'analysis' && typeof ri.source_run === 'string' && lambda !== null && topK !== null && epsilon !== null
         ? { sourceRun: ri.source_run, lambda, topK, epsilon } : null;
+      const t = num(e.time);
+      if (t !== null) info.starts.push(t);
     } else if (e.type === 'run_finished') {
       info.state = e.status === 'completed' || e.status === 'failed' || e.status === 'stopped' ? e.status : 'unknown';
       info.error = typeof e.error === 'string' ? e.error : null;

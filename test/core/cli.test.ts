@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { main } from '../../src/cli/commands';
-import { resultsTable, formatTable } from '../../src/cli/table';
+import { resultsTable, formatTable, scoresCell, taskLabel } from '../../src/cli/table';
 import { Progress } from '../../src/cli/follow';
 import { formatDuration } from '../../src/core/duration';
 import { summarizeRun } from '../../src/core/runSummary';
@@ -76,6 +76,13 @@ test('results table and progress line from the events fixture', () => {
   assert.deepEqual([code.base, code.final, code.finalStep], [5.07, 2.4, 100]);
   const table = resultsTable([{ label: 'lora-r16', summary: s }]);
   assert.match(table, /lora-r16\s+completed\s+2\s+4\.710\s+2\.400 \(-2\.670\)\s+2\.110 \(\+0\.000\)/);
+  assert.match(table, /\ntasks: code \(loss, n=32\) · english \(loss, n=32\)$/);
+  assert.equal(scoresCell(s), 'code 2.400 (n=32); english 2.110 (n=32)');
+  const lm = summarizeRun([...events, { v: 1, type: 'eval', time: 1, step: 101, learning: null, forgetting: null, tasks: [
+    { name: 'hs', role: 'forgetting', type: 'lm_eval', task: 'hellaswag', metric: 'acc_norm', value: 0.31, higher_is_better: true, version: '1.0', n: 200 },
+    { name: 'he', role: 'learning', type: 'lm_eval', task: 'humaneval', metric: 'pass@1', value: null, higher_is_better: true, n: 0, error: 'sandbox: CPU time limit' }] }]);
+  assert.match(scoresCell(lm), /hs 0\.310 \(v1\.0, n=200\); he failed !$/);
+  assert.equal(taskLabel(lm.tasks.find((t) => t.name === 'hs')!), 'hs (lm_eval hellaswag v1.0: acc_norm, n=200)');
   assert.equal(formatTable(['a', '>b'], [['x', '1'], ['yy', '22']]), 'a    b\n--  --\nx    1\nyy  22');
   const p = new Progress();
   for (const e of events) p.add(e);

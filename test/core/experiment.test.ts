@@ -103,7 +103,11 @@ test('defaults come from the schema default keywords', () => {
   assert.equal(cfg.spectra?.top_k, props.spectra.properties.top_k.default);
   assert.equal(cfg.launcher?.kind, 'local');
   assert.deepEqual(cfg.evals?.forgetting, []);
-  assert.equal(cfg.evals?.learning?.[0].max_examples, 64);
+  const task = cfg.evals?.learning?.[0];
+  assert.equal(task && 'max_examples' in task ? task.max_examples : undefined, 64);
+  const lm = applyDefaults({ name: 'x', model: { base: 'builtin:tiny' }, data: { train: 'builtin:brown' }, method: 'full', evals: { forgetting: [{ name: 'hs', type: 'lm_eval', task: 'hellaswag' }, { name: 'kl', type: 'kl_to_base', data: 'builtin:brown#heldout' }] } });
+  assert.deepEqual(lm.evals?.forgetting, [{ name: 'hs', type: 'lm_eval', task: 'hellaswag', limit: 100, batch_size: 8 }, { name: 'kl', type: 'kl_to_base', data: 'builtin:brown#heldout', n: 16, top_k: 32 }],
+    'each eval type gets its own defaults, none of the others');
   assert.equal(cfg.train?.lr, 2e-5, 'full default lr');
   assert.equal(cfg.lora, undefined, 'no lora section for a full run');
   const lora = applyDefaults({ name: 'x', model: { base: 'builtin:tiny' }, data: { train: 'builtin:brown' }, method: 'lora', lora: { rank: 64 } });

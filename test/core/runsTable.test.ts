@@ -73,6 +73,15 @@ test('eval tasks are generic: an lm_eval and a kl_to_base task become columns, K
   assert.equal(rows[1].cells.kl, undefined);
 });
 
+test("an lm_eval task's version is in its column title (so in the CSV), its n in the tooltip", () => {
+  const hs = (step: number) => [{ ...task('hellaswag', 'forgetting', step ? 0.4 : 0.5, 'lm_eval', true), metric: 'acc_norm', version: '1.0', n: 200 }];
+  const { columns } = buildTable([run('a', { code: 3, extra: hs })]);
+  const col = columns.find((c) => c.id === 'task:forgetting:hellaswag')!;
+  assert.equal(col.title, 'hellaswag v1.0');
+  assert.match(col.description, /\(lm_eval, acc_norm, version 1\.0, n=200\)/);
+  assert.equal(columns.find((c) => c.id === 'task:learning:code')!.title, 'code', 'a loss task has no version');
+});
+
 test('frontier: per group of runs evaluated alike; ties with a frontier point are on it', () => {
   const rows = [
     run('a', { code: 3, english: 2.5 }), run('b', { code: 3.5, english: 2.1 }), run('c', { code: 3.6, english: 2.6 }),

@@ -257,10 +257,13 @@ export function defineScenarios(runner) {
     await wb.command('Finetune Lab: New Experiment');
     await wb.pick('LoRA');
     await wb.shot('picked-lora');
-    // Any further questions (model, data, name): take the first offered answer, or type a name.
-    for (let i = 0; i < 6; i++) {
+    // Any further questions (model, data, evaluations, name): take the first offered answer (the
+    // evaluations' multi-select: its defaults, OK), or type a name.
+    for (let i = 0; i < 7; i++) {
       await sleep(700);
       if (!(await wb.quickInputVisible())) break;
+      const ok = wb.page.locator('.quick-input-widget').getByRole('button', { name: 'OK' });
+      if (await ok.isVisible().catch(() => false)) { await ok.click(); continue; }
       const rows = wb.page.locator('.quick-input-widget .monaco-list-row');
       if ((await rows.count()) > 0) {
         const tiny = rows.filter({ hasText: 'builtin:tiny' }).first();
@@ -275,6 +278,7 @@ export function defineScenarios(runner) {
     assert(created.length === 1, `expected one new *.finetune.yaml in the workspace, found ${JSON.stringify(created)}`);
     const text = readFileSync(join(ws, created[0]), 'utf8');
     assert(/^method:\s*lora\b/m.test(text), `the new file is not a LoRA experiment:\n${text}`);
+    assert(/type: kl_to_base/.test(text) && /type: loss/.test(text), `the default evaluations (held-out losses, KL to the base) are not in the file:\n${text}`);
     await wb.waitForCodeLens(/Start/);
     await wb.shot('new-experiment-codelens');
   });
@@ -419,6 +423,15 @@ export function defineScenarios(runner) {
     const pareto = await waitCard(wb, 'Each run is a path through its evaluations (bigger points = later steps)', (c) => twoPaths(c) && frontier(c) && notBlank(c.pixels), 'two run paths in two colours and a frontier, drawn');
     await wb.shot('pareto');
     assert(twoPaths(pareto) && frontier(pareto), `pareto: ${JSON.stringify(pareto)}`);
+    // The axes are the user's pick: one picker per role, on the aggregate until changed.
+    const pickers = await until('the Pareto view\'s two axis pickers', async () => {
+      for (const f of await wb.visibleWebviewFrames()) {
+        const found = await f.locator('.axis-picker').evaluateAll((els) => els.map((e) => `${e.getAttribute('aria-label')}=${e.value}`)).catch(() => []);
+        if (found.length) return found;
+      }
+      return [];
+    }, (v) => v.length === 2);
+    assert(pickers.join() === 'Learning axis (y)=aggregate,Forgetting axis (x)=aggregate', `pareto axis pickers: ${JSON.stringify(pickers)}`);
 
     // The LoRA run's spectra (its rank is the reference line): its row's context menu → Open Spectra.
     await wb.openViewContainer();

@@ -20,8 +20,12 @@ model: {base: builtin:tiny, pretrain_steps: 20}
 data: {train: builtin:python-stdlib, seq_len: 32}
 evals:
   every_steps: 5
-  learning: [{name: code, type: loss, data: "builtin:python-stdlib#heldout", max_examples: 4}]
-  forgetting: [{name: english, type: loss, data: "builtin:brown#heldout", max_examples: 4}]
+  learning:
+    - {name: code, type: loss, data: "builtin:python-stdlib#heldout", max_examples: 4}
+    - {name: arith, type: lm_eval, task: finetune_lab_arithmetic, limit: 2, max_gen_toks: 4}
+  forgetting:
+    - {name: english, type: loss, data: "builtin:brown#heldout", max_examples: 4}
+    - {name: kl, type: kl_to_base, data: "builtin:brown#heldout", n: 2}
 method: lora
 lora: {rank: 4}
 train: {steps: 10, batch_size: 4, lr: 1.0e-3, warmup_steps: 2, device: cpu}
@@ -69,4 +73,11 @@ test('the real trainer runs a tiny LoRA run to completion and writes valid event
   const summary = summarizeRun(all);
   assert.equal(summary.lastStep, 10);
   assert.ok(summary.tasks.some((x) => x.role === 'forgetting' && x.base !== undefined));
+  // an lm-eval task and KL to the base, as the trainer writes them, validate and carry their version and n
+  const arith = summary.tasks.find((x) => x.name === 'arith')!;
+  assert.deepEqual([arith.type, arith.task, arith.version, arith.n, arith.metric], ['lm_eval', 'finetune_lab_arithmetic', '1.0', 2, 'exact_match,strict-match']);
+  const kl = summary.tasks.find((x) => x.name === 'kl')!;
+  assert.deepEqual([kl.type, kl.base, kl.n], ['kl_to_base', 0, 2]);
+  assert.ok(kl.final > 0, 'KL grows from 0 once LoRA trains');
+  assert.ok(all.every((e) => e.type !== 'eval' || (typeof e.seconds === 'number' && e.tasks.every((t) => typeof t.seconds === 'number'))), 'every evaluation says what it took');
 });

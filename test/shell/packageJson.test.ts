@@ -37,6 +37,9 @@ test('views, container icon, custom editor, trust and settings', () => {
   assert.equal(pkg.capabilities.untrustedWorkspaces.supported, 'limited');
   const props = pkg.contributes.configuration.properties;
   assert.equal(props['finetuneLab.pythonPath'].scope, 'machine');
+  // a workspace must never turn on running model-generated code (lm-eval's unsafe_code tasks)
+  assert.equal(props['finetuneLab.allowCodeExecution'].scope, 'machine');
+  assert.equal(props['finetuneLab.allowCodeExecution'].default, false);
   for (const id of ['finetuneLab.startRun', 'finetuneLab.resumeRun', 'finetuneLab.installEnvironment']) {
     assert.equal(pkg.contributes.commands.find((c: { command: string }) => c.command === id).enablement, 'isWorkspaceTrusted', id);
   }

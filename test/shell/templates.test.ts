@@ -2,9 +2,13 @@
 // defaults (alpha = 2·rank, LoRA LR ~10x full, all modules, a forgetting eval), and expands as meant.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { parseExperiment } from '../../src/core/experiment';
+import { lmEvalCatalog } from '../../src/core/lmEvalCatalog';
+import { repoRoot } from '../core/helpers';
 import { expandSweep } from '../../src/core/sweep';
-import { experimentTemplate, sanitizeName, TEMPLATES, type TemplateOptions } from '../../src/experimentTemplates';
+import { EVAL_CHOICES, experimentTemplate, sanitizeName, TEMPLATES, type TemplateOptions } from '../../src/experimentTemplates';
 
 const DATA: Pick<TemplateOptions, 'train' | 'format'>[] = [
   { train: 'builtin:python-stdlib', format: 'text' },
@@ -31,6 +35,28 @@ for (const t of TEMPLATES) {
     }
   }
 }
+
+test("the paper's benchmarks by name: lm_eval tasks in their roles, with limits, valid against the shipped task names", async () => {
+  const trainer = path.join(repoRoot(), 'trainer');
+  const all = EVAL_CHOICES.map((c) => c.id);
+  const text = experimentTemplate({ kind: 'lora', name: 'bench', base: 'builtin:small', ...DATA[0], evals: all });
+  const lmEval = (allow: boolean) => ({ catalog: (dirs: string[]) => lmEvalCatalog(trainer, dirs), allowCodeExecution: allow, dirExists: (p: string) => fs.existsSync(p) });
+  const parsed = parseExperiment(text, undefined, { lmEval: lmEval(true) });
+  assert.deepEqual(parsed.diagnostics.filter((d) => d.severity === 'error'), [], text);
+  const v = parsed.value!;
+  const tasks = (role: 'learning' | 'forgetting') => v.evals![role]!.map((t) => (t.type === 'lm_eval' ? `${t.task}@${t.limit}` : t.name));
+  assert.deepEqual(tasks('forgetting'), ['english', 'kl', 'hellaswag@200', 'winogrande@200', 'arc_challenge@200']);
+  assert.deepEqual(tasks('learning'), ['code', 'gsm8k@50', 'humaneval@20']);
+  assert.equal(v.evals!.every_steps, 200, 'benchmarks: evaluate less often');
+  // without code execution allowed, humaneval is refused before anything starts, at its line
+  const refused = parseExperiment(text, undefined, { lmEval: lmEval(false) }).diagnostics.filter((d) => d.severity === 'error');
+  assert.deepEqual(refused.map((d) => d.code), ['lm-eval-code-execution-not-allowed']);
+  assert.equal(text.split('\n')[refused[0].line - 1].includes('humaneval'), true);
+  // only the forgetting benchmarks: the learning side keeps its held-out loss
+  const forgettingOnly = parseExperiment(experimentTemplate({ kind: 'full', name: 'f', base: 'builtin:tiny', ...DATA[1], evals: ['hellaswag'] })).value!;
+  assert.deepEqual(forgettingOnly.evals!.learning!.map((t) => t.name), ['arithmetic']);
+  assert.deepEqual(forgettingOnly.evals!.forgetting!.map((t) => t.name), ['hellaswag']);
+});
 
 test('LoRA template: all modules, alpha = 2·rank, LR 2e-4; full: 2e-5', () => {
   const lora = parseExperiment(experimentTemplate({ kind: 'lora', name: 'a', base: 'builtin:tiny', ...DATA[0] })).value!;

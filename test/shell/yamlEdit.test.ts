@@ -73,6 +73,11 @@ test('hover: the path under the cursor and its guidance', () => {
   assert.deepEqual(at('type: loss'), ['evals', 'learning', 0, 'type']);
   assert.match(fieldDoc(['train', 'lr'])!, /10x/);
   assert.match(fieldDoc(['lora', 'alpha'])!, /2·rank/);
+  // an eval task's keys come from the shape its type picks; `type` lists them all
+  assert.match(fieldDoc(['evals', 'learning', 0, 'type'])!, /`lm_eval`, `kl_to_base`/);
+  assert.match(fieldDoc(['evals', 'forgetting', 0, 'task'])!, /hellaswag, winogrande, arc_challenge/);
+  assert.match(fieldDoc(['evals', 'forgetting', 0, 'limit'])!, /Default: `100`/);
+  assert.match(fieldDoc(['evals', 'forgetting', 0, 'name'])!, /Short name shown in charts/);
   assert.match(fieldDoc(['evals', 'learning', 0, 'type'])!, /exact_match/);
   assert.match(fieldDoc(['sweep', 'lora.rank'])!, /sweep axis/);
 });

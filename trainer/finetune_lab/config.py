@@ -45,6 +45,9 @@ def fill_defaults(value, schema: dict, root: dict | None = None):
     """
     root = root or schema
     schema = _resolve(schema, root)
+    branch = _discriminated(value, schema, root)
+    if branch is not None:
+        return fill_defaults(value, branch, root)
     if isinstance(value, dict) and "properties" in schema:
         out = dict(value)
         for key, sub in schema["properties"].items():
@@ -62,6 +65,19 @@ def fill_defaults(value, schema: dict, root: dict | None = None):
     if isinstance(value, list) and isinstance(schema.get("items"), dict):
         return [fill_defaults(v, schema["items"], root) for v in value]
     return value
+
+
+def _discriminated(value, schema: dict, root: dict) -> dict | None:
+    """The oneOf branch a ``discriminator`` (an eval task's ``type``) selects for ``value``, if any."""
+    tag = (schema.get("discriminator") or {}).get("propertyName")
+    if not tag or not isinstance(value, dict) or "oneOf" not in schema:
+        return None
+    for option in schema["oneOf"]:
+        branch = _resolve(option, root)
+        prop = (branch.get("properties") or {}).get(tag, {})
+        if value.get(tag) == prop.get("const") or value.get(tag) in (prop.get("enum") or []):
+            return branch
+    return None
 
 
 def _has_defaults(schema: dict, root: dict) -> bool:
@@ -85,8 +101,29 @@ def validate(raw: dict) -> None:
     validator = jsonschema.Draft7Validator(schema)
     errors = list(validator.iter_errors(raw))
     if errors:
-        error = jsonschema.exceptions.best_match(errors)
+        error = _by_discriminator(jsonschema.exceptions.best_match(errors), schema)
         raise ConfigError(f"invalid config at '{_field_name(error)}': {error.message}")
+
+
+def _by_discriminator(error: jsonschema.ValidationError, root: dict) -> jsonschema.ValidationError:
+    """A failed oneOf with a discriminator (eval tasks by ``type``) is reported as the error of
+    the branch its type selects, as the extension's Ajv does; an unknown type names the types."""
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    tag = (schema.get("discriminator") or {}).get("propertyName")
+    if error.validator != "oneOf" or not tag or not isinstance(error.instance, dict):
+        return error
+    branch = _discriminated(error.instance, schema, root)
+    if branch is None:
+        types = [t for o in schema["oneOf"] for p in [(_resolve(o, root).get("properties") or {}).get(tag, {})]
+                 for t in ([p["const"]] if "const" in p else p.get("enum", []))]
+        return jsonschema.ValidationError(f"{error.instance.get(tag)!r} is not one of {types}", validator="enum",
+                                          path=list(error.absolute_path) + [tag])
+    inner = list(jsonschema.Draft7Validator({**branch, "definitions": root.get("definitions", {})}).iter_errors(error.instance))
+    if not inner:
+        return error
+    best = jsonschema.exceptions.best_match(inner)
+    return jsonschema.ValidationError(best.message, validator=best.validator,
+                                      path=list(error.absolute_path) + list(best.absolute_path))
 
 
 def resolve(raw: dict) -> dict:
@@ -118,6 +155,19 @@ def check_sharding(cfg: dict) -> None:
     if cfg.get("method") == "lora":
         raise ConfigError("invalid config at 'launcher.sharding': fsdp is for full finetuning; LoRA keeps its "
                           "frozen base in bf16 on every GPU (DDP): set sharding to none, or method to full")
+    evals = cfg.get("evals") or {}
+    for role in ("learning", "forgetting"):
+        for i, task in enumerate(evals.get(role) or []):
+            if task.get("type") in UNSHARDED_EVAL_TYPES:
+                # lm-eval drives the model by itself (one process), and kl_to_base keeps the base's
+                # top-k on one process: neither is written for weights sharded across ranks yet.
+                raise ConfigError(f"invalid config at 'evals.{role}[{i}].type': {task['type']} evaluations do not "
+                                  "run on an FSDP-sharded model yet; use launcher.sharding none, or score the "
+                                  "saved checkpoint with finetune-lab analyse")
+
+
+# Eval types that need the whole model in one process (check_sharding; src/core/launcherChecks.ts).
+UNSHARDED_EVAL_TYPES = ("lm_eval", "kl_to_base")
 
 
 @dataclass

@@ -9,8 +9,8 @@ import platform
 import sys
 
 OPTIONAL = ["transformers", "peft", "safetensors", "yaml", "numpy", "jsonschema", "accelerate",
-            "bitsandbytes", "flash_attn", "onnx", "onnxruntime", "lion_pytorch"]
-_DIST_NAMES = {"yaml": "PyYAML", "flash_attn": "flash-attn", "lion_pytorch": "lion-pytorch"}
+            "bitsandbytes", "flash_attn", "onnx", "onnxruntime", "lion_pytorch", "lm_eval"]
+_DIST_NAMES = {"yaml": "PyYAML", "flash_attn": "flash-attn", "lion_pytorch": "lion-pytorch", "lm_eval": "lm_eval"}
 
 
 def _version(module: str) -> str | None:

@@ -20,6 +20,14 @@ HellaSwag, WinoGrande, ARC-Challenge) relative to the base. Here each task is on
 - ``exact_match``: greedy generation after bos + prompt, up to ``max_new_tokens``; the answer is
   the text after "The answer is" (up to the end of the sentence), else the last number in the
   output; compared with the example's ``answer`` (numbers compared as numbers), like GSM8K.
+- ``lm_eval``: an lm-evaluation-harness task, scored by lm-eval itself on the model in memory
+  (lmeval.py). The built-in tasks (arithmetic exact match, the clozes) are lm-eval task YAMLs
+  in ``tasks/``: the older ``multiple_choice`` / ``exact_match`` types stay for experiment files
+  that use them, with their numbers unchanged.
+- ``kl_to_base``: mean per-token KL(p_base || p_tuned) on held-out data (kl.py).
+
+Each task's entry carries the seconds it took; a task that raises is reported on its entry
+(``error``, value null; its role's aggregate is null at that step) and the others still run.
 
 Aggregates (``learning``, ``forgetting``): the mean of the role's task values; ``delta`` is the
 change since the first ``evaluate`` call (step 0, the base), or since ``set_baseline``. When a
@@ -30,166 +38,19 @@ mean, so the aggregate is "higher is better" (a documented simplification: the u
 from __future__ import annotations
 
 import json
-import math
-import random
-import re
+import time
+import traceback
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 
+from .eval_items import (  # noqa: F401  (the older types' builders; re-exported for callers of evals)
+    _data, _is_text_ref, answers_match, choices_from_examples, cloze_from_texts, extract_answer,
+)
 from .losses import lm_loss
 
 EVAL_BATCH_TOKENS = 8192  # rows per forward = this // row length: bounds the [B, T, V] logits
-_CHOICES = 4  # true choice + 3 distractors, as HellaSwag and ARC
-
-
-# ---------------------------------------------------------------------------- answer extraction
-
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
-_ANSWER_IS = re.compile(r"the answer is[:\s]*", re.IGNORECASE)
-
-
-def extract_answer(text: str) -> str | None:
-    """The final answer in a generation: what follows the first "The answer is" (its number if
-    it has one, else the text up to the end of the sentence), else the last number in the text.
-
-    Args:
-        text (str): decoded generation.
-
-    Returns:
-        str | None: the answer, or None when there is none.
-    """
-    m = _ANSWER_IS.search(text)
-    if m:
-        rest = text[m.end():]
-        sentence = re.split(r"\n|(?<!\d)\.(?!\d)|\.\s|\.$", rest, maxsplit=1)[0]
-        num = _NUMBER.search(sentence)
-        if num:
-            return num.group(0).rstrip(".")
-        return sentence.strip().rstrip(".") or None
-    nums = _NUMBER.findall(text)
-    return nums[-1].rstrip(".") if nums else None
-
-
-def answers_match(predicted: str | None, answer: str) -> bool:
-    """Numbers compare as numbers ("1,000" == "1000.0"); other text case- and space-insensitively."""
-    if predicted is None:
-        return False
-
-    def num(s: str) -> float | None:
-        try:
-            return float(s.replace(",", "").strip())
-        except ValueError:
-            return None
-
-    a, b = num(predicted), num(str(answer))
-    if a is not None and b is not None:
-        return math.isclose(a, b, rel_tol=0, abs_tol=1e-6)
-    return " ".join(predicted.lower().split()) == " ".join(str(answer).lower().split())
-
-
-# ---------------------------------------------------------------------------- building tasks
-
-def _data():
-    # Imported lazily: data.py is the trainer's, and tests may stand in for it.
-    from finetune_lab import data
-    return data
-
-
-def _is_text_ref(ref: str) -> bool:
-    return ref.partition("#")[0] in ("builtin:brown", "builtin:python-stdlib")
-
-
-def _split_units(text: str, code: bool) -> list[str]:
-    """Sentences of prose, or non-blank lines of code."""
-    if code:
-        return [ln.strip() for ln in text.splitlines() if ln.strip()]
-    out = []
-    for para in re.split(r"\n\s*\n", text):
-        out += [s.strip() for s in re.split(r"(?<=[.!?])\s+(?=[\"'(A-Z])", para) if s.strip()]
-    return out
-
-
-def cloze_from_texts(texts: list[str], n: int, code: bool = False, seed: int = 0) -> list[dict]:
-    """A HellaSwag-like cloze, deterministic: context = the previous unit and the first half of a
-    unit (sentence or code line), choices = its true ending and the endings of 3 others.
-
-    Args:
-        texts (list[str]): documents.
-        n (int): examples wanted.
-        code (bool): split into lines (code) instead of sentences (prose).
-        seed (int): selection seed.
-
-    Returns:
-        list[dict]: {context, choices (4 str, each with its leading space), label}.
-    """
-    items = []  # (previous unit, head, tail)
-    for text in texts:
-        units = _split_units(text, code)
-        for i, u in enumerate(units):
-            words = u.split()
-            if 6 <= len(words) <= 40:
-                half = len(words) // 2
-                prev = units[i - 1] if i else ""
-                items.append((prev, " ".join(words[:half]), " ".join(words[half:])))
-    if len(items) < _CHOICES:
-        raise ValueError("not enough text for a multiple-choice cloze")
-    rng = random.Random(seed)
-    picked = rng.sample(range(len(items)), min(n, len(items)))
-    out = []
-    for i in picked:
-        prev, head, tail = items[i]
-        others = []
-        while len(others) < _CHOICES - 1:
-            j = rng.randrange(len(items))
-            if j != i and items[j][2] != tail and items[j][2] not in others:
-                others.append(items[j][2])
-        choices = [tail] + others
-        rng.shuffle(choices)
-        sep = "\n" if code else " "
-        out.append({"context": (prev + sep if prev else "") + head,
-                    "choices": [" " + c for c in choices], "label": choices.index(tail)})
-    return out
-
-
-def _distractors(answer: str, pool: list[str], rng: random.Random) -> list[str]:
-    try:
-        a = int(answer.replace(",", ""))
-        cands = [a + 1, a - 1, a + 2, a - 2, a + 10, a - 10, 2 * a, a + 3]
-        cands = [str(c) for c in cands if c >= 0 and c != a]
-    except ValueError:
-        cands = [p for p in pool if p != answer]
-    cands = list(dict.fromkeys(cands))
-    if len(cands) < _CHOICES - 1:
-        raise ValueError(f"cannot build distractors for answer {answer!r}")
-    return rng.sample(cands, _CHOICES - 1)
-
-
-def _with_answer(response: str, answer: str, new: str) -> str:
-    """The response with its final answer (after "= " or "is ", else its last occurrence) replaced."""
-    pat = re.compile(r"(= |is )" + re.escape(answer) + r"(?![\d])")
-    if pat.search(response):
-        return pat.sub(lambda m: m.group(1) + new, response)
-    i = response.rfind(answer)
-    return response[:i] + new + response[i + len(answer):] if i >= 0 else response
-
-
-def choices_from_examples(examples: list[dict], n: int, seed: int = 0) -> list[dict]:
-    """Multiple choice from instruction examples with an ``answer`` (builtin:arithmetic): context
-    = the prompt, choices = the true response and 3 with the answer replaced by a wrong one."""
-    rng = random.Random(seed)
-    pool = sorted({str(ex["answer"]) for ex in examples})
-    out = []
-    for ex in examples[:n]:
-        ans = str(ex["answer"])
-        responses = [ex["response"]] + [_with_answer(ex["response"], ans, d)
-                                         for d in _distractors(ans, pool, rng)]
-        order = list(range(_CHOICES))
-        rng.shuffle(order)
-        out.append({"context": ex["prompt"], "choices": [responses[k] for k in order],
-                    "label": order.index(0), "instruction": True})
-    return out
 
 
 # ---------------------------------------------------------------------------- the evaluator
@@ -199,11 +60,22 @@ class Evaluator:
 
     Args:
         evals_cfg (dict): the ``evals`` section: ``learning`` and ``forgetting`` lists of tasks
-            {name, type loss|multiple_choice|exact_match, data, max_examples, max_new_tokens}.
-        tokenizer: encode(str) -> list[int], decode(list[int]) -> str, bos/eos/pad_token_id.
+            (schemas/experiment.schema.json evalTask: loss | multiple_choice | exact_match with
+            data, max_examples, max_new_tokens; lm_eval with task, include_path, limit, ...;
+            kl_to_base with data, n, top_k).
+        tokenizer: encode(str) -> list[int], decode(list[int]) -> str, bos/eos/pad_token_id, and
+            hf() (a transformers tokenizer, for lm-eval).
         seq_len (int): longest sequence scored (longer ones are cut, contexts from the left).
         device: fallback device; ``evaluate`` uses the model's own.
-        base_dir (Path): folder that relative .jsonl paths are relative to.
+        base_dir (Path): folder that relative .jsonl paths and include_paths are relative to.
+        run_dir (Path | None): when given, each lm_eval task's resolved config is written to
+            ``run_dir/lm_eval/<eval name>.yaml`` (what exactly ran, kept with the run).
+        on_log (callable | None): ``on_log(level, message)`` for a task that failed and for
+            evaluation taking more than 10% of the wall time.
+
+    Raises:
+        ConfigError (lmeval.LmEvalConfigError): an lm_eval task that cannot run (unknown name,
+            code execution not allowed, dataset missing offline).
     """
 
     # Set by the recipe: the run's compute dtype on CUDA (None: fp32, train.precision fp32), and
@@ -213,17 +85,60 @@ class Evaluator:
     autocast_dtype: torch.dtype | None = torch.bfloat16
     sharded: bool = False
 
-    def __init__(self, evals_cfg: dict, tokenizer, seq_len: int, device, base_dir: Path):
+    def __init__(self, evals_cfg: dict, tokenizer, seq_len: int, device, base_dir: Path, *,
+                 run_dir: Path | None = None, on_log=None):
         self.tok, self.seq_len, self.device, self.base_dir = tokenizer, int(seq_len), device, Path(base_dir)
+        self.on_log = on_log or (lambda level, message: None)
         self.tasks = []
         for role in ("learning", "forgetting"):
-            for t in evals_cfg.get(role) or []:
-                task = {"name": t["name"], "role": role, "type": t["type"], "data": t["data"],
+            for i, t in enumerate(evals_cfg.get(role) or []):
+                task = {"name": t["name"], "role": role, "type": t["type"], "data": t.get("data"),
                         "max_examples": int(t.get("max_examples", 64)),
-                        "max_new_tokens": int(t.get("max_new_tokens", 32))}
-                task["items"] = self._prepare(task)
+                        "max_new_tokens": int(t.get("max_new_tokens", 32)),
+                        "where": f"evals.{role}[{i}] ({t['name']})"}
+                if t["type"] == "lm_eval":
+                    from .lmeval import LmEvalTask
+                    task["runner"] = LmEvalTask(t, task["where"], tokenizer, self.base_dir)
+                elif t["type"] == "kl_to_base":
+                    from .kl import KlToBase
+                    texts = _data().load_texts(t["data"], self.base_dir)
+                    windows = self._packed_windows(texts, int(t.get("n", 16)))
+                    task["runner"] = KlToBase([ids[: self.seq_len] for ids, _ in windows], int(t.get("top_k", 32)))
+                else:
+                    task["items"] = self._prepare(task)
                 self.tasks.append(task)
+        if run_dir is not None:
+            self._write_task_configs(Path(run_dir))
         self.baseline: dict[str, float | None] | None = None
+        self.started = time.monotonic()
+        self.eval_seconds = 0.0
+        self.warned_share = False
+
+    def _write_task_configs(self, run_dir: Path) -> None:
+        import yaml
+        for t in self.tasks:
+            if t["type"] != "lm_eval":
+                continue
+            folder = run_dir / "lm_eval"
+            folder.mkdir(exist_ok=True)
+            text = yaml.safe_dump(json.loads(json.dumps(t["runner"].dump_config(), default=str)), sort_keys=False)
+            (folder / f"{t['name']}.yaml").write_text(
+                f"# lm-eval's resolved config of the task behind eval '{t['name']}', as this run loaded it.\n{text}",
+                encoding="utf-8")
+
+    def remember_base(self, model) -> None:
+        """Take ``model`` as the base for the kl_to_base tasks (needed by full finetuning, whose
+        base weights are gone after the first update; the trainer calls it before training and
+        before a resumed checkpoint loads). Without it, the first model evaluated is the base."""
+        device = _model_device(model, self.device)
+        was_training = model.training
+        model.eval()
+        try:
+            for t in self.tasks:
+                if t["type"] == "kl_to_base":
+                    t["runner"].remember_base(model, device)
+        finally:
+            model.train(was_training)
 
     # -- preparation (token ids, once)
 
@@ -323,6 +238,8 @@ class Evaluator:
 
     def _score(self, model, t: dict, device) -> dict:
         kind = t["type"]
+        if "runner" in t:
+            return t["runner"].score(model, device)
         if kind == "loss":
             scored = self._token_nll(model, t["items"], device)
             tokens = sum(c for _, c in scored)
@@ -390,27 +307,25 @@ class Evaluator:
             step (int): optimizer step (0 = the base).
 
         Returns:
-            dict: {step, tasks: [{name, role, type, metric, value, higher_is_better, n, ...}],
-            learning, forgetting}: aggregates {value, higher_is_better, delta} or None.
+            dict: {step, seconds, tasks: [{name, role, type, metric, value, higher_is_better, n,
+            seconds, ...}], learning, forgetting}: aggregates {value, higher_is_better, delta} or
+            None (no task, or one of the role's tasks failed at this step).
         """
-        try:
-            device = next(model.parameters()).device
-        except StopIteration:
-            device = torch.device(self.device)
+        device = _model_device(model, self.device)
         was_training = model.training
         model.eval()
+        t_all = time.perf_counter()
         try:
             with torch.no_grad() if self.sharded else torch.inference_mode():
-                tasks = [{"name": t["name"], "role": t["role"], "type": t["type"], **self._score(model, t, device)}
-                         for t in self.tasks]
+                tasks = [self._scored(model, t, device, step) for t in self.tasks]
         finally:
             model.train(was_training)
-        for t in tasks:
-            t["value"] = float(t["value"])
-        payload = {"step": int(step), "tasks": tasks}
+        seconds = time.perf_counter() - t_all
+        payload = {"step": int(step), "seconds": round(seconds, 3), "tasks": tasks}
         values = {}
         for role in ("learning", "forgetting"):
-            values[role] = aggregate([t for t in tasks if t["role"] == role])
+            mine = [t for t in tasks if t["role"] == role]
+            values[role] = None if any(t["value"] is None for t in mine) else aggregate(mine)
         if self.baseline is None:
             self.baseline = {r: (a or {}).get("value") for r, a in values.items()}
         for role, agg in values.items():
@@ -418,7 +333,60 @@ class Evaluator:
                 base = self.baseline.get(role)
                 agg["delta"] = agg["value"] - base if base is not None else 0.0
             payload[role] = agg
+        self._note_share(step, seconds)
         return payload
+
+    def _scored(self, model, t: dict, device, step: int) -> dict:
+        """One task's entry; a task that raises is reported on its entry and the others run."""
+        head = {"name": t["name"], "role": t["role"], "type": t["type"]}
+        t0 = time.perf_counter()
+        try:
+            out = {**head, **self._score(model, t, device)}
+            out["value"] = float(out["value"])
+        except Exception as e:  # incl. the sandbox's limits: this eval failed, the run goes on
+            message = f"{type(e).__name__}: {e}".strip()
+            self.on_log("error", f"eval {t['where']} failed at step {step}: {message}\n{traceback.format_exc(limit=-3)}")
+            out = {**head, **self._describe(t), "value": None, "n": 0, "error": message[:2000]}
+        out["seconds"] = round(time.perf_counter() - t0, 3)
+        return out
+
+    @staticmethod
+    def _describe(t: dict) -> dict:
+        """The metric and direction a task reports, for its entry when it failed."""
+        runner = t.get("runner")
+        if runner is not None and hasattr(runner, "metric"):
+            return {"metric": runner.metric, "higher_is_better": runner.higher_is_better}
+        metric = {"loss": "loss", "multiple_choice": "accuracy", "exact_match": "exact_match", "kl_to_base": "kl"}[t["type"]]
+        return {"metric": metric, "higher_is_better": t["type"] in ("multiple_choice", "exact_match")}
+
+    def _note_share(self, step: int, seconds: float) -> None:
+        """Warn once when evaluation has taken more than 10% of the wall time since the evaluator
+        was made (checked after each evaluation past step 0, once the run is a minute old)."""
+        self.eval_seconds += seconds
+        wall = time.monotonic() - self.started
+        # after a minute of wall time: in the first seconds of a run any evaluation is most of it
+        if step > 0 and not self.warned_share and wall >= 60 and self.eval_seconds / wall > 0.10:
+            self.warned_share = True
+            self.on_log("warning", f"evaluation took {self.eval_seconds / wall:.0%} of the wall time so far "
+                                   f"({self.eval_seconds:.1f} s of {wall:.1f} s): lower the evals' limit / n / "
+                                   "max_examples or raise evals.every_steps to keep it under 10%")
+
+
+def _model_device(model, fallback):
+    try:
+        return next(model.parameters()).device
+    except StopIteration:
+        return torch.device(fallback)
+
+
+def check_evals(evals_cfg: dict, base_dir: Path) -> None:
+    """What can be checked of the lm_eval tasks before anything loads (the trainer calls it
+    first): include_path, task names, code execution. Raises ConfigError naming the eval."""
+    for role in ("learning", "forgetting"):
+        for i, t in enumerate(evals_cfg.get(role) or []):
+            if t.get("type") == "lm_eval":
+                from .lmeval import check_task
+                check_task(t, f"evals.{role}[{i}] ({t['name']})", Path(base_dir))
 
 
 def aggregate(tasks: list[dict]) -> dict | None:

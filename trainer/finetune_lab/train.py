@@ -35,6 +35,7 @@ from .config import load_config
 from .data import make_batches
 from .distributed import Silent, dist_env
 from .divergence import Diverged, nonfinite_name  # noqa: F401  (nonfinite_name: re-exported for the tests)
+from .evals import check_evals
 from .events import EventWriter, read_events
 from .lora import apply_method
 from .losses import lm_loss
@@ -111,6 +112,8 @@ class Recipe:
         self.status.start_heartbeat()
         self.status.update(phase="starting")
         self.cfg = cfg = load_config(self.run_dir)
+        if self.is_main:  # refuse a bad lm_eval task (unknown, code execution not allowed) before anything loads
+            check_evals(cfg.evals, data_base_dir(self.run_dir))
         t = cfg.train
         self.total_steps = t["steps"]
         self.status.update(total_steps=self.total_steps)
@@ -195,9 +198,11 @@ class Recipe:
             return
         if cfg.evals["learning"] or cfg.evals["forgetting"]:
             from .evals import Evaluator
-            self.evaluator = Evaluator(cfg.evals, self.tokenizer, cfg.data["seq_len"], self.device, self.base_dir)
+            self.evaluator = Evaluator(cfg.evals, self.tokenizer, cfg.data["seq_len"], self.device, self.base_dir,
+                                       run_dir=self.run_dir, on_log=self._eval_log)
             self.evaluator.autocast_dtype = torch.bfloat16 if self.precision != "fp32" else None
             self.evaluator.sharded = self.fsdp
+            self.evaluator.remember_base(self.model)  # still the base here, also when resuming (kl_to_base)
         if not self.fsdp:
             self.spectra = self._spectra_tracker(self.model)
 
@@ -216,6 +221,10 @@ class Recipe:
         from .spectra import iter_matrices
         for _ in iter_matrices(self.model, self.cfg.method, self.cfg.spectra.get("modules", "all")):
             pass
+
+    def _eval_log(self, level: str, message: str) -> None:
+        self.events.emit("log", level=level, message=message)
+        print(f"{level}: {message}", flush=True)
 
     def _maybe_resume(self) -> int | None:
         if not self.resume:

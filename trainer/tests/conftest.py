@@ -1,5 +1,6 @@
 """Shared fixtures: a temporary cache (FINETUNE_LAB_CACHE) with a tiny base pretrained once
-per session, every event validated as it is written (FINETUNE_LAB_VALIDATE_EVENTS), and helpers
+per session, every event validated as it is written (FINETUNE_LAB_VALIDATE_EVENTS), the Hugging
+Face Hub offline (HF_HUB_OFFLINE, HF_DATASETS_OFFLINE), and helpers
 to write run folders and validate their files against schemas/."""
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ PRETRAIN_STEPS = 10  # enough to make the base not random; seconds on CPU
 # Every event any test's trainer writes (in process or in a subprocess, which inherits the
 # environment) is validated against schemas/events.schema.json; an invalid one fails the run.
 os.environ["FINETUNE_LAB_VALIDATE_EVENTS"] = "1"
+# Tests never reach the Hugging Face Hub (lm-eval tasks use local data; a missing dataset must fail
+# offline with a message naming it). Set before anything imports huggingface_hub or datasets, which
+# read these once.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -32,6 +32,29 @@ def test_eval_task_items_get_defaults():
     assert cfg.evals["learning"][0]["max_examples"] == 64
 
 
+def test_each_eval_type_gets_its_own_defaults():
+    cfg = RunConfig.from_dict(minimal(evals={"forgetting": [
+        {"name": "hs", "type": "lm_eval", "task": "hellaswag"},
+        {"name": "kl", "type": "kl_to_base", "data": "builtin:brown#heldout"}]}))
+    assert cfg.evals["forgetting"] == [{"name": "hs", "type": "lm_eval", "task": "hellaswag", "limit": 100, "batch_size": 8},
+                                       {"name": "kl", "type": "kl_to_base", "data": "builtin:brown#heldout", "n": 16, "top_k": 32}]
+
+
+@pytest.mark.parametrize("task, message", [
+    ({"name": "a", "type": "lm_eval", "task": "x", "limt": 3}, "'evals.learning.0.limt': Additional properties are not allowed"),
+    ({"name": "a", "type": "lm_eval"}, "'evals.learning.0.task': 'task' is a required property"),
+    ({"name": "a", "type": "lm-eval", "task": "x"}, "'evals.learning.0.type': 'lm-eval' is not one of ['loss', 'multiple_choice', 'exact_match', 'lm_eval', 'kl_to_base']"),
+    ({"name": "a", "type": "kl_to_base", "data": "builtin:brown", "n": 0}, "'evals.learning.0.n': 0 is less than the minimum of 1"),
+    ({"name": "a", "type": "loss", "data": "builtin:brown", "task": "x"}, "'evals.learning.0.task': Additional properties"),
+])
+def test_a_bad_eval_task_is_reported_for_its_type(task, message):
+    """The schema's eval task is a oneOf chosen by `type` (a discriminator): the trainer reports the
+    error of the shape the type picks, as the extension does, not a failed oneOf."""
+    with pytest.raises(ConfigError) as e:
+        RunConfig.from_dict(minimal(evals={"learning": [task]}))
+    assert message in str(e.value)
+
+
 @pytest.mark.parametrize("bad, field", [
     ({"train": {"lr": "fast"}}, "train.lr"),
     ({"lora": {"rank": 0}}, "lora.rank"),

@@ -18,6 +18,7 @@ import { readPalette, onThemeChange, runColor as colorOfRun, withAlpha, type Pal
 import { applyDefaults, makeChart, lineOptions, themeScales, bucketsFor, type Chart, type XMark } from '../common/charts';
 import { adoptStyles, el, card, Banner, button, checkbox, exportCsv, fmt, type Card } from '../common/ui';
 import { RunData, runLabel } from '../common/runData';
+import { evalShare, taskDetail } from '../../src/core/evalScores';
 
 /** restore: what the panel serializer needs after a reload (src/panels/serializers.ts). */
 interface State { smoothing: number; logY: boolean; restore?: RestoreInfo }
@@ -53,9 +54,27 @@ const trainCards: TrainCard[] = TRAIN_FIELDS.flatMap((f) => f.chart
 const lossCard = trainCards.find((c) => c.spec.smoothed) ?? trainCards[0];
 const smallCards = trainCards.filter((c) => c !== lossCard);
 const evalTitle = el('h2', 'section-title', 'Evaluation — learning (target domain) and forgetting (source domain)');
+/** How much of the wall time evaluation took (eval events carry their seconds): keep it small, ~10% at most. */
+const evalShareNote = el('p', 'legend-note eval-share');
 const evalGrid = el('div', 'grid');
-document.body.append(evalTitle, evalGrid);
-const evalCards = { learning: card(evalGrid, 'Learning'), forgetting: card(evalGrid, 'Forgetting') };
+document.body.append(evalTitle, evalShareNote, evalGrid);
+/**
+ * One card per eval task (role, name): a loss, an accuracy and a KL have different scales, so each
+ * gets its own y axis; learning tasks first. Made as tasks appear, in that order.
+ */
+const evalCards = new Map<string, Card>();
+function evalCard(role: 'learning' | 'forgetting', name: string): Card {
+  const key = `${role}:${name}`;
+  let c = evalCards.get(key);
+  if (!c) {
+    c = card(evalGrid, name);
+    evalCards.set(key, c);
+    // keep learning cards before forgetting ones whatever order tasks appear in
+    const order = [...evalCards.entries()].sort(([a], [b]) => (a.startsWith('learning') === b.startsWith('learning') ? 0 : a.startsWith('learning') ? -1 : 1));
+    for (const [, cc] of order) evalGrid.append(cc.root);
+  }
+  return c;
+}
 
 // ---- data -----------------------------------------------------------------------------
 const runs = new Map<string, RunData>();
@@ -120,6 +139,7 @@ function decimated(r: RunData, key: SeriesKey, buckets: number): { x: number; y:
 const drawnFrom = new Map<Card, string>();
 let themeEpoch = 0;
 let evalEpoch = 0;
+let evalsDrawnFrom = '';
 function unchanged(c: Card, key: string): boolean {
   if (drawnFrom.get(c) === key) return true;
   drawnFrom.set(c, key);
@@ -198,32 +218,58 @@ function drawRest(): void {
     applyMarks(ch, marks);
     ch.update('none');
   }
-  if (!unchanged(evalCards.learning, `${list.map((r) => r.info.id).join()}|${evalEpoch}|${themeEpoch}`)) drawEvals(list, compare);
+  const evalsKey = `${list.map((r) => r.info.id).join()}|${evalEpoch}|${themeEpoch}`;
+  if (evalsKey !== evalsDrawnFrom) { evalsDrawnFrom = evalsKey; drawEvals(list, compare); drawEvalShare(list); }
   document.dispatchEvent(new Event('finetunelab:drawn-all'));
 }
 
 function drawEvals(list: RunData[], compare: boolean): void {
-  for (const role of ['learning', 'forgetting'] as const) {
-    const c = evalCards[role];
-    const ch = chartFor(c, 'score', false);
-    const dash = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
+  const dash = [[], [6, 3], [2, 2], [8, 3, 2, 3]];
+  const keys = new Map<string, { role: 'learning' | 'forgetting'; name: string }>();
+  for (const r of list) for (const e of r.evals) for (const t of e.tasks) keys.set(`${t.role}:${t.name}`, { role: t.role, name: t.name });
+  let k = 0;
+  for (const { role, name } of [...keys.values()].sort((a, b) => (a.role === b.role ? 0 : a.role === 'learning' ? -1 : 1))) {
+    const c = evalCard(role, name);
     const sets: LineChart['data']['datasets'] = [];
-    const dirs = new Set<string>();
-    list.forEach((r) => {
-      const names = [...new Set(r.evals.flatMap((e) => e.tasks.filter((t) => t.role === role).map((t) => t.name)))];
-      names.forEach((name, k) => {
-        const pts = r.evals.map((e) => ({ x: e.step, y: e.tasks.find((t) => t.name === name && t.role === role)?.value ?? null }));
-        const t = r.evals.flatMap((e) => e.tasks).find((t) => t.name === name);
-        if (t) dirs.add(`${name} ${t.metric}${t.higherIsBetter ? ' ↑ better' : ' ↓ better'}`);
-        sets.push({ label: compare ? `${runLabel(r.info)} · ${name}` : name, data: pts, borderColor: compare ? colorOf(r) : pal.series[(k + (role === 'learning' ? 2 : 1)) % 6],
-          backgroundColor: compare ? colorOf(r) : pal.series[(k + (role === 'learning' ? 2 : 1)) % 6], borderDash: dash[k % dash.length], pointRadius: 3 });
-      });
+    const details = new Set<string>();
+    const failures: string[] = [];
+    let higher: boolean | undefined;
+    list.forEach((r, i) => {
+      const mine = r.evals.flatMap((e) => e.tasks.filter((t) => t.name === name && t.role === role).map((t) => ({ t, step: e.step })));
+      if (!mine.length) return;
+      // the newest entry that has a value: its metric, version and n (an lm_eval task's) name the score
+      const t = [...mine].reverse().find((m) => m.t.value !== null)?.t ?? mine[0].t;
+      details.add(taskDetail(t));
+      higher = t.higherIsBetter;
+      const failed = mine.filter((m) => m.t.error);
+      if (failed.length) failures.push(`${compare ? `${runLabel(r.info)}: ` : ''}failed at step ${failed.map((m) => m.step).join(', ')}: ${failed.at(-1)!.t.error}`);
+      const color = compare ? colorOf(r) : pal.series[(k + (role === 'learning' ? 2 : 1)) % 6];
+      sets.push({ label: compare ? runLabel(r.info) : name, data: r.evals.map((e) => ({ x: e.step, y: e.tasks.find((x) => x.name === name && x.role === role)?.value ?? null })),
+        borderColor: color, backgroundColor: color, borderDash: compare ? dashesOf(list)[i] : dash[0], pointRadius: 3, spanGaps: false });
     });
-    c.title.textContent = role === 'learning' ? 'Learning (target domain)' : 'Forgetting (source domain)';
-    c.note.textContent = [...dirs].join(' · ') || 'no evaluations yet';
+    k++;
+    const ch = chartFor(c, [...details][0]?.split(',')[0] ?? 'score', false);
+    c.title.textContent = `${role === 'learning' ? 'Learning' : 'Forgetting'}: ${name}`;
+    c.note.textContent = [`${[...details].join(' / ')}${higher === undefined ? '' : higher ? ' · ↑ better' : ' · ↓ better'}`, ...failures.map((f) => `⚠ ${f}`)].join(' · ');
+    c.note.title = failures.join('\n');
+    c.note.classList.toggle('warn', failures.length > 0);
+    ch.options.plugins!.legend!.display = compare;
     ch.data.datasets = sets;
     ch.update('none');
   }
+  if (!keys.size && !evalCards.size) evalShareNote.textContent = 'no evaluations yet';
+}
+
+/** "evaluation took 4.2% of the wall time (12 s of 4m50s)", per run when several are shown. */
+function drawEvalShare(list: RunData[]): void {
+  const parts = list.flatMap((r) => {
+    const s = evalShare(r.evals, r.info.starts);
+    if (!s) return [];
+    const text = `${(100 * s.share).toFixed(1)}% of the wall time (${Math.round(s.evalSeconds)} s of ${Math.round(s.wallSeconds)} s${s.share > 0.1 ? ': lower the evals\' limit or raise evals.every_steps' : ''})`;
+    return [list.length > 1 ? `${runLabel(r.info)}: ${text}` : text];
+  });
+  evalShareNote.textContent = parts.length ? `Evaluation took ${parts.join(' · ')}` : '';
+  evalShareNote.classList.toggle('warn', list.some((r) => (evalShare(r.evals, r.info.starts)?.share ?? 0) > 0.1));
 }
 
 /** An analysis run (issue 14) trained nothing here: its dashboard is its evaluations, and says so. */
@@ -273,7 +319,7 @@ function paintSwatches(): void {
 
 // ---- export ---------------------------------------------------------------------------
 function exportPng(): void {
-  const list = [...trainCards.map((t) => t.card), evalCards.learning, evalCards.forgetting].map((c) => charts.get(c)).filter((c): c is LineChart => !!c);
+  const list = [...trainCards.map((t) => t.card), ...evalCards.values()].map((c) => charts.get(c)).filter((c): c is LineChart => !!c);
   const w = Math.max(...list.map((c) => c.canvas.width));
   const h = list.reduce((s, c) => s + c.canvas.height, 0);
   const out = document.createElement('canvas');
@@ -297,13 +343,17 @@ function exportAllCsv(): void {
   const name = runs.size === 1 ? [...runs.keys()][0] : 'compare';
   exportCsv(['run', ...TRAIN_FIELDS.map((f) => f.key), `${lossCard.key}_smoothed_${state.smoothing}`], rows, `${name}-train`);
   const evalRows: (string | number | null)[][] = [];
-  for (const r of runs.values()) for (const e of r.evals) for (const t of e.tasks) evalRows.push([r.info.id, e.step, t.role, t.name, t.metric, t.value, t.higherIsBetter ? 1 : 0]);
-  exportCsv(['run', 'step', 'role', 'task', 'metric', 'value', 'higher_is_better'], evalRows, `${name}-evals`);
+  for (const r of runs.values()) {
+    for (const e of r.evals) for (const t of e.tasks) evalRows.push([r.info.id, e.step, t.role, t.name, t.type, t.metric, t.value, t.higherIsBetter ? 1 : 0, t.version, t.n, e.seconds, t.error]);
+  }
+  exportCsv(['run', 'step', 'role', 'task', 'type', 'metric', 'value', 'higher_is_better', 'version', 'n', 'eval_seconds', 'error'], evalRows, `${name}-evals`);
 }
 
 // ---- messages -------------------------------------------------------------------------
 function setRuns(infos: RunHeader[]): void {
-  runs.clear(); smooth.clear(); m4.clear(); drawnFrom.clear(); evalEpoch++;
+  runs.clear(); smooth.clear(); m4.clear(); drawnFrom.clear(); evalEpoch++; evalsDrawnFrom = '';
+  for (const c of evalCards.values()) { charts.get(c)?.destroy(); charts.delete(c); c.root.remove(); }
+  evalCards.clear();
   for (const i of infos) runs.set(i.id, new RunData(i));
   renderRuns();
 }

@@ -203,24 +203,32 @@ function taskList(parent: HTMLElement, which: 'learning' | 'forgetting', guide: 
   let signature = '';
   return (doc) => {
     const tasks = (get(doc.config, ['evals', which]) as unknown[] | undefined) ?? [];
-    const sig = String(tasks.length);
+    // the third field is what the task's type reads: an lm_eval task's lm-eval task name, else its data
+    const what = (t: unknown): 'task' | 'data' => (get(t, ['type']) === 'lm_eval' ? 'task' : 'data');
+    const sig = tasks.map(what).join();
     if (sig !== signature && !box.contains(document.activeElement)) {
       signature = sig;
       box.replaceChildren();
-      tasks.forEach((_, i) => {
+      tasks.forEach((t, i) => {
         const line = el('div', 'task');
         const name = textfield('name');
-        const type = select(['loss', 'multiple_choice', 'exact_match']);
-        const data = textfield('builtin:brown#heldout');
+        const type = select(EVAL_TYPES);
+        const key = what(t);
+        const data = textfield(key === 'task' ? 'hellaswag' : 'builtin:brown#heldout');
         data.classList.add('data');
         const remove = el('vscode-button', '', 'Remove');
         remove.setAttribute('secondary', '');
         remove.addEventListener('click', () => post({ type: 'set', path: ['evals', which, i], remove: true }));
-        for (const [key, c] of [['name', name], ['type', type], ['data', data]] as const) {
-          c.dataset.key = key;
-          labelled(c, `${which} task ${i + 1} ${key}`);
-          wire(c, () => post({ type: 'set', path: ['evals', which, i, key], ...parseScalar(c.value, false) }));
+        for (const [k, c] of [['name', name], ['data', data]] as const) {
+          const field = k === 'data' ? key : k;
+          c.dataset.key = field;
+          labelled(c, `${which} task ${i + 1} ${field}`);
+          wire(c, () => post({ type: 'set', path: ['evals', which, i, field], ...parseScalar(c.value, false) }));
         }
+        type.dataset.key = 'type';
+        labelled(type, `${which} task ${i + 1} type`);
+        // each type has its own keys (the schema's shapes): a new type starts the task afresh, keeping its name
+        wire(type, () => post({ type: 'set', path: ['evals', which, i], value: freshTask(String(get(t, ['name']) ?? which), type.value, which) }));
         line.append(name, type, data, remove);
         box.append(line);
       });
@@ -231,6 +239,15 @@ function taskList(parent: HTMLElement, which: 'learning' | 'forgetting', guide: 
       });
     });
   };
+}
+
+const EVAL_TYPES = ['loss', 'multiple_choice', 'exact_match', 'lm_eval', 'kl_to_base'];
+
+/** A task of `type` with what it needs, for when the type changes (keys of another type would be errors). */
+function freshTask(name: string, type: string, which: 'learning' | 'forgetting'): Record<string, unknown> {
+  if (type === 'lm_eval') return { name, type, task: which === 'learning' ? 'gsm8k' : 'hellaswag', limit: 100 };
+  if (type === 'kl_to_base') return { name, type, data: 'builtin:brown#heldout' };
+  return { name, type, data: which === 'learning' ? 'builtin:python-stdlib#heldout' : 'builtin:brown#heldout' };
 }
 
 const SWEEPABLE = ['method', 'lora.rank', 'lora.alpha', 'lora.target_modules', 'lora.variant', 'train.lr', 'train.steps', 'train.seed', 'data.format'];

@@ -1,26 +1,40 @@
 /**
  * Learning vs forgetting (Biderman et al. 2024, Fig. 1): x = forgetting (source-domain score,
- * or its change from the base), y = learning (target-domain score). Each run is a path through
- * its eval steps, points growing with step; colour by method and LoRA rank; the base (step 0)
- * marked; the Pareto frontier over all points drawn as a step line. Axes are flipped by each
- * score's direction so that right is always more forgetting and up always more learning.
+ * or its change from the base), y = learning (target-domain score). Which scores are the axes is
+ * the user's choice (kept in the webview's state): each role's aggregate (the paper's forgetting
+ * score is the mean of its three benchmarks) or any single task, e.g. KL to the base. Each run is
+ * a path through its eval steps, points growing with step; colour by method and LoRA rank; the
+ * base (step 0) marked; the Pareto frontier over all points drawn as a step line. Axes are flipped
+ * by each score's direction so that right is always more forgetting and up always more learning.
  */
 import { assertNever, type HostToWebview, type RestoreInfo, type RunHeader } from '../../src/core/messages';
-import { paretoFrontier, type Directions } from '../../src/core/pareto';
+import { paretoFrontier } from '../../src/core/pareto';
+import { axisOptions, axisPoint, pickAxis, type AxisKey, type AxisOption } from '../../src/core/evalScores';
 import { onHostMessage, loadState, saveState, ready, post } from '../common/vscodeApi';
 import { readPalette, onThemeChange, runColor, withAlpha, type Palette } from '../common/theme';
 import { applyDefaults, makeChart, linearAxis, themeScales, type Chart } from '../common/charts';
-import { adoptStyles, el, card, Banner, button, checkbox, exportCsv, exportPng, fmt } from '../common/ui';
+import { adoptStyles, el, card, Banner, button, checkbox, exportCsv, exportPng, fmt, select, setOptions } from '../common/ui';
 import { RunData, runLabel } from '../common/runData';
 
-interface State { delta: boolean; restore?: RestoreInfo }
+/** learningAxis / forgettingAxis: the user's choice of score per axis ('aggregate' or 'task:<name>'). */
+interface State { delta: boolean; learningAxis?: AxisKey; forgettingAxis?: AxisKey; restore?: RestoreInfo }
 const state = loadState<State>({ delta: true });
 adoptStyles();
 let pal: Palette = readPalette();
 applyDefaults(pal);
 
 const bar = el('div', 'toolbar');
+const axisPicker = (role: 'learning' | 'forgetting'): HTMLElement & { value: string } => {
+  const s = select([], '', (v) => { state[role === 'learning' ? 'learningAxis' : 'forgettingAxis'] = v; saveState(state); draw(); });
+  s.setAttribute('aria-label', role === 'learning' ? 'Learning axis (y)' : 'Forgetting axis (x)');
+  s.classList.add('axis-picker');
+  return s;
+};
+const learningPick = axisPicker('learning');
+const forgettingPick = axisPicker('forgetting');
+const labelled = (text: string, control: HTMLElement): HTMLElement => { const l = el('label', 'field', text); l.append(control); return l; };
 bar.append(el('h1', '', 'Learning vs forgetting'),
+  labelled('Learning (y)', learningPick), labelled('Forgetting (x)', forgettingPick),
   checkbox('Change from base', state.delta, (v) => { state.delta = v; saveState(state); draw(); }),
   el('span', 'spacer'),
   button('Export PNG', () => chart && exportPng(chart, 'pareto', pal.bg)), button('Export CSV', () => exportAll()));
@@ -35,44 +49,56 @@ document.body.append(note);
 const runs = new Map<string, RunData>();
 interface Pt { x: number; y: number; step: number; runId: string; lv: number; fv: number; ld: number; fd: number }
 let chart: Chart | undefined;
+/** The axes in use: the chosen (or fallback) score of each role, with its name, metric and direction. */
+interface Axes { learning?: AxisOption; forgetting?: AxisOption }
 
-function points(r: RunData): Pt[] {
-  return r.evals.filter((e) => e.learning && e.forgetting).map((e) => ({
-    x: state.delta ? e.forgetting!.delta : e.forgetting!.value,
-    y: state.delta ? e.learning!.delta : e.learning!.value,
-    step: e.step, runId: r.info.id, lv: e.learning!.value, fv: e.forgetting!.value, ld: e.learning!.delta, fd: e.forgetting!.delta,
-  }));
-}
-
-function directions(): Directions & { fName: string; lName: string; fMetric: string; lMetric: string } {
-  for (const r of runs.values()) for (const e of r.evals) if (e.learning && e.forgetting) {
-    const f = e.tasks.filter((t) => t.role === 'forgetting'), l = e.tasks.filter((t) => t.role === 'learning');
-    return {
-      forgettingHigherIsBetter: e.forgetting.higherIsBetter, learningHigherIsBetter: e.learning.higherIsBetter,
-      fName: f.map((t) => t.name).join(' + ') || 'source', lName: l.map((t) => t.name).join(' + ') || 'target',
-      fMetric: f[0]?.metric ?? 'score', lMetric: l[0]?.metric ?? 'score',
-    };
+function axes(): Axes {
+  const list = [...runs.values()];
+  const out: Axes = {};
+  for (const role of ['learning', 'forgetting'] as const) {
+    const options = axisOptions(list, role);
+    const key = pickAxis(options, role === 'learning' ? state.learningAxis : state.forgettingAxis);
+    out[role] = options.find((o) => o.key === key);
+    const picker = role === 'learning' ? learningPick : forgettingPick;
+    const want = options.map((o) => `${o.key}\n${o.label}`).join('\n');
+    if (picker.dataset.options !== want) { picker.dataset.options = want; setOptions(picker, options.map((o) => ({ value: o.key, label: o.label })), key ?? ''); }
+    else if (key && picker.value !== key) picker.value = key;
   }
-  return { forgettingHigherIsBetter: false, learningHigherIsBetter: false, fName: 'source', lName: 'target', fMetric: 'loss', lMetric: 'loss' };
+  return out;
 }
 
-function axisTitles(d: ReturnType<typeof directions>): [string, string] {
-  const fWord = d.forgettingHigherIsBetter ? (state.delta ? 'drop vs base' : '(lower →)') : (state.delta ? 'rise vs base' : '');
-  const lWord = d.learningHigherIsBetter ? (state.delta ? 'gain vs base' : '') : (state.delta ? 'change vs base (lower ↑)' : '(lower ↑)');
+function points(r: RunData, a: Axes): Pt[] {
+  if (!a.learning || !a.forgetting) return [];
+  const out: Pt[] = [];
+  r.evals.forEach((e, i) => {
+    const l = axisPoint(r.evals, i, 'learning', a.learning!.key), f = axisPoint(r.evals, i, 'forgetting', a.forgetting!.key);
+    if (!l || !f) return;
+    out.push({ x: state.delta ? f.delta : f.value, y: state.delta ? l.delta : l.value, step: e.step, runId: r.info.id, lv: l.value, fv: f.value, ld: l.delta, fd: f.delta });
+  });
+  return out;
+}
+
+function axisTitles(a: Axes): [string, string] {
+  const f = a.forgetting, l = a.learning;
+  const fWord = f?.higherIsBetter ? (state.delta ? 'drop vs base' : '(lower →)') : (state.delta ? 'rise vs base' : '');
+  const lWord = l?.higherIsBetter ? (state.delta ? 'gain vs base' : '') : (state.delta ? 'change vs base (lower ↑)' : '(lower ↑)');
+  // "hellaswag acc_norm", "kl" (its metric is its name), "mean of code + english loss"
+  const what = (o: AxisOption | undefined, fallback: string): string => (o ? (o.metric && o.metric !== o.name ? `${o.name} ${o.metric}` : o.name) : fallback);
   return [
-    `${d.fName} ${d.fMetric} ${fWord} → more forgetting`.replace(/\s+/g, ' '),
-    `${d.lName} ${d.lMetric} ${lWord} ↑ more learning`.replace(/\s+/g, ' '),
+    `${what(f, 'source')} ${fWord} → more forgetting`.replace(/\s+/g, ' '),
+    `${what(l, 'target')} ${lWord} ↑ more learning`.replace(/\s+/g, ' '),
   ];
 }
 
 function draw(): void {
   const list = [...runs.values()];
-  const d = directions();
-  const all: Pt[] = list.flatMap(points);
+  const a = axes();
+  const d = { forgettingHigherIsBetter: a.forgetting?.higherIsBetter ?? false, learningHigherIsBetter: a.learning?.higherIsBetter ?? false };
+  const all: Pt[] = list.flatMap((r) => points(r, a));
   const maxStep = Math.max(1, ...all.map((p) => p.step));
   const radius = (s: number): number => 3 + 6 * Math.sqrt(s / maxStep);
   const datasets: Record<string, unknown>[] = list.map((r) => {
-    const pts = points(r).filter((p) => p.step > 0);
+    const pts = points(r, a).filter((p) => p.step > 0);
     // The run's own colour, as in the dashboard and the runs table (full: fainter = lower learning rate).
     const c = runColor(pal, r.info);
     return {
@@ -83,7 +109,7 @@ function draw(): void {
       pointRadius: pts.map((p) => radius(p.step)), pointHoverRadius: pts.map((p) => radius(p.step) + 2), showLine: true,
     };
   });
-  datasets.push(...reductionPaths());
+  datasets.push(...reductionPaths(a));
   const base = all.filter((p) => p.step === 0);
   if (base.length) {
     // Every run is evaluated at step 0; the base is one model, so one marker (their mean).
@@ -91,12 +117,12 @@ function draw(): void {
     datasets.push({ type: 'scatter', label: 'base model (step 0)', data: [m], pointStyle: 'rectRot', pointRadius: 9, pointHoverRadius: 10,
       backgroundColor: withAlpha(pal.fg, 0.15), borderColor: pal.fg, borderWidth: 2 });
   }
-  const front = paretoFrontier(all.map((p) => ({ forgetting: p.x, learning: p.y })), { forgettingHigherIsBetter: d.forgettingHigherIsBetter, learningHigherIsBetter: d.learningHigherIsBetter }).map((i) => all[i]);
+  const front = paretoFrontier(all.map((p) => ({ forgetting: p.x, learning: p.y })), d).map((i) => all[i]);
   if (front.length) {
     datasets.push({ type: 'line', label: 'Pareto frontier', data: front, stepped: 'before', borderColor: pal.fg, borderDash: [6, 4], borderWidth: 1.5,
       pointRadius: 0, pointHoverRadius: 0, fill: false, order: 10 });
   }
-  const [xt, yt] = axisTitles(d);
+  const [xt, yt] = axisTitles(a);
   const scales = {
     x: linearAxis(pal, xt, { reverse: d.forgettingHigherIsBetter }),
     y: linearAxis(pal, yt, { reverse: !d.learningHigherIsBetter }),
@@ -113,7 +139,7 @@ function draw(): void {
         const p = item.raw as Pt;
         const r = runs.get(p.runId);
         const cfg = r ? [`${r.info.method}${r.info.rank ? ` r=${r.info.rank}` : ''}${r.info.targetModules ? ` (${r.info.targetModules})` : ''}, lr ${fmt(r.info.lr)}`] : [];
-        return [...cfg, `learning ${d.lName}: ${fmt(p.lv, 4)} (${p.ld >= 0 ? '+' : ''}${fmt(p.ld, 3)})`, `forgetting ${d.fName}: ${fmt(p.fv, 4)} (${p.fd >= 0 ? '+' : ''}${fmt(p.fd, 3)})`];
+        return [...cfg, `learning ${a.learning?.label ?? ''}: ${fmt(p.lv, 4)} (${p.ld >= 0 ? '+' : ''}${fmt(p.ld, 3)})`, `forgetting ${a.forgetting?.label ?? ''}: ${fmt(p.fv, 4)} (${p.fd >= 0 ? '+' : ''}${fmt(p.fd, 3)})`];
       },
     },
   };
@@ -150,7 +176,7 @@ function draw(): void {
  * order of λ from the adapter as trained (the source run's last point, when it is shown) down to
  * the smallest λ: how much forgetting each step of mitigation recovers and what learning it costs.
  */
-function reductionPaths(): Record<string, unknown>[] {
+function reductionPaths(a: Axes): Record<string, unknown>[] {
   const groups = new Map<string, RunData[]>();
   for (const r of runs.values()) {
     const ri = r.info.reduceIntruders;
@@ -161,7 +187,7 @@ function reductionPaths(): Record<string, unknown>[] {
   const out: Record<string, unknown>[] = [];
   for (const members of groups.values()) {
     const ri = members[0].info.reduceIntruders!;
-    const last = (r: RunData): Pt | undefined => points(r).filter((p) => p.step > 0).pop();
+    const last = (r: RunData): Pt | undefined => points(r, a).filter((p) => p.step > 0).pop();
     const ordered = [...members].sort((a, b) => b.info.reduceIntruders!.lambda - a.info.reduceIntruders!.lambda);
     const source = runs.get(ri.sourceRun);
     const pts = [...(source ? [last(source)] : []), ...ordered.map(last)].filter((p): p is Pt => !!p);
@@ -178,9 +204,11 @@ function reductionPaths(): Record<string, unknown>[] {
 }
 
 function exportAll(): void {
+  // The axes as shown (which score each is, with its task version and n), then every point.
+  const a = axes();
   const rows: (string | number | null)[][] = [];
-  for (const r of runs.values()) for (const p of points(r)) rows.push([r.info.id, r.info.method, r.info.rank, r.info.lr, p.step, p.lv, p.ld, p.fv, p.fd]);
-  exportCsv(['run', 'method', 'rank', 'lr', 'step', 'learning', 'learning_delta', 'forgetting', 'forgetting_delta'], rows, 'pareto');
+  for (const r of runs.values()) for (const p of points(r, a)) rows.push([r.info.id, r.info.method, r.info.rank, r.info.lr, p.step, p.lv, p.ld, p.fv, p.fd, a.learning?.label ?? '', a.forgetting?.label ?? '']);
+  exportCsv(['run', 'method', 'rank', 'lr', 'step', 'learning', 'learning_delta', 'forgetting', 'forgetting_delta', 'learning_score', 'forgetting_score'], rows, 'pareto');
 }
 
 function setRuns(infos: RunHeader[]): void {

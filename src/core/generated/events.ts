@@ -117,6 +117,10 @@ export interface Train {
 export interface Eval {
   type: "eval";
   step: Step;
+  /**
+   * Wall time of the whole evaluation (every task); the dashboard shows their sum as a share of the run's wall time.
+   */
+  seconds?: number;
   tasks: EvalTask[];
   learning: Aggregate;
   forgetting: Aggregate;
@@ -124,11 +128,63 @@ export interface Eval {
 export interface EvalTask {
   name: string;
   role: "learning" | "forgetting";
-  type: "loss" | "multiple_choice" | "exact_match";
-  metric: "loss" | "accuracy" | "exact_match";
-  value: number;
+  type: "loss" | "multiple_choice" | "exact_match" | "lm_eval" | "kl_to_base";
+  /**
+   * loss, accuracy, exact_match, kl, or lm-eval's metric (acc, acc_norm, exact_match,strict-match, pass@1, ...; its filter after a comma unless none).
+   */
+  metric: string;
+  /**
+   * null when the task failed at this step (error says why).
+   */
+  value: number | null;
+  /**
+   * The score's direction (lm_eval: lm-eval's higher_is_better).
+   */
   higher_is_better: boolean;
+  /**
+   * Examples (documents, sequences, windows) scored.
+   */
   n?: number;
+  /**
+   * Wall time this task's evaluation took.
+   */
+  seconds?: number;
+  /**
+   * Why the task failed at this step; the run went on.
+   */
+  error?: string;
+  /**
+   * lm_eval: the task's version (lm-eval's metadata.version).
+   */
+  version?: string | null;
+  /**
+   * lm_eval: the lm-eval task or group name.
+   */
+  task?: string;
+  /**
+   * lm_eval: few-shot examples per prompt.
+   */
+  num_fewshot?: number | null;
+  /**
+   * lm_eval: the limit the documents were cut to.
+   */
+  limit?: number | null;
+  /**
+   * lm_eval: lm-eval's standard error of the value.
+   */
+  stderr?: number | null;
+  /**
+   * lm_eval tasks that ran generated code: what confined it (network, cpu_s, memory_mb, file_mb, wall_s, processes).
+   */
+  sandbox?: { [k: string]: unknown };
+  /**
+   * loss, kl_to_base: tokens scored.
+   */
+  tokens?: number;
+  /**
+   * kl_to_base: exact (LoRA, adapters disabled) or how the base's distribution was approximated (full finetuning).
+   */
+  approximation?: string;
 }
 export interface Spectrum {
   type: "spectrum";

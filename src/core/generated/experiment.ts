@@ -5,6 +5,14 @@
  * builtin:brown | builtin:python-stdlib | builtin:arithmetic (add #heldout for the held-out split), or a path to a .jsonl file (relative to the experiment file).
  */
 export type DataRef = string;
+/**
+ * One evaluation; its type decides its other keys.
+ */
+export type EvalTask = EvalTaskBuiltin | EvalTaskLmEval | EvalTaskKl;
+/**
+ * Short name shown in charts.
+ */
+export type EvalName = string;
 
 /**
  * An experiment file (*.finetune.yaml): one LoRA or full-finetuning run, or a sweep of them. Defaults here are the single source of truth: the extension and the trainer both fill them from this schema.
@@ -216,13 +224,10 @@ export interface ExperimentConfig {
     [k: string]: [unknown, ...unknown[]];
   };
 }
-export interface EvalTask {
+export interface EvalTaskBuiltin {
+  name: EvalName;
   /**
-   * Short name shown in charts.
-   */
-  name: string;
-  /**
-   * loss: mean token loss (lower is better). multiple_choice: log-likelihood of each choice, accuracy (as lm-eval-harness scores HellaSwag, ARC). exact_match: greedy generation, final answer compared (as GSM8K).
+   * loss: mean token loss (lower is better). multiple_choice: log-likelihood of each choice, accuracy (as lm-eval-harness scores HellaSwag, ARC). exact_match: greedy generation, final answer compared (as GSM8K). lm_eval: an lm-evaluation-harness task on the live model. kl_to_base: mean per-token KL from the base model (nats, lower is better).
    */
   type: "loss" | "multiple_choice" | "exact_match";
   data: DataRef;
@@ -234,4 +239,55 @@ export interface EvalTask {
    * exact_match only: generation length.
    */
   max_new_tokens?: number;
+}
+export interface EvalTaskLmEval {
+  name: EvalName;
+  /**
+   * An lm-evaluation-harness task (lm-eval's own scoring) on the model being trained, in memory: the number equals lm-eval's on the saved checkpoint.
+   */
+  type: "lm_eval";
+  /**
+   * lm-eval task or group: hellaswag, winogrande, arc_challenge (forgetting; their mean is the paper's forgetting score), gsm8k, humaneval (learning; humaneval runs generated code: allowed only with finetuneLab.allowCodeExecution / --allow-code-execution); built-in: finetune_lab_arithmetic, finetune_lab_cloze_english, finetune_lab_cloze_python; or one of your own in include_path.
+   */
+  task: string;
+  /**
+   * Folder of your own lm-eval task YAMLs, relative to the experiment file (relative data_files inside them are relative to this folder).
+   */
+  include_path?: string;
+  /**
+   * Documents scored per evaluation: the task's first N (a number below 1 is a fraction). Keeps evaluating during training cheap; the dashboard shows the share of wall time evaluation took.
+   */
+  limit?: number;
+  /**
+   * Few-shot examples in each prompt; absent: the task's own setting.
+   */
+  num_fewshot?: number;
+  /**
+   * The task's metric to report, e.g. acc_norm or exact_match,flexible-extract (metric,filter); absent: the task's first. Its direction is lm-eval's higher_is_better.
+   */
+  metric?: string;
+  /**
+   * lm-eval's batch size (auto: the largest that fits).
+   */
+  batch_size?: number | "auto";
+  /**
+   * Generation tasks: at most this many new tokens (lm-eval's gen_kwargs max_gen_toks); absent: the task's own.
+   */
+  max_gen_toks?: number;
+}
+export interface EvalTaskKl {
+  name: EvalName;
+  /**
+   * Mean per-token KL(p_base || p_tuned) in nats on held-out data, lower is better, 0 at step 0: forgetting without a labelled benchmark (Shenfeld et al. 2025, arXiv 2509.04259). LoRA: exact (adapters disabled). Full: the base's top-k log-probabilities cached at step 0 plus one tail bucket (a lower bound).
+   */
+  type: "kl_to_base";
+  data: DataRef;
+  /**
+   * Held-out windows of seq_len tokens scored per evaluation.
+   */
+  n?: number;
+  /**
+   * Full finetuning: tokens per position kept of the base's distribution (the rest is one bucket).
+   */
+  top_k?: number;
 }
