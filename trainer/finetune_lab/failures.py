@@ -1,0 +1,71 @@
+"""What a failed run says: one line a user can act on, for the failures that are not bugs
+(out of memory, a full disk, a read-only run folder, an invalid config)."""
+
+from __future__ import annotations
+
+import errno
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .config import ConfigError
+
+# The trainer's exit codes beyond 0 (completed or stopped) and 1 (failed).
+EXIT_INVALID_CONFIG = 2  # config.yaml is not a valid run config: nothing was trained
+EXIT_ALREADY_RUNNING = 3  # another trainer holds the run folder (runlock.py): nothing was touched
+
+
+def failure_message(e: BaseException) -> str:
+    """``"<Type>: <message>"``, prefixed with what to do when the cause is the machine's, not the
+    trainer's.
+
+    Args:
+        e (BaseException): what ended the run.
+
+    Returns:
+        str: the run's error (run_finished.error, status.json's error).
+    """
+    message = f"{type(e).__name__}: {e}"
+    if isinstance(e, torch.OutOfMemoryError):
+        return "out of GPU memory: lower train.batch_size or data.seq_len, or use LoRA. " + message
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return ("disk full: no space left for the run folder; free space (or raise the quota), then "
+                "Resume continues from the last checkpoint. " + message)
+    if isinstance(e, OSError) and e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return "the run folder is not writable (read-only file system or permissions). " + message
+    return message
+
+
+def refuse_config(run_dir: Path, error: ConfigError) -> int:
+    """A config.yaml that does not validate: nothing trains. The error names the field; it goes
+    to stderr (train.log) and, where the folder is writable, to status.json and a run_finished
+    event, so the run reads failed with the reason.
+
+    Returns:
+        int: EXIT_INVALID_CONFIG.
+    """
+    message = str(error)
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    try:
+        from .events import EventWriter
+        from .status import StatusFile
+        EventWriter(run_dir).emit("run_finished", status="failed", error=message, step=0, traceback=None)
+        status = StatusFile(run_dir)
+        previous = _read_json(status.path)
+        status.fields.update(step=previous.get("step", 0) if isinstance(previous.get("step"), int) else 0,
+                             started=time.time())
+        status.finish("failed", message)
+    except Exception as e:  # noqa: BLE001 - the refusal stands even when it cannot be recorded
+        print(f"error: could not record the failure in {run_dir}: {failure_message(e)}", file=sys.stderr, flush=True)
+    return EXIT_INVALID_CONFIG
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    return value if isinstance(value, dict) else {}
