@@ -10,9 +10,10 @@ import { parseArgs } from 'node:util';
 import { loadExperimentFile } from '../core/experiment';
 import { formatDiagnostic } from '../core/diagnostics';
 import { expandSweep } from '../core/sweep';
-import { RunStore, RUN_FILES } from '../core/runStore';
+import { RunStore, RUN_FILES, type StoredRun } from '../core/runStore';
 import { readEventsFrom } from '../core/events';
 import { cliPythonCandidates, findPython, packageRoot, stopRun, trainerCommand, trainerDir } from '../core/trainerLaunch';
+import { isTrainerOf } from '../core/trainerProcess';
 import { followRun } from './follow';
 import { formatTable, num } from './table';
 import { runDemo } from './demo';
@@ -84,6 +85,9 @@ async function cmdRun(file: string, runsDir: string, flags: { dryRun: boolean; d
     console.log(`${planned.length} run(s); dry run: nothing written`);
     return 0;
   }
+  // Checked before any folder is made: a refused experiment leaves nothing behind.
+  const slurm = planned.filter((p) => p.config.launcher?.kind === 'slurm').length;
+  if (slurm && slurm < planned.length) { console.error('not started: a sweep must not mix launcher.kind slurm with other launchers'); return 2; }
   const store = new RunStore(runsDir);
   const ids: string[] = [];
   for (const [i, p] of planned.entries()) {
@@ -91,8 +95,6 @@ async function cmdRun(file: string, runsDir: string, flags: { dryRun: boolean; d
     ids.push(info.id);
     console.log(`created ${info.dir}`);
   }
-  const slurm = planned.filter((p) => p.config.launcher?.kind === 'slurm').length;
-  if (slurm && slurm < planned.length) { console.error('not started: a sweep must not mix launcher.kind slurm with other launchers'); return 2; }
   if (slurm) return slurmRuns(store, ids, { detach: flags.detach });
   if (flags.detach) { detachQueue(runsDir, ids, false); return 0; }
   return runSequence(store, ids);
@@ -117,7 +119,7 @@ async function cmdList(runsDir: string): Promise<number> {
   const runs = await new RunStore(runsDir).list();
   if (!runs.length) { console.log(`no runs in ${runsDir}`); return 0; }
   const rows = await Promise.all(runs.map(async (r) => [
-    r.id, r.status.state + (r.status.stale ? ' (stale)' : '') + (r.error ? ' (broken)' : ''),
+    r.id, r.status.state + (r.status.stale ? ' (stalled)' : '') + (r.error ? ' (broken)' : ''),
     `${r.status.step}/${r.status.total_steps}`, num(r.status.loss ?? (await lastLoss(r.dir))),
     r.status.slurm ? `${r.status.slurm.text}${r.status.slurm.unknown ? ` (${r.status.slurm.unknown})` : ''}` : '',
   ]));
@@ -126,14 +128,23 @@ async function cmdList(runsDir: string): Promise<number> {
   return 0;
 }
 
+/** The run a user named, or why there is none (an id that is not one, or a folder that is a link, exits 2). */
+async function namedRun(store: RunStore, id: string): Promise<StoredRun | number> {
+  try { store.dir(id); } catch (e) { console.error(`finetune-lab: ${(e as Error).message}`); return 2; }
+  const info = await store.get(id);
+  if (!info) { console.error(`no run ${id} in ${store.runsDir}`); return 1; }
+  return info;
+}
+
 async function cmdStop(runsDir: string, id: string): Promise<number> {
-  const info = await new RunStore(runsDir).get(id);
-  if (!info) { console.error(`no run ${id} in ${runsDir}`); return 1; }
+  const info = await namedRun(new RunStore(runsDir), id);
+  if (typeof info === 'number') return info;
   if (info.slurm) {
     if (info.status.state !== 'running' && info.status.state !== 'queued') { console.log(`${id} is ${info.status.state}`); return 0; }
     return stopOnSlurm(new RunStore(runsDir), info);
   }
   if (info.status.state !== 'running' || info.status.pid == null) { console.log(`${id} is ${info.status.state}`); return 0; }
+  if (!isTrainerOf(info.status.pid, info.dir)) { console.error(`${id}: pid ${info.status.pid} in status.json is not a trainer of this run; nothing was signalled`); return 1; }
   console.log(`stopping ${id} (pid ${info.status.pid})…`);
   console.log(`${id}: ${await stopRun(info.status.pid)}`);
   return 0;
@@ -141,8 +152,8 @@ async function cmdStop(runsDir: string, id: string): Promise<number> {
 
 async function cmdResume(runsDir: string, id: string, detach: boolean): Promise<number> {
   const store = new RunStore(runsDir);
-  const info = await store.get(id);
-  if (!info) { console.error(`no run ${id} in ${runsDir}`); return 1; }
+  const info = await namedRun(store, id);
+  if (typeof info === 'number') return info;
   if (info.status.state === 'running') { console.error(`${id} is running (${info.slurm ? `Slurm job ${info.slurm.job_id}` : `pid ${info.status.pid}`})`); return 1; }
   if (info.config?.launcher?.kind === 'slurm') {
     if (info.status.state === 'queued' && info.slurm) { console.error(`${id} is queued as Slurm job ${info.slurm.job_id}`); return 1; }

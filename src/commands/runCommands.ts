@@ -129,6 +129,25 @@ export class RunCommands {
     )));
   }
 
+  /**
+   * Kill Trainer: SIGKILL now, for a trainer that no longer answers (stalled: no heartbeat) or will
+   * not stop. A run that is not stalled is killed only after a confirmation (its steps since the
+   * last checkpoint are lost).
+   */
+  async kill(arg: RunArg, selected?: readonly RunsNode[]): Promise<void> {
+    const runs = (await this.resolveRuns(arg, selected, { many: true, title: 'Kill which trainer?', filter: (r) => r.status.state === 'running' }))
+      .filter((r) => r.status.state === 'running' && !r.slurm);
+    if (!runs.length) return;
+    const live = runs.filter((r) => !r.status.stale);
+    if (live.length) {
+      const ok = await vscode.window.showWarningMessage(
+        `Kill the trainer of ${live.length === 1 ? live[0].id : `${live.length} runs`}? It gets SIGKILL at once: the steps since the last checkpoint are lost (Stop Run checkpoints first).`,
+        { modal: true }, 'Kill Trainer');
+      if (ok !== 'Kill Trainer') return;
+    }
+    await Promise.all(runs.map((r) => this.runs.kill(r.id)));
+  }
+
   /** Resume stopped or failed runs from their last checkpoint; start queued runs no window is running. */
   async resume(arg: RunArg, selected?: readonly RunsNode[]): Promise<void> {
     if (!(await requireTrust('resume a run'))) return;

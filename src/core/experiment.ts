@@ -77,10 +77,20 @@ export async function loadExperimentFile(file: string, opts: ParseOptions = {}):
   return parseExperiment(text, abs, { fileExists: (p) => fs.existsSync(p), ...opts });
 }
 
+/** The most runs one experiment's sweep may make (the runs table is measured at 10,000). */
+export const MAX_SWEEP_RUNS = 10_000;
+
 /** Sweep keys must name settings the schema has, and each value must be valid for that setting. */
 function sweepDiagnostics(raw: Record<string, unknown>, src: YamlSource): Diagnostic[] {
   const out: Diagnostic[] = [];
   if (!isObj(raw.sweep)) return out;
+  // Counted before anything expands it: a few long lists multiply into more runs than memory holds.
+  const points = Object.values(raw.sweep).reduce<number>((n, v) => n * (Array.isArray(v) && v.length ? v.length : 1), 1);
+  if (points > MAX_SWEEP_RUNS) {
+    out.push({ severity: 'error', code: 'sweep-size', path: 'sweep', ...rangeOf(src, ['sweep'], 'key'),
+      message: `the sweep makes ${points.toLocaleString('en-US')} runs; at most ${MAX_SWEEP_RUNS.toLocaleString('en-US')} (split it into several experiments)` });
+    return out;
+  }
   for (const [key, values] of Object.entries(raw.sweep)) {
     const segs = key.split('.');
     if (key === 'sweep' || segs[0] === 'sweep' || key === 'name') {

@@ -11,6 +11,7 @@
  * run_finished), never from a panel's own reading, so every view agrees with the Runs view.
  */
 import { TRAIN_FIELDS, type TrainField } from './generated/trainFields';
+import { isRunId } from './runIds';
 
 export type ViewKind = 'dashboard' | 'pareto' | 'spectra';
 /** A run's state as the views show it (status.json's `state`, reconciled; unknown before it is read). */
@@ -28,8 +29,14 @@ export interface RunHeader {
   experiment: string | null;
   state: RunState;
   error: string | null;
-  /** Running, but no heartbeat for a minute. */
+  /** Running, but no heartbeat for the stalled threshold (finetuneLab.stalledAfterSeconds). */
   stale: boolean;
+  /**
+   * Lines of events.jsonl the views could not use: not JSON, not an event, an unknown event type,
+   * missing what a chart needs, or (counted again in `skippedNewer`) of a newer protocol version.
+   */
+  skipped: number;
+  skippedNewer: number;
 }
 
 /**
@@ -105,6 +112,8 @@ export type HostToWebview =
 export type WebviewToHost =
   | { type: 'ready' }
   | { type: 'openRun'; runId: string }
+  /** Kill Trainer on a stalled run (the host acts only on a run the panel shows). */
+  | { type: 'killRun'; runId: string }
   | { type: 'export'; format: 'png' | 'csv'; name: string; data: string }
   | { type: 'log'; level: 'info' | 'error'; message: string };
 
@@ -130,7 +139,8 @@ function isRunHeader(x: unknown): boolean {
   return isObj(x) && isStr(x.id) && isStr(x.dir) && ['lora', 'full', 'unknown'].includes(x.method as string)
     && isNumOrNull(x.rank) && isNumOrNull(x.lr) && (x.targetModules === null || isStr(x.targetModules))
     && isNumOrNull(x.totalSteps) && (x.experiment === null || isStr(x.experiment))
-    && RUN_STATES.has(x.state as string) && (x.error === null || isStr(x.error)) && typeof x.stale === 'boolean';
+    && RUN_STATES.has(x.state as string) && (x.error === null || isStr(x.error)) && typeof x.stale === 'boolean'
+    && isNum(x.skipped) && isNum(x.skippedNewer);
 }
 
 function isTrainColumns(x: unknown): boolean {
@@ -188,7 +198,7 @@ export function isWebviewToHost(x: unknown): x is WebviewToHost {
   if (!isObj(x)) return false;
   switch (x.type) {
     case 'ready': return true;
-    case 'openRun': return isStr(x.runId) && x.runId.length > 0 && x.runId.length < 512;
+    case 'openRun': case 'killRun': return isRunId(x.runId);
     case 'export': return (x.format === 'png' || x.format === 'csv') && isStr(x.name) && SAFE_NAME.test(x.name)
       && isStr(x.data) && x.data.length < MAX_EXPORT
       && (x.format === 'csv' || x.data.startsWith('data:image/png;base64,'));

@@ -46,10 +46,11 @@ export class RunNode extends vscode.TreeItem {
     // The label is the run id (unique, what folders and the CLI use); the sweep point is in the tooltip.
     super(run.id, vscode.TreeItemCollapsibleState.None);
     this.id = `run:${run.id}`;
-    this.contextValue = `run.${state}`;
-    this.description = run.status.stale ? `${runDescription(run.status)} · no heartbeat` : runDescription(run.status);
-    const color = STATE_COLOR[state];
-    this.iconPath = new vscode.ThemeIcon(STATE_ICON[state] ?? 'circle-outline', color ? new vscode.ThemeColor(color) : undefined);
+    const stalled = state === 'running' && run.status.stale === true;
+    this.contextValue = stalled ? 'run.stalled' : `run.${state}`;
+    this.description = runDescription(run.status);
+    const color = stalled ? 'list.warningForeground' : STATE_COLOR[state];
+    this.iconPath = new vscode.ThemeIcon(stalled ? 'warning' : STATE_ICON[state] ?? 'circle-outline', color ? new vscode.ThemeColor(color) : undefined);
     this.accessibilityInformation = { label: `${this.label as string}, ${state}, ${this.description}` };
     this.command = { command: 'finetuneLab.openDashboard', title: 'Open Dashboard', arguments: [this] };
   }

@@ -3,7 +3,7 @@
 Usage (from the repo root):
 
     .venv/bin/python trainer/scripts/fault_kill_resume.py [--kills 20] [--seed 0]
-        [--mode process|fork] [--steps 60] [--keep DIR] [--json]
+        [--mode process|fork] [--steps 100] [--keep DIR] [--json]
 
 One LoRA run of ``builtin:tiny`` (a checkpoint every 2 steps, LoRA dropout on, so the RNG state
 must come back exactly) is started, killed with SIGKILL (its whole process group, as the
@@ -275,7 +275,7 @@ def warm_base() -> None:
         raise SystemExit("could not pretrain the tiny base")
 
 
-def run_faults(kills: int = 20, seed: int = 0, mode: str = "process", steps: int = 60,
+def run_faults(kills: int = 20, seed: int = 0, mode: str = "process", steps: int = 100,
                root: Path | None = None, say=print) -> dict:
     """The whole experiment; returns the report (counts, failures, losses)."""
     warm_base()
@@ -316,15 +316,17 @@ def run_faults(kills: int = 20, seed: int = 0, mode: str = "process", steps: int
             time.sleep(delay)
         else:
             phase = "training"
-            target = max(train_steps(run_dir), default=0) + rng.randint(1, 4)
+            target = max(train_steps(run_dir), default=0) + rng.randint(1, 3)
             tail = StepTail(run_dir)
             if not wait_for(lambda: any(s >= target for s in tail.read()), 60 + first_step_at * 3, trainer):
                 if trainer.poll() is not None:
                     say(f"the run ended (exit {trainer.poll()}) before kill {kills_done + 1}: more --steps needed")
+                    expected_resume = checker.check(run_dir)
                     break
-            time.sleep(rng.uniform(0, 2 * step_s))
+            time.sleep(rng.uniform(0, step_s))
         if trainer.poll() is not None:
             say(f"the trainer exited (code {trainer.poll()}) before kill {kills_done + 1}")
+            expected_resume = checker.check(run_dir)
             break
         trainer.kill()
         kills_done += 1
@@ -374,7 +376,7 @@ def main(argv=None) -> int:
     parser.add_argument("--kills", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--mode", choices=["process", "fork"], default="process")
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--keep", default=None, help="write the run folders here and keep them")
     parser.add_argument("--json", action="store_true", help="print the report as JSON last")
     a = parser.parse_args(argv)
