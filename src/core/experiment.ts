@@ -40,8 +40,11 @@ export function parseExperiment(text: string, file?: string, opts: ParseOptions 
   const doc = YAML.parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const src: YamlSource = { doc, lineCounter, text };
   const diagnostics: Diagnostic[] = [];
-  const result = (raw: unknown, value?: ExperimentConfig): LoadedExperiment =>
-    ({ value, raw, doc, lineCounter, text, file, diagnostics, ok: !hasErrors(diagnostics) });
+  const result = (raw: unknown, value?: ExperimentConfig): LoadedExperiment => {
+    // A message quotes the value it is about; a 100 kB string makes an unreadable Problems entry.
+    for (const d of diagnostics) if (d.message.length > MAX_MESSAGE) d.message = `${d.message.slice(0, MAX_MESSAGE - 1)}…`;
+    return { value, raw, doc, lineCounter, text, file, diagnostics, ok: !hasErrors(diagnostics) };
+  };
 
   for (const [severity, list] of [['error', doc.errors], ['warning', doc.warnings]] as const) {
     for (const e of list) {
@@ -50,7 +53,18 @@ export function parseExperiment(text: string, file?: string, opts: ParseOptions 
   }
   if (doc.errors.length) return result(undefined);
 
-  const raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) { // aliases that expand a few lines into millions of nodes (a "billion laughs" file)
+    diagnostics.push({ severity: 'error', message: `the YAML cannot be read: ${(e as Error).message}`, ...rangeOf(src, []), path: '', code: 'yaml-resources' });
+    return result(undefined);
+  }
+  const depth = nestingDepth(raw, MAX_DEPTH + 1);
+  if (depth > MAX_DEPTH) {
+    diagnostics.push({ severity: 'error', message: `values are nested more than ${MAX_DEPTH} levels deep; an experiment file needs 4`, ...rangeOf(src, []), path: '', code: 'yaml-depth' });
+    return result(undefined);
+  }
   if (!isObj(raw)) {
     diagnostics.push({ severity: 'error', message: 'an experiment file must be a mapping (name:, model:, data:, method:, ...)', ...rangeOf(src, []), path: '', code: 'schema-type' });
     return result(raw);
@@ -68,6 +82,24 @@ export function parseExperiment(text: string, file?: string, opts: ParseOptions 
   if (opts.lints !== false) diagnostics.push(...lintExperiment(value, src));
   diagnostics.sort((a, b) => a.line - b.line || a.column - b.column);
   return result(raw, value);
+}
+
+const MAX_MESSAGE = 300;
+
+/** Deeper than this is no experiment (the schema's deepest value is 4 levels down); validators recurse. */
+const MAX_DEPTH = 32;
+
+/** How deep `v` nests (lists and maps), counting no further than `limit`; iterative, so a deep value cannot overflow the stack. */
+function nestingDepth(v: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[v, 0]];
+  while (stack.length) {
+    const [x, d] = stack.pop()!;
+    if (d > deepest) deepest = d;
+    if (deepest >= limit) return deepest;
+    if (x !== null && typeof x === 'object') for (const c of Object.values(x as object)) stack.push([c, d + 1]);
+  }
+  return deepest;
 }
 
 /** Reads and parses an experiment file, checking that its data files exist. */
