@@ -43,6 +43,11 @@ export function parseExperiment(text: string, file?: string, opts: ParseOptions 
   const result = (raw: unknown, value?: ExperimentConfig): LoadedExperiment => {
     // A message quotes the value it is about; a 100 kB string makes an unreadable Problems entry.
     for (const d of diagnostics) if (d.message.length > MAX_MESSAGE) d.message = `${d.message.slice(0, MAX_MESSAGE - 1)}…`;
+    // A broken file can make thousands (one per unclosed bracket): the first ones say what to fix.
+    if (diagnostics.length > MAX_DIAGNOSTICS) {
+      const rest = diagnostics.splice(MAX_DIAGNOSTICS - 1);
+      diagnostics.push({ ...rest[0], message: `and ${rest.length} more problems (fix the ones above first)`, code: 'more-problems', fix: undefined, cite: undefined });
+    }
     return { value, raw, doc, lineCounter, text, file, diagnostics, ok: !hasErrors(diagnostics) };
   };
 
@@ -51,7 +56,14 @@ export function parseExperiment(text: string, file?: string, opts: ParseOptions 
       diagnostics.push({ severity, message: e.message.split('\n')[0], ...rangeOfOffsets(lineCounter, e.pos[0], e.pos[1]), path: '', code: `yaml-${e.code}` });
     }
   }
-  if (doc.errors.length) return result(undefined);
+  // YAML 1.2 allows only printable characters (tab, newline and return aside); libyaml, which reads
+  // config.yaml in the trainer, refuses the rest, so the editor says so too.
+  const bad = /[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/u.exec(text);
+  if (bad && !doc.errors.length) {
+    const code = bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+    diagnostics.push({ severity: 'error', message: `control character U+${code} is not allowed in YAML`, ...rangeOfOffsets(lineCounter, bad.index, bad.index + bad[0].length), path: '', code: 'yaml-control-character' });
+  }
+  if (hasErrors(diagnostics)) return result(undefined);
 
   let raw: unknown;
   try {
@@ -85,6 +97,7 @@ export function parseExperiment(text: string, file?: string, opts: ParseOptions 
 }
 
 const MAX_MESSAGE = 300;
+const MAX_DIAGNOSTICS = 100;
 
 /** Deeper than this is no experiment (the schema's deepest value is 4 levels down); validators recurse. */
 const MAX_DEPTH = 32;

@@ -85,14 +85,34 @@ def validate(raw: dict) -> None:
     """Raise ConfigError naming the first offending field."""
     schema = load_schema("experiment")
     validator = jsonschema.Draft7Validator(schema)
+    if _depth(raw, MAX_DEPTH + 1) > MAX_DEPTH:  # the extension's rule too (src/core/experiment.ts)
+        raise ConfigError(f"invalid config: values are nested more than {MAX_DEPTH} levels deep; a config needs 4")
     try:
         errors = list(validator.iter_errors(raw))
     except RecursionError as e:  # nesting deeper than any config has
         raise ConfigError("invalid config: nested too deeply") from e
     if errors:
         error = jsonschema.exceptions.best_match(errors)
-        raise ConfigError(f"invalid config at '{_field_name(error)}': {error.message}")
+        message = error.message if len(error.message) <= 300 else f"{error.message[:299]}…"  # it quotes the value
+        raise ConfigError(f"invalid config at '{_field_name(error)}': {message}")
     _check_finite(raw, "")
+
+
+MAX_DEPTH = 32  # deeper than any config (the schema's deepest value is 4 levels down)
+
+
+def _depth(value, limit: int) -> int:
+    """How deep lists and dicts nest in ``value``, counted no further than ``limit`` (iterative:
+    a deep value cannot overflow the stack)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack and deepest < limit:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        if isinstance(node, dict):
+            stack.extend((v, d + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, d + 1) for v in node)
+    return deepest
 
 
 def _check_finite(value, path: str) -> None:
@@ -163,7 +183,7 @@ def load_config(run_dir: Path | str) -> RunConfig:
     return RunConfig.from_dict(raw)
 
 
-class Yaml12Loader(yaml.SafeLoader):
+class Yaml12Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parser when present: faster
     """PyYAML's SafeLoader with YAML 1.2's core-schema scalars, as the extension's ``yaml`` package
     reads and writes them. PyYAML follows YAML 1.1, where ``1e-7`` is a string (1.1 floats need a
     dot), ``on``/``yes``/``no`` are booleans and ``1_000`` or ``1:30`` are integers: a config.yaml
@@ -199,5 +219,20 @@ def _yaml12_float(loader, node):
     return math.nan if text == ".nan" else float(text)
 
 
+def _mapping_without_duplicates(loader, node, deep=False):
+    # YAML forbids a key twice in one mapping; PyYAML keeps the last one silently, the extension's
+    # parser refuses the file: refuse it here too (which value did the user mean?).
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, (str, int, float, bool)):
+            continue  # an unhashable key: the schema refuses it later
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+Yaml12Loader.construct_mapping = _mapping_without_duplicates
 Yaml12Loader.add_constructor("tag:yaml.org,2002:int", _yaml12_int)
 Yaml12Loader.add_constructor("tag:yaml.org,2002:float", _yaml12_float)
