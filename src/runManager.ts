@@ -369,12 +369,15 @@ export class RunManager implements vscode.Disposable {
     const quiet = run.status.heartbeat != null ? Math.round(Date.now() / 1000 - run.status.heartbeat) : undefined;
     const why = run.status.stale ? `killed: stalled (no heartbeat for ${quiet} s)` : 'killed by the user (Kill Trainer)';
     this.killing.set(id, why);
+    // The reason goes in first: whichever window's launcher sees the process exit then finds the
+    // run already ended, and keeps this reason instead of "killed by SIGKILL".
+    await this.recordEnd(store, run, { state: 'failed', error: why });
     killGroup(pid);
     for (let i = 0; i < 50 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
     if (!this.active.has(id)) { // not our child: no exit event will record it
       this.killing.delete(id);
-      const now = await store.get(id);
-      if (now && !TERMINAL.has(now.status.state)) await this.recordEnd(store, now, { state: 'failed', error: why });
+      const now = await store.get(id); // a heartbeat may have landed between the write and the kill
+      if (now && (!TERMINAL.has(now.status.state) || now.status.error !== why)) await this.recordEnd(store, now, { state: 'failed', error: why });
     }
     await this.refresh();
   }

@@ -104,11 +104,17 @@ export class RunCommands {
     const planned = expandSweep(parsed.value).map((p) => ({ ...p, config: absoluteDataPaths(p.config, path.dirname(doc.uri.fsPath)) }));
     const sweepId = planned.length > 1 ? `${parsed.value.name}-${Date.now().toString(36)}` : undefined;
     const created: StoredRun[] = [];
-    for (const [i, p] of planned.entries()) {
-      created.push(await store.create(p, {
-        experimentName: parsed.value.name, experimentFile: doc.uri.fsPath,
-        sweepId, sweepIndex: sweepId ? i : undefined, sweepSize: sweepId ? planned.length : undefined,
-      }));
+    try {
+      for (const [i, p] of planned.entries()) {
+        created.push(await store.create(p, {
+          experimentName: parsed.value.name, experimentFile: doc.uri.fsPath,
+          sweepId, sweepIndex: sweepId ? i : undefined, sweepSize: sweepId ? planned.length : undefined,
+        }));
+      }
+    } catch (e) { // a full disk or a read-only runs folder: nothing starts, no half-made sweep is left
+      await Promise.all(created.map((r) => store.delete(r.id).catch(() => undefined)));
+      void vscode.window.showErrorMessage(`Cannot start: the runs folder ${store.runsDir} cannot be written (${(e as Error).message}). Nothing was started.`);
+      return;
     }
     await this.runs.refresh();
     // Slurm runs go to the cluster's queue at once (one job each, or one array), not to this window's.

@@ -115,9 +115,14 @@ export class RunStore {
     const config = structuredClone(planned.config) as ExperimentConfig;
     delete (config as { sweep?: unknown }).sweep;
     const status: RunStatus = { v: 1, state: 'queued', pid: null, heartbeat: null, started: null, finished: null, step: 0, total_steps: config.train?.steps ?? 0, loss: null, error: null };
-    await writeJsonAtomic(path.join(dir, RUN_FILES.meta), runMeta);
-    await writeFileAtomic(path.join(dir, RUN_FILES.config), `# Resolved config of run ${id} (defaults filled). Written by Finetune Lab; the trainer reads it.\n${YAML.stringify(config)}`);
-    await writeJsonAtomic(path.join(dir, RUN_FILES.status), status);
+    try {
+      await writeJsonAtomic(path.join(dir, RUN_FILES.meta), runMeta);
+      await writeFileAtomic(path.join(dir, RUN_FILES.config), `# Resolved config of run ${id} (defaults filled). Written by Finetune Lab; the trainer reads it.\n${YAML.stringify(config)}`);
+      await writeJsonAtomic(path.join(dir, RUN_FILES.status), status);
+    } catch (e) { // disk full mid-way: no half-made run folder is left behind
+      await fs.promises.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      throw e;
+    }
     return { id, dir, meta: runMeta, status, config };
   }
 

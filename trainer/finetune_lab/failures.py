@@ -36,6 +36,8 @@ def failure_message(e: BaseException) -> str:
                 "Resume continues from the last checkpoint. " + message)
     if isinstance(e, OSError) and e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return "the run folder is not writable (read-only file system or permissions). " + message
+    if isinstance(e, OSError) and e.errno == errno.ELOOP:
+        return "a file of the run folder is a symbolic link; the trainer writes only real files in its run folder. " + message
     return message
 
 
