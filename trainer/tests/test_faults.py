@@ -24,22 +24,33 @@ from finetune_lab.events import EventWriter, read_events
 from finetune_lab.train import run
 
 sys.path.insert(0, str(TRAINER / "scripts"))
-import fault_kill_resume  # noqa: E402
+from fault_kill_resume import checkpoint_problem  # noqa: E402
 
 
-def test_sigkill_at_random_moments_then_resume_loses_nothing_fork(tmp_path):
+def _fault_script(*args: str) -> dict:
+    """Runs trainer/scripts/fault_kill_resume.py in its own process (its forked trainers need a
+    parent that has run no torch op: this test process has, pretraining the base) and returns its
+    report."""
+    proc = subprocess.run([sys.executable, str(TRAINER / "scripts" / "fault_kill_resume.py"), "--json", *args],
+                          capture_output=True, text=True, timeout=1200, env={**os.environ, "PYTHONPATH": str(TRAINER)})
+    lines = proc.stdout.strip().splitlines()
+    print("\n".join(line for line in lines if line.startswith(("kill", "reference", "20 kills", "10 kills", "2 kills"))))
+    assert lines and lines[-1].startswith("{"), proc.stdout[-3000:] + proc.stderr[-3000:]
+    return json.loads(lines[-1])
+
+
+def test_sigkill_at_random_moments_then_resume_loses_nothing_fork():
     """10 kills of one run (forked trainers: the same code without torch's import per start; the
-    recorded runs of the script do 20 in both modes)."""
-    report = fault_kill_resume.run_faults(kills=10, seed=1, mode="fork", steps=40, root=tmp_path)
-    print({k: v for k, v in report.items() if k != "folder"})
+    recorded runs of the script do 20 in both modes, docs/RELIABILITY.md)."""
+    report = _fault_script("--mode", "fork", "--kills", "10", "--steps", "40", "--seed", "1")
     assert report["failures"] == [], report["failures"]
     assert report["kills"] == 10 and report["max_abs_loss_diff"] == 0.0
     assert report["final_loss"] == report["reference_final_loss"]
 
 
-def test_sigkill_of_the_real_process_group_then_resume(tmp_path):
+def test_sigkill_of_the_real_process_group_then_resume():
     """`python -m finetune_lab run` in its own process group, as the extension starts it: 2 kills."""
-    report = fault_kill_resume.run_faults(kills=2, seed=2, mode="process", steps=30, root=tmp_path)
+    report = _fault_script("--mode", "process", "--kills", "2", "--steps", "30", "--seed", "2")
     assert report["failures"] == [], report["failures"]
     assert report["final_loss"] == report["reference_final_loss"]
 
@@ -140,7 +151,6 @@ def test_a_full_disk_fails_the_run_clearly_and_damages_nothing_written_before(tm
         events = assert_valid_run_files(run_dir)  # every line parses and is valid
         checkpoints = list_checkpoints(run_dir)
         assert checkpoints, "no checkpoint fitted at all: the disk is too small for this test"
-        from fault_kill_resume import checkpoint_problem
         assert [checkpoint_problem(c) for c in checkpoints] == [None] * len(checkpoints)
         assert not list((run_dir / "checkpoints").glob(".tmp-*")), "a half-written checkpoint was left"
         trained = max(e["step"] for e in events if e["type"] == "train")
@@ -199,7 +209,6 @@ def test_a_run_folder_that_turns_read_only_mid_run_ends_failed_where_it_can_say_
         text = (tmp_path / "train.log").read_text()
         assert code == 1, text[-2000:]
         assert "run folder is not writable" in text, text[-2000:]
-        from fault_kill_resume import checkpoint_problem
         assert all(checkpoint_problem(c) is None for c in list_checkpoints(run_dir))
         for line in (run_dir / "events.jsonl").read_bytes().splitlines():
             json.loads(line)
