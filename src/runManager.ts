@@ -2,19 +2,19 @@
 // on the runs folder (status.json, meta.json; debounced), never by polling the trainer. Holds the
 // queue that starts a sweep's runs one after another (or N at once, one GPU each). The queue is
 // mirrored on disk (core/queueFile), so a reloaded window carries on with it.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { RunStore, type StoredRun } from './core/runStore';
 import type { RunStatus } from './core/generated/status';
 import type { RunState } from './core/messages';
 import { requirePython } from './python';
-import { EXIT_ALREADY_RUNNING, killGroup, otherNodeCommands, spawnTrainer, stopRun, trainerCommand } from './core/trainerLaunch';
+import { EXIT_ALREADY_RUNNING, otherNodeCommands, spawnTrainer, stopRun, trainerCommand } from './core/trainerLaunch';
 import { isTrainerOf } from './core/trainerProcess';
-import { pidAlive } from './core/reconcile';
+import { killTrainer, type RunEnd } from './core/killTrainer';
 import { isTerminal as isJobTerminal } from './core/slurm/jobs';
 import { adoptOrphanQueues, saveQueue, type QueueEntry } from './core/queueFile';
 import { lastLines } from './views/runFormat';
+import { readTail } from './core/fileTail';
 import { bundledDataEnv } from './trainerEnv';
 import { SlurmRuns } from './slurmRuns';
 
@@ -352,33 +352,19 @@ export class RunManager implements vscode.Disposable {
     await this.refresh();
   }
 
-  /**
-   * Kill Trainer: SIGKILL to the run's process group at once (a hung trainer ignores SIGINT), then
-   * the run is marked failed with the reason ("killed: stalled …"). A process this window did not
-   * start is signalled only if it is this run's trainer (trainerProcess.ts: status.json's pid may be stale).
-   */
+  /** Kill Trainer (core/killTrainer.ts): SIGKILL to the run's group now, the run then failed with the reason. */
   async kill(id: string): Promise<void> {
     const store = this.store;
     const run = (store ? await store.get(id) : undefined) ?? this.find(id);
     if (!store || !run || run.status.state !== 'running' || run.slurm) return this.refresh();
-    const pid = this.active.get(id)?.pid ?? run.status.pid ?? undefined;
-    if (!pid || (!this.active.has(id) && !isTrainerOf(pid, run.dir))) {
-      void vscode.window.showWarningMessage(`Finetune Lab: ${id}'s pid ${pid ?? '(none)'} is not a trainer of this run: nothing was killed.`);
-      return this.refresh();
-    }
-    const quiet = run.status.heartbeat != null ? Math.round(Date.now() / 1000 - run.status.heartbeat) : undefined;
-    const why = run.status.stale ? `killed: stalled (no heartbeat for ${quiet} s)` : 'killed by the user (Kill Trainer)';
-    this.killing.set(id, why);
-    // The reason goes in first: whichever window's launcher sees the process exit then finds the
-    // run already ended, and keeps this reason instead of "killed by SIGKILL".
-    await this.recordEnd(store, run, { state: 'failed', error: why });
-    killGroup(pid);
-    for (let i = 0; i < 50 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
-    if (!this.active.has(id)) { // not our child: no exit event will record it
-      this.killing.delete(id);
-      const now = await store.get(id); // a heartbeat may have landed between the write and the kill
-      if (now && (!TERMINAL.has(now.status.state) || now.status.error !== why)) await this.recordEnd(store, now, { state: 'failed', error: why });
-    }
+    const ownPid = this.active.get(id)?.pid;
+    const done = await killTrainer(run, {
+      ownPid,
+      record: (r, end) => { this.killing.set(id, end.error); return this.recordEnd(store, r, end); },
+      reread: () => store.get(id),
+    });
+    if (!done.killed) void vscode.window.showWarningMessage(`Finetune Lab: ${id}: ${done.why}; nothing was killed.`);
+    if (!this.active.has(id)) this.killing.delete(id);
     await this.refresh();
   }
 
@@ -386,7 +372,7 @@ export class RunManager implements vscode.Disposable {
    * The end of a run that said nothing itself, into status.json. When the folder cannot be written
    * (disk full, read-only) the user is told here, since the run folder cannot say it.
    */
-  private async recordEnd(store: RunStore, run: StoredRun, end: { state: RunStatus['state']; error: string }): Promise<void> {
+  private async recordEnd(store: RunStore, run: StoredRun, end: RunEnd): Promise<void> {
     try {
       await store.writeStatus(run.id, { ...stripReader(run.status), state: end.state, phase: 'done', finished: Date.now() / 1000, error: end.error });
     } catch (e) {
@@ -423,17 +409,3 @@ function stripReader(s: StoredRun['status']): RunStatus {
 }
 
 const isSlurm = (r: StoredRun): boolean => !!r.slurm || r.config?.launcher?.kind === 'slurm';
-
-/** The last 8 KB of a file as text ('' when missing). */
-export function readTail(file: string, bytes = 8192): string {
-  try {
-    const fd = fs.openSync(file, 'r');
-    try {
-      const size = fs.fstatSync(fd).size;
-      const len = Math.min(size, bytes);
-      const buf = Buffer.alloc(len);
-      fs.readSync(fd, buf, 0, len, size - len);
-      return buf.toString('utf8');
-    } finally { fs.closeSync(fd); }
-  } catch { return ''; }
-}

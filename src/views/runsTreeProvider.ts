@@ -4,7 +4,8 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { StoredRun } from '../core/runStore';
-import { readTail, type RunManager } from '../runManager';
+import type { RunManager } from '../runManager';
+import { readTail } from '../core/fileTail';
 import { lastLines, runDescription, runTooltipMarkdown, STATE_COLOR, STATE_ICON } from './runFormat';
 
 export type RunsNode = ExperimentNode | SweepNode | RunNode;

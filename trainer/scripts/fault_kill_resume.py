@@ -217,28 +217,18 @@ def checkpoint_problem(folder: Path) -> str | None:
     return None
 
 
+def events_of(run_dir: Path, type: str) -> list[dict]:
+    """The complete, parseable events of one type (the checker reports the others)."""
+    from finetune_lab.events import read_events
+    return [e for e in read_events(run_dir) if e.get("type") == type]
+
+
 def run_started(run_dir: Path) -> list[dict]:
-    out = []
-    for raw in read_lines(run_dir / "events.jsonl")[0]:
-        try:
-            e = json.loads(raw)
-        except ValueError:
-            continue
-        if isinstance(e, dict) and e.get("type") == "run_started":
-            out.append(e)
-    return out
+    return events_of(run_dir, "run_started")
 
 
 def losses(run_dir: Path) -> list[tuple[int, float]]:
-    out = []
-    for raw in read_lines(run_dir / "events.jsonl")[0]:
-        try:
-            e = json.loads(raw)
-        except ValueError:
-            continue  # the checker reports it
-        if isinstance(e, dict) and e.get("type") == "train":
-            out.append((e["step"], e["loss"]))
-    return out
+    return [(e["step"], e["loss"]) for e in events_of(run_dir, "train")]
 
 
 def new_run(root: Path, name: str, steps: int) -> Path:
