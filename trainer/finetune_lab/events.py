@@ -167,8 +167,8 @@ def _append_whole(fd: int, data: bytes) -> None:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             written += n
     except OSError:
-        if written:
-            with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):
+            if os.fstat(fd).st_size != start:  # some bytes went out (a short write, or the failing one)
                 os.ftruncate(fd, start)
         raise
 
