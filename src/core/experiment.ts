@@ -46,9 +46,11 @@ export function parseExperiment(text: string, file?: string, opts: ParseOptions 
     // A broken file can make thousands (one per unclosed bracket): the first ones say what to fix.
     if (diagnostics.length > MAX_DIAGNOSTICS) {
       const rest = diagnostics.splice(MAX_DIAGNOSTICS - 1);
-      diagnostics.push({ ...rest[0], message: `and ${rest.length} more problems (fix the ones above first)`, code: 'more-problems', fix: undefined, cite: undefined });
+      const severity = hasErrors(rest) ? 'error' : rest[0].severity; // an error cut off still refuses the file
+      diagnostics.push({ ...rest[0], severity, message: `and ${rest.length} more problems (fix the ones above first)`, code: 'more-problems', fix: undefined, cite: undefined });
     }
-    return { value, raw, doc, lineCounter, text, file, diagnostics, ok: !hasErrors(diagnostics) };
+    const ok = !hasErrors(diagnostics);
+    return { value: ok ? value : undefined, raw, doc, lineCounter, text, file, diagnostics, ok };
   };
 
   for (const [severity, list] of [['error', doc.errors], ['warning', doc.warnings]] as const) {

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import errno
 import json
+import math
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -18,12 +20,18 @@ EXIT_INVALID_CONFIG = 2  # config.yaml is not a valid run config: nothing was tr
 EXIT_ALREADY_RUNNING = 3  # another trainer holds the run folder (runlock.py): nothing was touched
 
 
-def failure_message(e: BaseException) -> str:
+LOW_SPACE = 16 * 2**20  # free bytes below which a failed write is taken for a full disk
+
+
+def failure_message(e: BaseException, run_dir: Path | None = None) -> str:
     """``"<Type>: <message>"``, prefixed with what to do when the cause is the machine's, not the
-    trainer's.
+    trainer's. Libraries report a full disk their own way (safetensors: "I/O error: No space left
+    on device (os error 28)"; torch.save: "file write failed"), so a failed write on a file system
+    with almost no space left counts as a full disk too.
 
     Args:
         e (BaseException): what ended the run.
+        run_dir (Path | None): the run folder, to look at its file system's free space.
 
     Returns:
         str: the run's error (run_finished.error, status.json's error).
@@ -31,14 +39,23 @@ def failure_message(e: BaseException) -> str:
     message = f"{type(e).__name__}: {e}"
     if isinstance(e, torch.OutOfMemoryError):
         return "out of GPU memory: lower train.batch_size or data.seq_len, or use LoRA. " + message
-    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+    code = e.errno if isinstance(e, OSError) else None
+    if code in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in message or "os error 28" in message \
+            or (code is None and "write" in message.lower() and _free_bytes(run_dir) < LOW_SPACE):
         return ("disk full: no space left for the run folder; free space (or raise the quota), then "
                 "Resume continues from the last checkpoint. " + message)
-    if isinstance(e, OSError) and e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+    if code in (errno.EROFS, errno.EACCES, errno.EPERM) or "Read-only file system" in message or "os error 30" in message:
         return "the run folder is not writable (read-only file system or permissions). " + message
     if isinstance(e, OSError) and e.errno == errno.ELOOP:
         return "a file of the run folder is a symbolic link; the trainer writes only real files in its run folder. " + message
     return message
+
+
+def _free_bytes(run_dir: Path | None) -> float:
+    try:
+        return shutil.disk_usage(run_dir).free if run_dir is not None else math.inf
+    except OSError:
+        return math.inf
 
 
 def refuse_config(run_dir: Path, error: ConfigError) -> int:

@@ -488,7 +488,7 @@ def run(run_dir: Path | str, resume: bool = False, stop_after: int | None = None
     except Exception as e:  # incl. torch.OutOfMemoryError: report it, keep the folder readable
         tb = traceback.format_exc()
         print(tb, file=sys.stderr, flush=True)
-        message = failure_message(e)
+        message = failure_message(e, run_dir)
         with contextlib.suppress(Exception):
             recipe.cleanup("failed", message, tb)
         return 1

@@ -106,15 +106,15 @@ def test_a_write_that_fails_half_way_leaves_the_file_as_it_was(tmp_path, monkeyp
 
 def test_checkpoints_killed_mid_save_or_prune_leave_no_partial_step_folder(make_run):
     run_dir = make_run(checkpoint={"every_steps": 1, "keep_last": 2}, train={"steps": 3, "batch_size": 2, "lr": 1e-2})
-    assert run(run_dir) == 0
+    assert run(run_dir, stop_after=2) == 0
     root = run_dir / "checkpoints"
     # What a SIGKILL mid-save and mid-prune leaves: a temp folder and a trash folder, both partial.
-    (root / ".tmp-step-000004-99999").mkdir()
-    (root / ".tmp-step-000004-99999" / "adapter_config.json").write_text("{")
+    (root / ".tmp-step-000003-99999").mkdir()
+    (root / ".tmp-step-000003-99999" / "adapter_config.json").write_text("{")
     shutil.copytree(root / "step-000002", root / ".trash-step-000001-99999")
     (root / ".trash-step-000001-99999" / "adapter_model.safetensors").unlink()
-    assert [p.name for p in list_checkpoints(run_dir)] == ["step-000002", "step-000003"]
-    assert run(run_dir, resume=True) == 0  # nothing left to train; the final checkpoint is written again
+    assert [p.name for p in list_checkpoints(run_dir)] == ["step-000001", "step-000002"]
+    assert run(run_dir, resume=True) == 0  # step 3, then its checkpoint: the save clears the leftovers
     names = sorted(p.name for p in root.iterdir())
     assert names == ["step-000002", "step-000003"], names  # leftovers removed, nothing half-written
 
@@ -203,7 +203,11 @@ def test_a_run_folder_that_turns_read_only_mid_run_ends_failed_where_it_can_say_
         while not list_checkpoints(run_dir) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
         assert list_checkpoints(run_dir), (tmp_path / "train.log").read_text()[-2000:]
-        assert subprocess.run(["mount", "-o", "remount,ro", str(disk)], capture_output=True).returncode == 0
+        # A read-only bind mount over the run folder: the trainer's open lock file keeps the tmpfs
+        # itself from being remounted read-only, and every new open goes through the bind mount.
+        assert subprocess.run(["mount", "--bind", str(run_dir), str(run_dir)], capture_output=True).returncode == 0
+        remount = subprocess.run(["mount", "-o", "remount,bind,ro", str(run_dir)], capture_output=True, text=True)
+        assert remount.returncode == 0, remount.stderr
         code = proc.wait(timeout=240)
         log.close()
         text = (tmp_path / "train.log").read_text()
@@ -213,4 +217,5 @@ def test_a_run_folder_that_turns_read_only_mid_run_ends_failed_where_it_can_say_
         for line in (run_dir / "events.jsonl").read_bytes().splitlines():
             json.loads(line)
     finally:
+        _umount(disk / "run")
         _umount(disk)
