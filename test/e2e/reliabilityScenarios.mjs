@@ -4,7 +4,7 @@
 // whose disk fills ends failed with "disk full" while its earlier checkpoints stay whole; every
 // webview opened has the strict CSP; in an untrusted workspace nothing resumes, exports or installs.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Workbench } from './harness.mjs';
@@ -108,8 +108,13 @@ export function defineReliabilityScenarios(runner) {
     await waitCard(wb, 'Training loss', (c) => lossPoints(c) > lossPoints(before) && notBlank(c.pixels), `more points than before the restart (${lossPoints(before)})`, 120_000);
     await wb.shot('re-attached-after-restart');
     assert(readStatus(ws, running.id)?.pid === pid, 'a new trainer was started instead of re-attaching');
+    // Lines no view can use, appended whole (O_APPEND, as the trainer's own): the dashboard says so.
+    const events = join(runsDir(ws), running.id, 'events.jsonl');
+    appendFileSync(events, 'not json at all\n{"v":2,"type":"train","time":1,"step":1,"loss":1}\n{"v":1,"type":"metrics_v9","time":1}\n');
+    const chip = await until('the dashboard counting the skipped lines', () => chipText(wb), (t) => /3 lines of events\.jsonl skipped, 1 from a newer trainer/.test(t), 30_000);
+    await wb.shot('dashboard-says-3-lines-skipped');
     assert(trainersOf(join(runsDir(ws), running.id)).length === 1, 'more than one trainer of the run');
-    console.log(`      (extension host ${hosts[0]} killed, ${fresh[0]} started; trainer pid ${pid} kept training; ${n} webview CSP checked: nonce only)`);
+    console.log(`      (extension host ${hosts[0]} killed, ${fresh[0]} started; trainer pid ${pid} kept training; ${n} webview CSP checked: nonce only; chip: "${chip.replace(/\s+/g, ' ')}")`);
   });
 
   runner.scenario('two windows on one workspace: both show the run; Resume from both at once starts one trainer', { needs: ['restart the extension host while a run trains: the trainer keeps going and is re-attached'], timeout: 480_000 }, async ({ wb, ws, state }) => {
