@@ -32,18 +32,19 @@ function parentOf(pid) {
 }
 
 /**
- * The extension host processes of a code-server (one per open window): node processes started with
- * VS Code's extension-host entry point, below code-server's own process.
+ * The extension host processes of a code-server (one per open window): processes started with VS
+ * Code's extension-host entry point below code-server's own process, whose parent is not one (what
+ * an extension host starts, a trainer included, inherits that environment).
  */
 function extensionHosts(server) {
-  const out = [];
+  const marked = new Set();
   for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number)) {
     let env;
     try { env = readFileSync(`/proc/${pid}/environ`, 'utf8'); } catch { continue; }
-    if (!env.includes('VSCODE_ESM_ENTRYPOINT=vs/workbench/api/node/extensionHostProcess')) continue;
-    for (let p = parentOf(pid), hops = 0; p > 1 && hops < 10; p = parentOf(p), hops++) if (p === server.child.pid) { out.push(pid); break; }
+    if (env.includes('VSCODE_ESM_ENTRYPOINT=vs/workbench/api/node/extensionHostProcess')) marked.add(pid);
   }
-  return out;
+  const below = (pid) => { for (let p = parentOf(pid), hops = 0; p > 1 && hops < 10; p = parentOf(p), hops++) if (p === server.child.pid) return true; return false; };
+  return [...marked].filter((pid) => !marked.has(parentOf(pid)) && below(pid));
 }
 
 /** The CSP of every visible webview's page (the extension's HTML inside the webview's frames). */

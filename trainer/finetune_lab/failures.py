@@ -41,7 +41,7 @@ def failure_message(e: BaseException, run_dir: Path | None = None) -> str:
         return "out of GPU memory: lower train.batch_size or data.seq_len, or use LoRA. " + message
     code = e.errno if isinstance(e, OSError) else None
     if code in (errno.ENOSPC, errno.EDQUOT) or "No space left on device" in message or "os error 28" in message \
-            or (code is None and "write" in message.lower() and _free_bytes(run_dir) < LOW_SPACE):
+            or (code is None and _looks_like_a_full_disk(message, _free_bytes(run_dir))):
         return ("disk full: no space left for the run folder; free space (or raise the quota), then "
                 "Resume continues from the last checkpoint. " + message)
     if code in (errno.EROFS, errno.EACCES, errno.EPERM) or "Read-only file system" in message or "os error 30" in message:
@@ -49,6 +49,14 @@ def failure_message(e: BaseException, run_dir: Path | None = None) -> str:
     if isinstance(e, OSError) and e.errno == errno.ELOOP:
         return "a file of the run folder is a symbolic link; the trainer writes only real files in its run folder. " + message
     return message
+
+
+def _looks_like_a_full_disk(message: str, free: float) -> bool:
+    # torch.save reports a short write as "[enforce fail at inline_container.cc] ... file write
+    # failed" or "unexpected pos N vs M"; the half-written file is gone by now, so "almost no space"
+    # is judged with some slack for writes that mention writing.
+    writing = any(s in message for s in ("inline_container", "PytorchStreamWriter")) or "write" in message.lower()
+    return free < LOW_SPACE or (writing and free < 2**30)
 
 
 def _free_bytes(run_dir: Path | None) -> float:
