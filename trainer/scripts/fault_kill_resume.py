@@ -302,8 +302,10 @@ def run_faults(kills: int = 20, seed: int = 0, mode: str = "process", steps: int
         starts_before = len(run_started(run_dir))
         trainer = Trainer(run_dir, resume=resume, mode=mode)
         if rng.random() < 0.25:
-            phase, delay = "startup", rng.uniform(0, first_step_at)
-            time.sleep(delay)
+            # A moment of start-up (imports, model loading, resuming): at most until this start's
+            # first train step, which may come sooner than the reference's did.
+            phase, delay, tail = "startup", rng.uniform(0, first_step_at), StepTail(run_dir)
+            wait_for(lambda: bool(tail.read()), delay, trainer)
         else:
             phase = "training"
             target = max(train_steps(run_dir), default=0) + rng.randint(1, 3)
