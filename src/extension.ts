@@ -46,8 +46,8 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(vscode.languages.registerCodeActionsProvider(ExperimentQuickFixProvider.selector, new ExperimentQuickFixProvider(), ExperimentQuickFixProvider.metadata));
   context.subscriptions.push(vscode.languages.registerCodeActionsProvider(ExperimentQuickFixProvider.selector, new MemoryQuickFixProvider(estimates), MemoryQuickFixProvider.metadata));
   context.subscriptions.push(ExperimentFormProvider.register(context));
-  context.subscriptions.push(...registerPanelSerializers({ extensionUri: uri, states: runs }));
-  context.subscriptions.push(registerPlaygroundSerializer(context));
+  context.subscriptions.push(...registerPanelSerializers({ extensionUri: uri, states: runs }, () => runs.runsDir));
+  context.subscriptions.push(registerPlaygroundSerializer(context, () => runs.runsDir));
   context.subscriptions.push(registerRunsTableSerializer(context, runs));
   context.subscriptions.push(vscode.workspace.onDidChangeConfiguration((e) => { if (e.affectsConfiguration('finetuneLab.pythonPath')) forgetPython(); }));
 
@@ -56,6 +56,7 @@ export function activate(context: vscode.ExtensionContext): void {
   context.subscriptions.push(reg('finetuneLab.estimateMemory', (arg?: vscode.Uri) => cmd.estimateMemory(arg)));
   context.subscriptions.push(reg('finetuneLab.stopRun', (arg, sel) => cmd.stop(arg, sel)));
   context.subscriptions.push(reg('finetuneLab.resumeRun', (arg, sel) => cmd.resume(arg, sel)));
+  context.subscriptions.push(reg('finetuneLab.killRun', (arg, sel) => cmd.kill(arg, sel)));
   context.subscriptions.push(reg('finetuneLab.openDashboard', (arg, sel) => cmd.openDashboard(arg, sel)));
   context.subscriptions.push(reg('finetuneLab.openLastRun', (arg?: vscode.Uri) => cmd.openLastRun(arg)));
   context.subscriptions.push(reg('finetuneLab.openLog', (arg) => cmd.openLog(arg)));

@@ -2,12 +2,25 @@
 // that come next (Open Dashboard, Open Log).
 import * as vscode from 'vscode';
 import type { RunManager, StateChange } from './runManager';
+import type { StoredRun } from './core/runStore';
+import { stalledText } from './views/runFormat';
 
 export class RunNotifications implements vscode.Disposable {
   private readonly subscription: vscode.Disposable;
 
   constructor(runs: RunManager) {
-    this.subscription = runs.onDidChangeState((c) => void this.notify(c));
+    this.subscription = vscode.Disposable.from(
+      runs.onDidChangeState((c) => void this.notify(c)),
+      runs.onDidStall((run) => void this.stalled(run)),
+    );
+  }
+
+  /** A trainer went quiet (hung, frozen, or its file system gone): say so, offer to kill it. */
+  private async stalled(run: StoredRun): Promise<void> {
+    const choice = await vscode.window.showWarningMessage(
+      `Finetune Lab: ${run.id} is ${stalledText(run.status)}; its process ${run.status.pid ?? ''} still exists.`, 'Kill Trainer', 'Open Log');
+    if (choice === 'Kill Trainer') await vscode.commands.executeCommand('finetuneLab.killRun', run.id);
+    else if (choice === 'Open Log') await vscode.commands.executeCommand('finetuneLab.openLog', run.id);
   }
 
   private async notify({ run, to }: StateChange): Promise<void> {

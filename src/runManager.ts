@@ -2,17 +2,19 @@
 // on the runs folder (status.json, meta.json; debounced), never by polling the trainer. Holds the
 // queue that starts a sweep's runs one after another (or N at once, one GPU each). The queue is
 // mirrored on disk (core/queueFile), so a reloaded window carries on with it.
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { RunStore, type StoredRun } from './core/runStore';
 import type { RunStatus } from './core/generated/status';
 import type { RunState } from './core/messages';
 import { requirePython } from './python';
-import { otherNodeCommands, spawnTrainer, stopRun, trainerCommand } from './core/trainerLaunch';
+import { EXIT_ALREADY_RUNNING, otherNodeCommands, spawnTrainer, stopRun, trainerCommand } from './core/trainerLaunch';
+import { isTrainerOf } from './core/trainerProcess';
+import { killTrainer, type RunEnd } from './core/killTrainer';
 import { isTerminal as isJobTerminal } from './core/slurm/jobs';
 import { adoptOrphanQueues, saveQueue, type QueueEntry } from './core/queueFile';
 import { lastLines } from './views/runFormat';
+import { readTail } from './core/fileTail';
 import { bundledDataEnv, withCodeExecution } from './trainerEnv';
 import { SlurmRuns } from './slurmRuns';
 
@@ -31,7 +33,12 @@ export class RunManager implements vscode.Disposable {
   readonly onDidChangeRuns = this._onDidChangeRuns.event;
   private readonly _onDidChangeState = new vscode.EventEmitter<StateChange>();
   readonly onDidChangeState = this._onDidChangeState.event;
-  private readonly disposables: vscode.Disposable[] = [this._onDidChangeRuns, this._onDidChangeState];
+  /** A running run's heartbeat went quiet for finetuneLab.stalledAfterSeconds (the process still exists). */
+  private readonly _onDidStall = new vscode.EventEmitter<StoredRun>();
+  readonly onDidStall = this._onDidStall.event;
+  private readonly disposables: vscode.Disposable[] = [this._onDidChangeRuns, this._onDidChangeState, this._onDidStall];
+  /** Why a run is being killed (Kill Trainer): what its status says once the process is gone. */
+  private readonly killing = new Map<string, string>();
   private watcher?: vscode.FileSystemWatcher;
   private watchedDir?: string;
   private timer?: NodeJS.Timeout;
@@ -57,7 +64,8 @@ export class RunManager implements vscode.Disposable {
 
   get store(): RunStore | undefined {
     const dir = this.runsDir;
-    return dir ? new RunStore(dir) : undefined;
+    const staleAfterS = vscode.workspace.getConfiguration('finetuneLab').get<number>('stalledAfterSeconds');
+    return dir ? new RunStore(dir, { staleAfterS }) : undefined;
   }
 
   get runs(): readonly StoredRun[] { return this._runs; }
@@ -164,6 +172,7 @@ export class RunManager implements vscode.Disposable {
         const store = this.store;
         const next = store ? await store.list() : [];
         const before = new Map(this._runs.map((r) => [r.id, r.status.state]));
+        const stalled = new Set(this._runs.filter((r) => r.status.stale).map((r) => r.id));
         for (const run of next) {
           if (run.status.reconciled && store && TERMINAL.has(run.status.state) && !this.active.has(run.id)) {
             await this.persist(store, run);
@@ -175,6 +184,7 @@ export class RunManager implements vscode.Disposable {
         for (const run of next) {
           const from = before.get(run.id);
           if (from && from !== run.status.state) this._onDidChangeState.fire({ run, from, to: run.status.state });
+          if (run.status.stale && run.status.state === 'running' && !stalled.has(run.id)) this._onDidStall.fire(run);
           if (from === 'running' && run.status.state !== 'running' && !this.active.has(run.id)) freed = true;
         }
         // A re-attached run (not our child: no exit event) finished: its slot is free for the queue.
@@ -241,6 +251,10 @@ export class RunManager implements vscode.Disposable {
     const store = this.store;
     if (!store) return;
     const planned = await store.get(id);
+    if (planned?.status.state === 'running') { // started meanwhile by another window or the CLI: never twice
+      void vscode.window.showInformationMessage(`Finetune Lab: ${id} is already running (pid ${planned.status.pid}); not started again.`);
+      return;
+    }
     if (planned?.config?.launcher?.kind === 'slurm') { await this.submitSlurm([id], resume); return; }
     const dir = store.dir(id);
     const used = new Set([...this.active.values()].map((a) => a.slot));
@@ -280,15 +294,24 @@ export class RunManager implements vscode.Disposable {
     this.active.delete(id);
     const store = this.store;
     const run = store ? await store.get(id) : undefined;
+    const killedWhy = this.killing.get(id);
+    this.killing.delete(id);
+    if (code === EXIT_ALREADY_RUNNING) {
+      // Another window (or the CLI) started this run's trainer first; it owns the run folder.
+      this.stopping.delete(id);
+      void vscode.window.showWarningMessage(`Finetune Lab: ${id} is already being trained by another process (another window or the CLI); not started twice.`);
+      await this.refresh();
+      return void this.pump();
+    }
     // The store's reader may already call it "process disappeared"; here we know more (exit code, log).
     const died = run && (!TERMINAL.has(run.status.state) || run.status.reconciled === 'process disappeared');
     if (store && run && died) {
       const wasStopped = this.stopping.has(id);
       const tail = lastLines(readTail(path.join(run.dir, 'train.log')), 1)[0];
       const why = signal ? `killed by ${signal}` : `exited with code ${code}`;
-      await store.writeStatus(id, {
-        ...stripReader(run.status), state: wasStopped ? 'stopped' : 'failed', phase: 'done', finished: Date.now() / 1000,
-        error: wasStopped ? `stopped (${why})` : `trainer ${why}${tail ? `: ${tail}` : ''}`,
+      await this.recordEnd(store, run, {
+        state: wasStopped && !killedWhy ? 'stopped' : 'failed',
+        error: killedWhy ?? (wasStopped ? `stopped (${why})` : `trainer ${why}${tail ? `: ${tail}` : ''}`),
       });
     } else if (store && run?.status.reconciled) {
       await this.persist(store, run);
@@ -308,7 +331,9 @@ export class RunManager implements vscode.Disposable {
     if (store && run?.slurm && (run.status.state === 'running' || run.status.state === 'queued')) return this.slurm.stop(store, run);
     // Only a live run is signalled: a finished run's pid may belong to another process by now.
     const live = this.active.has(id) || run?.status.state === 'running';
-    const pid = this.active.get(id)?.pid ?? (live ? run?.status.pid : undefined) ?? undefined;
+    let pid = this.active.get(id)?.pid ?? (live ? run?.status.pid : undefined) ?? undefined;
+    // status.json's pid is the workspace's word: signal it only if it is this run's trainer.
+    if (pid && !this.active.has(id) && run && !isTrainerOf(pid, run.dir)) pid = undefined;
     if (!pid || pid <= 0) {
       if (store && run && run.status.state === 'queued') {
         await store.writeStatus(id, { ...stripReader(run.status), state: 'stopped', error: 'stopped before it started' });
@@ -321,10 +346,38 @@ export class RunManager implements vscode.Disposable {
     if (!clean && store && !this.active.has(id)) {
       const now = await store.get(id);
       if (now && !TERMINAL.has(now.status.state)) {
-        await store.writeStatus(id, { ...stripReader(now.status), state: 'stopped', phase: 'done', error: `killed after ${grace / 1000} s without stopping` });
+        await this.recordEnd(store, now, { state: 'stopped', error: `killed after ${grace / 1000} s without stopping` });
       }
     }
     await this.refresh();
+  }
+
+  /** Kill Trainer (core/killTrainer.ts): SIGKILL to the run's group now, the run then failed with the reason. */
+  async kill(id: string): Promise<void> {
+    const store = this.store;
+    const run = (store ? await store.get(id) : undefined) ?? this.find(id);
+    if (!store || !run || run.status.state !== 'running' || run.slurm) return this.refresh();
+    const ownPid = this.active.get(id)?.pid;
+    const done = await killTrainer(run, {
+      ownPid,
+      record: (r, end) => { this.killing.set(id, end.error); return this.recordEnd(store, r, end); },
+      reread: () => store.get(id),
+    });
+    if (!done.killed) void vscode.window.showWarningMessage(`Finetune Lab: ${id}: ${done.why}; nothing was killed.`);
+    if (!this.active.has(id)) this.killing.delete(id);
+    await this.refresh();
+  }
+
+  /**
+   * The end of a run that said nothing itself, into status.json. When the folder cannot be written
+   * (disk full, read-only) the user is told here, since the run folder cannot say it.
+   */
+  private async recordEnd(store: RunStore, run: StoredRun, end: RunEnd): Promise<void> {
+    try {
+      await store.writeStatus(run.id, { ...stripReader(run.status), state: end.state, phase: 'done', finished: Date.now() / 1000, error: end.error });
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Finetune Lab: ${run.id} ${end.state}: ${end.error}. Could not record it in the run folder: ${(e as Error).message}`);
+    }
   }
 
   isActive(id: string): boolean { return this.active.has(id); }
@@ -356,17 +409,3 @@ function stripReader(s: StoredRun['status']): RunStatus {
 }
 
 const isSlurm = (r: StoredRun): boolean => !!r.slurm || r.config?.launcher?.kind === 'slurm';
-
-/** The last 8 KB of a file as text ('' when missing). */
-export function readTail(file: string, bytes = 8192): string {
-  try {
-    const fd = fs.openSync(file, 'r');
-    try {
-      const size = fs.fstatSync(fd).size;
-      const len = Math.min(size, bytes);
-      const buf = Buffer.alloc(len);
-      fs.readSync(fd, buf, 0, len, size - len);
-      return buf.toString('utf8');
-    } finally { fs.closeSync(fd); }
-  } catch { return ''; }
-}

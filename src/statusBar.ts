@@ -18,7 +18,7 @@ export class RunStatusBar implements vscode.Disposable {
       .filter((r) => r.status.state === 'running')
       .sort((a, b) => (b.status.started ?? 0) - (a.status.started ?? 0));
     const queued = this.runs.runs.filter((r) => r.status.state === 'queued').length;
-    const active = running[0];
+    const active = running.find((r) => r.status.stale) ?? running[0]; // a stalled run needs the user first
     if (!active) {
       if (queued) {
         this.item.text = `$(clock) ${queued} queued`;
@@ -34,6 +34,7 @@ export class RunStatusBar implements vscode.Disposable {
     this.item.text = statusBarText(label, active.status, running.length - 1);
     this.item.tooltip = `${active.id}\n${runDescription(active.status)}${queued ? `\n${queued} queued` : ''}\nClick to open its dashboard`;
     this.item.command = { command: 'finetuneLab.openDashboard', title: 'Open Dashboard', arguments: [active.id] };
+    this.item.backgroundColor = active.status.stale ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
     this.item.show();
   }
 

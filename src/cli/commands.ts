@@ -13,9 +13,10 @@ import { loadExperimentFile } from '../core/experiment';
 import { lmEvalCatalog } from '../core/lmEvalCatalog';
 import { formatDiagnostic } from '../core/diagnostics';
 import { expandSweep } from '../core/sweep';
-import { RunStore, RUN_FILES } from '../core/runStore';
+import { RunStore, RUN_FILES, type StoredRun } from '../core/runStore';
 import { readEventsFrom } from '../core/events';
 import { cliPythonCandidates, findPython, packageRoot, stopRun, trainerCommand, trainerDir } from '../core/trainerLaunch';
+import { isTrainerOf } from '../core/trainerProcess';
 import { followRun } from './follow';
 import { formatTable, num, scoresCell } from './table';
 import { summarizeRun, type RunSummary } from '../core/runSummary';
@@ -150,6 +151,9 @@ async function cmdRun(file: string, runsDir: string, flags: { dryRun: boolean; d
     return 0;
   }
   warnOverLimit(estimates);
+  // Checked before any folder is made: a refused experiment leaves nothing behind.
+  const slurm = planned.filter((p) => p.config.launcher?.kind === 'slurm').length;
+  if (slurm && slurm < planned.length) { console.error('not started: a sweep must not mix launcher.kind slurm with other launchers'); return 2; }
   const store = new RunStore(runsDir);
   const ids: string[] = [];
   for (const [i, p] of planned.entries()) {
@@ -157,8 +161,6 @@ async function cmdRun(file: string, runsDir: string, flags: { dryRun: boolean; d
     ids.push(info.id);
     console.log(`created ${info.dir}`);
   }
-  const slurm = planned.filter((p) => p.config.launcher?.kind === 'slurm').length;
-  if (slurm && slurm < planned.length) { console.error('not started: a sweep must not mix launcher.kind slurm with other launchers'); return 2; }
   if (slurm) return slurmRuns(store, ids, { detach: flags.detach, allowCode: flags.allowCode });
   if (flags.detach) { detachQueue(runsDir, ids, false, flags.allowCode); return 0; }
   return runSequence(store, ids, { allowCode: flags.allowCode });
@@ -184,7 +186,7 @@ async function cmdList(runsDir: string): Promise<number> {
   const rows = await Promise.all(runs.map(async (r) => {
     const s = await runSummaryOf(r.dir);
     return [
-      r.id, r.status.state + (r.status.stale ? ' (stale)' : '') + (r.error ? ' (broken)' : ''),
+      r.id, r.status.state + (r.status.stale ? ' (stalled)' : '') + (r.error ? ' (broken)' : ''),
       `${r.status.step}/${r.status.total_steps}`, num(r.status.loss ?? s?.finalTrainLoss),
       // each eval task's last value, with its lm-eval version and n ("!": it failed at the last evaluation)
       s ? scoresCell(s) : '',
@@ -196,14 +198,23 @@ async function cmdList(runsDir: string): Promise<number> {
   return 0;
 }
 
+/** The run a user named, or why there is none (an id that is not one, or a folder that is a link, exits 2). */
+async function namedRun(store: RunStore, id: string): Promise<StoredRun | number> {
+  try { store.dir(id); } catch (e) { console.error(`finetune-lab: ${(e as Error).message}`); return 2; }
+  const info = await store.get(id);
+  if (!info) { console.error(`no run ${id} in ${store.runsDir}`); return 1; }
+  return info;
+}
+
 async function cmdStop(runsDir: string, id: string): Promise<number> {
-  const info = await new RunStore(runsDir).get(id);
-  if (!info) { console.error(`no run ${id} in ${runsDir}`); return 1; }
+  const info = await namedRun(new RunStore(runsDir), id);
+  if (typeof info === 'number') return info;
   if (info.slurm) {
     if (info.status.state !== 'running' && info.status.state !== 'queued') { console.log(`${id} is ${info.status.state}`); return 0; }
     return stopOnSlurm(new RunStore(runsDir), info);
   }
   if (info.status.state !== 'running' || info.status.pid == null) { console.log(`${id} is ${info.status.state}`); return 0; }
+  if (!isTrainerOf(info.status.pid, info.dir)) { console.error(`${id}: pid ${info.status.pid} in status.json is not a trainer of this run; nothing was signalled`); return 1; }
   console.log(`stopping ${id} (pid ${info.status.pid})…`);
   console.log(`${id}: ${await stopRun(info.status.pid)}`);
   return 0;
@@ -211,8 +222,8 @@ async function cmdStop(runsDir: string, id: string): Promise<number> {
 
 async function cmdResume(runsDir: string, id: string, detach: boolean, allowCode = false): Promise<number> {
   const store = new RunStore(runsDir);
-  const info = await store.get(id);
-  if (!info) { console.error(`no run ${id} in ${runsDir}`); return 1; }
+  const info = await namedRun(store, id);
+  if (typeof info === 'number') return info;
   if (info.meta.kind === 'analysis') { console.error(`${id} is an analysis run: nothing to resume (run finetune-lab analyse again)`); return 1; }
   if (info.status.state === 'running') { console.error(`${id} is running (${info.slurm ? `Slurm job ${info.slurm.job_id}` : `pid ${info.status.pid}`})`); return 1; }
   if (info.config?.launcher?.kind === 'slurm') {

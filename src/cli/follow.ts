@@ -6,7 +6,7 @@ import type { RunEvent } from '../core/generated/events';
 import type { RunStatus } from '../core/generated/status';
 import { EventTail } from '../core/events';
 import { RUN_FILES, type RunStore } from '../core/runStore';
-import { otherNodeCommands, spawnTrainer, stopRun, trainerCommand } from '../core/trainerLaunch';
+import { EXIT_ALREADY_RUNNING, otherNodeCommands, spawnTrainer, stopRun, trainerCommand } from '../core/trainerLaunch';
 import { num } from './table';
 import { formatDuration } from '../core/duration';
 
@@ -117,6 +117,11 @@ export async function followRun(store: RunStore, id: string, opts: FollowOptions
     const exit = await trainer.exit;
     await tail.poll();
     let outcome: RunOutcome;
+    if (exit.code === EXIT_ALREADY_RUNNING) {
+      // Another trainer (a window, another CLI) holds the run folder: it owns the run's files.
+      log(`${prefix}${id}  not started: another process is already training this run`);
+      return { outcome: 'failed', interrupted };
+    }
     if (progress.finished) outcome = progress.finished.status;
     else {
       // The trainer died without run_finished (crash at import, killed): record it, since no one else will.
@@ -126,7 +131,10 @@ export async function followRun(store: RunStore, id: string, opts: FollowOptions
       else {
         outcome = 'failed';
         const why = `trainer exited (${exit.signal ?? `code ${exit.code}`}) without finishing; see ${path.join(dir, RUN_FILES.log)}`;
-        if (st) await store.writeStatus(id, { ...stripReconciled(st), state: 'failed', error: why, pid: trainer.pid, finished: Date.now() / 1000 });
+        if (st) {
+          await store.writeStatus(id, { ...stripReconciled(st), state: 'failed', error: why, pid: trainer.pid, finished: Date.now() / 1000 })
+            .catch((e: Error) => log(`${prefix}${id}  could not record the failure in the run folder: ${e.message}`));
+        }
       }
     }
     if (progress.step != null && progress.changed) log(`${prefix}${id}  ${progress.line()}`);

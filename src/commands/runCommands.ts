@@ -111,11 +111,17 @@ export class RunCommands {
     const planned = expandSweep(parsed.value).map((p) => ({ ...p, config: absoluteDataPaths(p.config, path.dirname(doc.uri.fsPath)) }));
     const sweepId = planned.length > 1 ? `${parsed.value.name}-${Date.now().toString(36)}` : undefined;
     const created: StoredRun[] = [];
-    for (const [i, p] of planned.entries()) {
-      created.push(await store.create(p, {
-        experimentName: parsed.value.name, experimentFile: doc.uri.fsPath,
-        sweepId, sweepIndex: sweepId ? i : undefined, sweepSize: sweepId ? planned.length : undefined,
-      }));
+    try {
+      for (const [i, p] of planned.entries()) {
+        created.push(await store.create(p, {
+          experimentName: parsed.value.name, experimentFile: doc.uri.fsPath,
+          sweepId, sweepIndex: sweepId ? i : undefined, sweepSize: sweepId ? planned.length : undefined,
+        }));
+      }
+    } catch (e) { // a full disk or a read-only runs folder: nothing starts, no half-made sweep is left
+      await Promise.all(created.map((r) => store.delete(r.id).catch(() => undefined)));
+      void vscode.window.showErrorMessage(`Cannot start: the runs folder ${store.runsDir} cannot be written (${(e as Error).message}). Nothing was started.`);
+      return;
     }
     await this.runs.refresh();
     // Slurm runs go to the cluster's queue at once (one job each, or one array), not to this window's.
@@ -165,6 +171,25 @@ export class RunCommands {
       { location: vscode.ProgressLocation.Notification, title: `Stopping ${r.id}: the trainer checkpoints first…` },
       () => this.runs.stop(r.id),
     )));
+  }
+
+  /**
+   * Kill Trainer: SIGKILL now, for a trainer that no longer answers (stalled: no heartbeat) or will
+   * not stop. A run that is not stalled is killed only after a confirmation (its steps since the
+   * last checkpoint are lost).
+   */
+  async kill(arg: RunArg, selected?: readonly RunsNode[]): Promise<void> {
+    const runs = (await this.resolveRuns(arg, selected, { many: true, title: 'Kill which trainer?', filter: (r) => r.status.state === 'running' }))
+      .filter((r) => r.status.state === 'running' && !r.slurm);
+    if (!runs.length) return;
+    const live = runs.filter((r) => !r.status.stale);
+    if (live.length) {
+      const ok = await vscode.window.showWarningMessage(
+        `Kill the trainer of ${live.length === 1 ? live[0].id : `${live.length} runs`}? It gets SIGKILL at once: the steps since the last checkpoint are lost (Stop Run checkpoints first).`,
+        { modal: true }, 'Kill Trainer');
+      if (ok !== 'Kill Trainer') return;
+    }
+    await Promise.all(runs.map((r) => this.runs.kill(r.id)));
   }
 
   /** Resume stopped or failed runs from their last checkpoint; start queued runs no window is running. */

@@ -6,10 +6,15 @@ import * as path from 'node:path';
 import type { RunEvent } from './generated/events';
 import { validateEvent } from './schemas';
 
+/** The `v` of events this reader understands (schemas/events.schema.json); lines of a newer one are skipped. */
+export const EVENTS_PROTOCOL = 1;
+
 export interface ParsedEvents {
   events: RunEvent[];
   /** Complete lines that were not a JSON object with a string `type`. */
   malformed: number;
+  /** Lines of a newer protocol version (`v` above EVENTS_PROTOCOL): skipped, their fields may mean other things. */
+  newer: number;
   /** Text after the last newline: a line still being written; prepend it to the next read. */
   partial: string;
 }
@@ -22,6 +27,7 @@ export interface ParsedEvents {
 export function parseEvents(text: string, opts: { validate?: boolean } = {}, into: RunEvent[] = []): ParsedEvents {
   const events = into;
   let malformed = 0;
+  let newer = 0;
   const check = opts.validate ? validateEvent() : undefined;
   let start = 0;
   for (;;) {
@@ -33,15 +39,20 @@ export function parseEvents(text: string, opts: { validate?: boolean } = {}, int
       const line = text.slice(start, end);
       let v: unknown;
       try { v = JSON.parse(line); } catch { v = undefined; }
-      if (typeof v === 'object' && v !== null && typeof (v as { type?: unknown }).type === 'string' && (!check || check(v))) events.push(v as RunEvent);
-      else if (line.trim()) malformed++;
+      if (typeof v === 'object' && v !== null && typeof (v as { type?: unknown }).type === 'string' && (!check || check(v))) {
+        const version = (v as { v?: unknown }).v;
+        if (typeof version === 'number' && version > EVENTS_PROTOCOL) newer++;
+        else events.push(v as RunEvent);
+      } else if (line.trim()) malformed++;
     }
     start = nl + 1;
   }
-  return { events, malformed, partial: text.slice(start) };
+  return { events, malformed, newer, partial: text.slice(start) };
 }
 
 const CHUNK = 8 * 1024 * 1024;
+/** No event is this long (a spectrum of a 7B model's widest matrix is well under 1 MB): longer lines are skipped unread. */
+export const MAX_LINE = 64 * 1024 * 1024;
 const NEWLINE = 0x0a;
 
 /**
@@ -51,15 +62,28 @@ const NEWLINE = 0x0a;
  * With `onChunk`, each chunk's events go there as they are parsed and are not collected: a reader of
  * a million-line file then holds one chunk of parsed objects at a time, not a million.
  */
-export async function readEventsFrom(file: string, offset: number, onChunk?: (events: RunEvent[]) => void): Promise<{ events: RunEvent[]; malformed: number; offset: number; size: number }> {
+export async function readEventsFrom(file: string, offset: number, onChunk?: (events: RunEvent[]) => void): Promise<{ events: RunEvent[]; malformed: number; newer: number; offset: number; size: number }> {
   const fh = await fs.promises.open(file, 'r');
   try {
     const { size } = await fh.stat();
     const events: RunEvent[] = [];
     let malformed = 0;
+    let newer = 0;
     let pos = offset;
     let carry: Buffer = Buffer.alloc(0);
+    let longFrom = -1; // where a line longer than MAX_LINE began: skipped up to its newline, never held
     while (pos < size) {
+      if (longFrom >= 0) {
+        const buf = Buffer.allocUnsafe(Math.min(CHUNK, size - pos));
+        const { bytesRead } = await fh.read(buf, 0, buf.length, pos);
+        if (bytesRead === 0) break;
+        const nl = buf.subarray(0, bytesRead).indexOf(NEWLINE);
+        if (nl < 0) { pos += bytesRead; continue; }
+        malformed++;
+        longFrom = -1;
+        pos += nl + 1;
+        continue;
+      }
       // The carried partial line goes in front of the next read, in one buffer (no concat copy).
       const buf = Buffer.allocUnsafe(carry.length + Math.min(CHUNK, size - pos));
       carry.copy(buf, 0);
@@ -68,13 +92,19 @@ export async function readEventsFrom(file: string, offset: number, onChunk?: (ev
       pos += bytesRead;
       const data = buf.subarray(0, carry.length + bytesRead);
       const last = data.lastIndexOf(NEWLINE);
-      if (last < 0) { carry = Buffer.from(data); continue; }
+      if (last < 0) {
+        if (data.length > MAX_LINE) { longFrom = pos - data.length; carry = Buffer.alloc(0); } else carry = Buffer.from(data);
+        continue;
+      }
       const parsed = parseEvents(data.toString('utf8', 0, last + 1), {}, onChunk ? undefined : events);
       if (onChunk && parsed.events.length) onChunk(parsed.events);
       malformed += parsed.malformed;
+      newer += parsed.newer;
       carry = Buffer.from(data.subarray(last + 1));
     }
-    return { events, malformed, offset: pos - carry.length, size };
+    // A long line still being written (no newline yet) is read again next time, from its start.
+    if (longFrom >= 0) return { events, malformed, newer, offset: longFrom, size };
+    return { events, malformed, newer, offset: pos - carry.length, size };
   } finally {
     await fh.close();
   }
@@ -100,11 +130,14 @@ export class EventTail {
   private timer?: NodeJS.Timeout;
   private readonly listeners = new Set<Listener<RunEvent[]>>();
   private readonly resetListeners = new Set<Listener<void>>();
+  private readonly skippedListeners = new Set<Listener<void>>();
   private reading?: Promise<number>;
   private again = false;
   private disposed = false;
   /** Malformed lines seen so far. */
   malformed = 0;
+  /** Lines of a newer protocol version seen so far (skipped). */
+  newer = 0;
 
   constructor(readonly file: string, opts: EventTailOptions = {}) {
     this.offset = opts.fromOffset ?? 0;
@@ -119,6 +152,12 @@ export class EventTail {
   onEvents(cb: Listener<RunEvent[]>): { dispose(): void } {
     this.listeners.add(cb);
     return { dispose: () => this.listeners.delete(cb) };
+  }
+
+  /** Listens for changes of the skipped-line counts (`malformed`, `newer`). */
+  onSkipped(cb: Listener<void>): { dispose(): void } {
+    this.skippedListeners.add(cb);
+    return { dispose: () => this.skippedListeners.delete(cb) };
   }
 
   onReset(cb: Listener<void>): { dispose(): void } {
@@ -152,6 +191,8 @@ export class EventTail {
     if (!this.watcher) this.watch();
     if (size < this.offset) {
       this.offset = 0;
+      this.malformed = 0;
+      this.newer = 0;
       for (const cb of this.resetListeners) cb();
     }
     if (size === this.offset) return 0;
@@ -162,6 +203,8 @@ export class EventTail {
     });
     this.offset = r.offset;
     this.malformed += r.malformed;
+    this.newer += r.newer;
+    if ((r.malformed || r.newer) && !this.disposed) for (const cb of this.skippedListeners) cb();
     return n;
   }
 
@@ -189,6 +232,7 @@ export class EventTail {
     this.watcher = undefined;
     this.listeners.clear();
     this.resetListeners.clear();
+    this.skippedListeners.clear();
   }
 }
 

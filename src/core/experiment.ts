@@ -43,17 +43,45 @@ export function parseExperiment(text: string, file?: string, opts: ParseOptions 
   const doc = YAML.parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const src: YamlSource = { doc, lineCounter, text };
   const diagnostics: Diagnostic[] = [];
-  const result = (raw: unknown, value?: ExperimentConfig): LoadedExperiment =>
-    ({ value, raw, doc, lineCounter, text, file, diagnostics, ok: !hasErrors(diagnostics) });
+  const result = (raw: unknown, value?: ExperimentConfig): LoadedExperiment => {
+    // A message quotes the value it is about; a 100 kB string makes an unreadable Problems entry.
+    for (const d of diagnostics) if (d.message.length > MAX_MESSAGE) d.message = `${d.message.slice(0, MAX_MESSAGE - 1)}…`;
+    // A broken file can make thousands (one per unclosed bracket): the first ones say what to fix.
+    if (diagnostics.length > MAX_DIAGNOSTICS) {
+      const rest = diagnostics.splice(MAX_DIAGNOSTICS - 1);
+      const severity = hasErrors(rest) ? 'error' : rest[0].severity; // an error cut off still refuses the file
+      diagnostics.push({ ...rest[0], severity, message: `and ${rest.length} more problems (fix the ones above first)`, code: 'more-problems', fix: undefined, cite: undefined });
+    }
+    const ok = !hasErrors(diagnostics);
+    return { value: ok ? value : undefined, raw, doc, lineCounter, text, file, diagnostics, ok };
+  };
 
   for (const [severity, list] of [['error', doc.errors], ['warning', doc.warnings]] as const) {
     for (const e of list) {
       diagnostics.push({ severity, message: e.message.split('\n')[0], ...rangeOfOffsets(lineCounter, e.pos[0], e.pos[1]), path: '', code: `yaml-${e.code}` });
     }
   }
-  if (doc.errors.length) return result(undefined);
+  // YAML 1.2 allows only printable characters (tab, newline and return aside); libyaml, which reads
+  // config.yaml in the trainer, refuses the rest, so the editor says so too.
+  const bad = /[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\u{10000}-\u{10ffff}]/u.exec(text);
+  if (bad && !doc.errors.length) {
+    const code = bad[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+    diagnostics.push({ severity: 'error', message: `control character U+${code} is not allowed in YAML`, ...rangeOfOffsets(lineCounter, bad.index, bad.index + bad[0].length), path: '', code: 'yaml-control-character' });
+  }
+  if (hasErrors(diagnostics)) return result(undefined);
 
-  const raw = doc.toJS({ maxAliasCount: 100 }) as unknown;
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) { // aliases that expand a few lines into millions of nodes (a "billion laughs" file)
+    diagnostics.push({ severity: 'error', message: `the YAML cannot be read: ${(e as Error).message}`, ...rangeOf(src, []), path: '', code: 'yaml-resources' });
+    return result(undefined);
+  }
+  const depth = nestingDepth(raw, MAX_DEPTH + 1);
+  if (depth > MAX_DEPTH) {
+    diagnostics.push({ severity: 'error', message: `values are nested more than ${MAX_DEPTH} levels deep; an experiment file needs 4`, ...rangeOf(src, []), path: '', code: 'yaml-depth' });
+    return result(undefined);
+  }
   if (!isObj(raw)) {
     diagnostics.push({ severity: 'error', message: 'an experiment file must be a mapping (name:, model:, data:, method:, ...)', ...rangeOf(src, []), path: '', code: 'schema-type' });
     return result(raw);
@@ -74,6 +102,25 @@ export function parseExperiment(text: string, file?: string, opts: ParseOptions 
   return result(raw, value);
 }
 
+const MAX_MESSAGE = 300;
+const MAX_DIAGNOSTICS = 100;
+
+/** Deeper than this is no experiment (the schema's deepest value is 4 levels down); validators recurse. */
+const MAX_DEPTH = 32;
+
+/** How deep `v` nests (lists and maps), counting no further than `limit`; iterative, so a deep value cannot overflow the stack. */
+function nestingDepth(v: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[v, 0]];
+  while (stack.length) {
+    const [x, d] = stack.pop()!;
+    if (d > deepest) deepest = d;
+    if (deepest >= limit) return deepest;
+    if (x !== null && typeof x === 'object') for (const c of Object.values(x as object)) stack.push([c, d + 1]);
+  }
+  return deepest;
+}
+
 /** Reads and parses an experiment file, checking that its data files exist. */
 export async function loadExperimentFile(file: string, opts: ParseOptions = {}): Promise<LoadedExperiment> {
   const abs = path.resolve(file);
@@ -81,10 +128,20 @@ export async function loadExperimentFile(file: string, opts: ParseOptions = {}):
   return parseExperiment(text, abs, { fileExists: (p) => fs.existsSync(p), ...opts });
 }
 
+/** The most runs one experiment's sweep may make (the runs table is measured at 10,000). */
+export const MAX_SWEEP_RUNS = 10_000;
+
 /** Sweep keys must name settings the schema has, and each value must be valid for that setting. */
 function sweepDiagnostics(raw: Record<string, unknown>, src: YamlSource): Diagnostic[] {
   const out: Diagnostic[] = [];
   if (!isObj(raw.sweep)) return out;
+  // Counted before anything expands it: a few long lists multiply into more runs than memory holds.
+  const points = Object.values(raw.sweep).reduce<number>((n, v) => n * (Array.isArray(v) && v.length ? v.length : 1), 1);
+  if (points > MAX_SWEEP_RUNS) {
+    out.push({ severity: 'error', code: 'sweep-size', path: 'sweep', ...rangeOf(src, ['sweep'], 'key'),
+      message: `the sweep makes ${points.toLocaleString('en-US')} runs; at most ${MAX_SWEEP_RUNS.toLocaleString('en-US')} (split it into several experiments)` });
+    return out;
+  }
   for (const [key, values] of Object.entries(raw.sweep)) {
     const segs = key.split('.');
     if (key === 'sweep' || segs[0] === 'sweep' || key === 'name') {

@@ -31,10 +31,25 @@ export type FormToHost =
   | { type: 'openText' }
   | { type: 'start' };
 
+/** A form edit names a setting a few levels down (e.g. evals.learning.0.name): keys and list indexes. */
+const isPathSeg = (s: unknown): boolean => (typeof s === 'string' && s.length > 0 && s.length <= 200) || (Number.isInteger(s) && (s as number) >= 0 && (s as number) < 10_000);
+
+/** A value the form can set: JSON, a few levels deep, not megabytes (it goes into the YAML text). */
+function isFormValue(v: unknown, depth = 0): boolean {
+  if (v === undefined || v === null || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) return true;
+  if (typeof v === 'string') return v.length <= 100_000;
+  if (depth >= 6 || typeof v !== 'object') return false;
+  const items = Array.isArray(v) ? v : Object.values(v as object);
+  return items.length <= 1000 && items.every((x) => isFormValue(x, depth + 1));
+}
+
 export function isFormToHost(m: unknown): m is FormToHost {
   if (typeof m !== 'object' || m === null) return false;
   const t = (m as { type?: unknown }).type;
-  if (t === 'set') return Array.isArray((m as { path?: unknown }).path) && (m as { path: unknown[] }).path.every((s) => typeof s === 'string' || typeof s === 'number');
+  if (t === 'set') {
+    const { path, value, remove } = m as { path?: unknown; value?: unknown; remove?: unknown };
+    return Array.isArray(path) && path.length > 0 && path.length <= 8 && path.every(isPathSeg) && isFormValue(value) && (remove === undefined || typeof remove === 'boolean');
+  }
   return t === 'ready' || t === 'openText' || t === 'start';
 }
 

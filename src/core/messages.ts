@@ -11,6 +11,7 @@
  * run_finished), never from a panel's own reading, so every view agrees with the Runs view.
  */
 import { TRAIN_FIELDS, type TrainField } from './generated/trainFields';
+import { isRunId } from './runIds';
 
 export type ViewKind = 'dashboard' | 'pareto' | 'spectra';
 /** A run's state as the views show it (status.json's `state`, reconciled; unknown before it is read). */
@@ -28,7 +29,7 @@ export interface RunHeader {
   experiment: string | null;
   state: RunState;
   error: string | null;
-  /** Running, but no heartbeat for a minute. */
+  /** Running, but no heartbeat for the stalled threshold (finetuneLab.stalledAfterSeconds). */
   stale: boolean;
   /** analysis: a finetune analysed without training (run_started.kind, issue 14): no train events. */
   kind: 'training' | 'analysis';
@@ -36,6 +37,12 @@ export interface RunHeader {
   reduceIntruders: ReduceIntrudersInfo | null;
   /** Unix time of each run_started (one per segment: a resumed run has several), for wall-time shares. */
   starts: number[];
+  /**
+   * Lines of events.jsonl the views could not use: not JSON, not an event, an unknown event type,
+   * missing what a chart needs, or (counted again in `skippedNewer`) of a newer protocol version.
+   */
+  skipped: number;
+  skippedNewer: number;
 }
 
 /** Which adapter was mitigated and how: runs of one source, top-k and ε form one λ path in the Pareto view. */
@@ -125,6 +132,8 @@ export type HostToWebview =
 export type WebviewToHost =
   | { type: 'ready' }
   | { type: 'openRun'; runId: string }
+  /** Kill Trainer on a stalled run (the host acts only on a run the panel shows). */
+  | { type: 'killRun'; runId: string }
   | { type: 'export'; format: 'png' | 'csv'; name: string; data: string }
   | { type: 'log'; level: 'info' | 'error'; message: string }
   /** The Spectra view's "Reduce Intruders…": the LoRA runs shown; the host asks which (when several) and λ. */
@@ -157,7 +166,7 @@ function isRunHeader(x: unknown): boolean {
     && isNumOrNull(x.totalSteps) && (x.experiment === null || isStr(x.experiment))
     && RUN_STATES.has(x.state as string) && (x.error === null || isStr(x.error)) && typeof x.stale === 'boolean'
     && (x.kind === 'training' || x.kind === 'analysis') && isReduceInfo(x.reduceIntruders)
-    && isArr(x.starts, isNum);
+    && isArr(x.starts, isNum) && isNum(x.skipped) && isNum(x.skippedNewer);
 }
 
 function isTrainColumns(x: unknown): boolean {
@@ -218,7 +227,7 @@ export function isWebviewToHost(x: unknown): x is WebviewToHost {
   if (!isObj(x)) return false;
   switch (x.type) {
     case 'ready': return true;
-    case 'openRun': return isStr(x.runId) && x.runId.length > 0 && x.runId.length < 512;
+    case 'openRun': case 'killRun': return isRunId(x.runId);
     case 'export': return (x.format === 'png' || x.format === 'csv') && isStr(x.name) && SAFE_NAME.test(x.name)
       && isStr(x.data) && x.data.length < MAX_EXPORT
       && (x.format === 'csv' || x.data.startsWith('data:image/png;base64,'));

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { isRunId } from './runPath';
 
 export interface QueueEntry { id: string; resume: boolean }
 
@@ -58,7 +59,7 @@ export function adoptOrphanQueues(runsDir: string, myPid = process.pid, alive: (
       fs.renameSync(file, claimed); // the claim: whoever renames first owns the queue
     } catch { continue; }
     fs.rmSync(claimed, { force: true });
-    found.push({ mtime, runs: content.runs.filter((r) => typeof r?.id === 'string').map((r) => ({ id: r.id, resume: !!r.resume })) });
+    found.push({ mtime, runs: content.runs.filter((r) => isRunId(r?.id)).map((r) => ({ id: r.id, resume: !!r.resume })) });
   }
   return found.sort((a, b) => a.mtime - b.mtime).flatMap((q) => q.runs);
 }

@@ -4,11 +4,14 @@
 import type { RunStatus } from './generated/status';
 import type { RunEvent } from './generated/events';
 
-/** A heartbeat older than this, with the process alive, flags the run stale (the trainer writes every 10 s). */
+/**
+ * A heartbeat older than this, with the process alive, flags the run stale ("stalled" in the editor;
+ * the trainer beats every 5 s). The editor takes it from finetuneLab.stalledAfterSeconds.
+ */
 export const STALE_AFTER_S = 60;
 
 export type ReconciledStatus = RunStatus & {
-  /** Running, process alive, but no heartbeat for STALE_AFTER_S: hung, or busy in one long step. */
+  /** Running, process alive, but no heartbeat for staleAfterS: hung (or frozen: SIGSTOP, a dead file system). */
   stale?: boolean;
   /** Why the state differs from status.json, when it does. */
   reconciled?: string;
@@ -22,6 +25,8 @@ export interface ReconcileContext {
   lastEvent?: RunEvent;
   /** Unix seconds. */
   now: number;
+  /** Seconds without a heartbeat before a live process is flagged stale (default STALE_AFTER_S). */
+  staleAfterS?: number;
 }
 
 export function reconcileStatus(status: RunStatus, ctx: ReconcileContext): ReconciledStatus {
@@ -40,7 +45,7 @@ export function reconcileStatus(status: RunStatus, ctx: ReconcileContext): Recon
     return { ...status, state: 'failed', error: status.error ?? 'process disappeared', phase: 'done', reconciled: 'process disappeared' };
   }
   // 3) Running and alive, but quiet: flag it, do not fail it.
-  if (status.heartbeat != null && ctx.now - status.heartbeat > STALE_AFTER_S) return { ...status, stale: true };
+  if (status.heartbeat != null && ctx.now - status.heartbeat > (ctx.staleAfterS ?? STALE_AFTER_S)) return { ...status, stale: true };
   return { ...status };
 }
 

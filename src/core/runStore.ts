@@ -10,6 +10,7 @@ import type { RunStatus } from './generated/status';
 import type { RunEvent } from './generated/events';
 import type { PlannedRun } from './sweep';
 import { runId } from './sweep';
+import { isRunId, runFolder } from './runPath';
 import { errorsText, validateAnalysis, validateExperiment, validateMeta, validateStatus } from './schemas';
 import type { AnalysisConfig } from './generated/analysis';
 import { writeFileAtomic, writeJsonAtomic } from './atomic';
@@ -57,6 +58,8 @@ export interface RunStoreOptions {
   now?: () => number;
   /** Asks Slurm about Slurm runs' jobs (default: the process's shared tracker, Slurm's real commands). */
   jobs?: JobTracker;
+  /** Seconds without a heartbeat before a running run reads stale (reconcile.ts; default STALE_AFTER_S). */
+  staleAfterS?: number;
 }
 
 const nowS = (): number => Date.now() / 1000;
@@ -65,26 +68,28 @@ export class RunStore {
   private readonly pidAlive: (pid: number) => boolean;
   private readonly now: () => number;
   private readonly tracker?: JobTracker;
+  private readonly staleAfterS?: number;
 
   constructor(readonly runsDir: string, opts: RunStoreOptions = {}) {
     this.pidAlive = opts.pidAlive ?? defaultPidAlive;
     this.now = opts.now ?? nowS;
     this.tracker = opts.jobs;
+    this.staleAfterS = opts.staleAfterS;
   }
 
   /** The tracker Slurm runs are read with. */
   get jobs(): JobTracker { return this.tracker ?? sharedTracker(); }
 
+  /** `<runsDir>/<id>`; throws RunPathError for an id that is not one or a folder that is a symlink (runPath.ts). */
   dir(id: string): string {
-    if (!id || id.includes('/') || id.includes('\\') || id === '.' || id === '..') throw new Error(`not a run id: ${id}`);
-    return path.join(this.runsDir, id);
+    return runFolder(this.runsDir, id);
   }
 
-  /** Every run folder (a folder with a meta.json or status.json), newest first. */
+  /** Every run folder (a real folder named like a run id, with a meta.json or status.json), newest first. */
   async list(): Promise<StoredRun[]> {
     let names: fs.Dirent[];
     try { names = await fs.promises.readdir(this.runsDir, { withFileTypes: true }); } catch { return []; }
-    const runs = await Promise.all(names.filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => this.read(d.name)));
+    const runs = await Promise.all(names.filter((d) => d.isDirectory() && isRunId(d.name)).map((d) => this.read(d.name)));
     return runs.filter((r): r is StoredRun => !!r).sort((a, b) => b.meta.created - a.meta.created || (a.id < b.id ? 1 : -1));
   }
 
@@ -113,9 +118,14 @@ export class RunStore {
     const config = structuredClone(planned.config) as ExperimentConfig;
     delete (config as { sweep?: unknown }).sweep;
     const status: RunStatus = { v: 1, state: 'queued', pid: null, heartbeat: null, started: null, finished: null, step: 0, total_steps: config.train?.steps ?? 0, loss: null, error: null };
-    await writeJsonAtomic(path.join(dir, RUN_FILES.meta), runMeta);
-    await writeFileAtomic(path.join(dir, RUN_FILES.config), `# Resolved config of run ${id} (defaults filled). Written by Finetune Lab; the trainer reads it.\n${YAML.stringify(config)}`);
-    await writeJsonAtomic(path.join(dir, RUN_FILES.status), status);
+    try {
+      await writeJsonAtomic(path.join(dir, RUN_FILES.meta), runMeta);
+      await writeFileAtomic(path.join(dir, RUN_FILES.config), `# Resolved config of run ${id} (defaults filled). Written by Finetune Lab; the trainer reads it.\n${YAML.stringify(config)}`);
+      await writeJsonAtomic(path.join(dir, RUN_FILES.status), status);
+    } catch (e) { // disk full mid-way: no half-made run folder is left behind
+      await fs.promises.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      throw e;
+    }
     return { id, dir, meta: runMeta, status, config };
   }
 
@@ -181,11 +191,11 @@ export class RunStore {
       const ask = unfinished || (slurm.state != null && !isJobTerminal(slurm.state));
       const view = ask ? await this.jobs.view(slurm.job_id) : { kind: 'missing' as const };
       if (view.kind === 'job') await recordObservation(dir, slurm, view.job, this.now()).catch(() => undefined);
-      reconciled = reconcileSlurm(runStatus, { record: slurm, view, finished: lastEvent?.type === 'run_finished' ? lastEvent : undefined, now: this.now() });
+      reconciled = reconcileSlurm(runStatus, { record: slurm, view, finished: lastEvent?.type === 'run_finished' ? lastEvent : undefined, now: this.now(), staleAfterS: this.staleAfterS });
     } else {
       // A Slurm run not yet submitted, or between sbatch and slurm.json: its pid (if any) is on another node.
       const onCluster = config?.launcher?.kind === 'slurm';
-      reconciled = reconcileStatus(runStatus, { pidAlive: onCluster ? () => true : this.pidAlive, lastEvent, now: this.now() });
+      reconciled = reconcileStatus(runStatus, { pidAlive: onCluster ? () => true : this.pidAlive, lastEvent, now: this.now(), staleAfterS: this.staleAfterS });
     }
     const info: StoredRun = { id, dir, meta: runMeta, status: reconciled, config, analysis, lastEvent, slurm };
     if (problems.length) info.error = problems.join('; ');

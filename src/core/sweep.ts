@@ -104,5 +104,15 @@ const pad = (n: number, w = 2): string => String(n).padStart(w, '0');
 export function runId(name: string, label: string, date: Date = new Date()): string {
   const stamp = `${date.getFullYear()}${pad(date.getMonth() + 1)}${pad(date.getDate())}-${pad(date.getHours())}${pad(date.getMinutes())}${pad(date.getSeconds())}`;
   const safe = (s: string) => s.replace(/[^A-Za-z0-9_.+-]/g, '_');
-  return `${safe(name)}-${stamp}-${safe(label)}`;
+  const id = `${safe(name)}-${stamp}-${safe(label)}`;
+  // A file name has at most 255 bytes, and a run id at most 200 characters (runPath.ts); a long name
+  // or label is cut, with a hash of the whole so that two long ids stay apart.
+  return id.length <= 190 ? id : `${id.slice(0, 181)}-${fnv1a(id)}`;
+}
+
+/** 8 hex digits of FNV-1a: a short, stable tag for a cut name. */
+function fnv1a(s: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h.toString(16).padStart(8, '0');
 }

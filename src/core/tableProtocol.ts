@@ -3,6 +3,7 @@
 // checked on receipt (isHostToTable / isTableToHost): the webview is untrusted input to the host,
 // and the host's rows are checked before the grid draws them.
 import type { RunState } from './messages';
+import { isRunId } from './runIds';
 
 /** Which runs a table shows: all of the runs folder, one experiment's, or one sweep's. */
 export interface TableScope { experiment?: string; sweepId?: string }
@@ -136,7 +137,7 @@ export function isTableToHost(x: unknown): x is TableToHost {
   if (!isObj(x)) return false;
   switch (x.type) {
     case 'ready': return true;
-    case 'action': return ACTIONS.has(x.action as string) && isArr(x.runIds, (id) => isStr(id, MAX_ID) && id.length > 0, 100_000) && (x.runIds as unknown[]).length > 0;
+    case 'action': return ACTIONS.has(x.action as string) && isArr(x.runIds, isRunId, 100_000) && (x.runIds as unknown[]).length > 0;
     case 'export': return isStr(x.name) && SAFE_NAME.test(x.name) && isStr(x.data, MAX_EXPORT);
     case 'log': return (x.level === 'info' || x.level === 'error') && isStr(x.message, 10_000);
     default: return false;

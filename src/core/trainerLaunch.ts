@@ -8,6 +8,11 @@ import { pidAlive } from './reconcile';
 import { RUN_FILES } from './runStore';
 import type { RunStatus } from './generated/status';
 
+/** The trainer's exit code when another trainer holds the run folder (trainer/finetune_lab/runlock.py): it wrote nothing. */
+export const EXIT_ALREADY_RUNNING = 3;
+/** The trainer's exit code for an invalid config.yaml (nothing trained; the error names the field). */
+export const EXIT_INVALID_CONFIG = 2;
+
 export interface TrainerCommand {
   command: string;
   args: string[];
@@ -45,7 +50,10 @@ export interface SpawnedTrainer {
  * and unref'd so this process may exit first. Rejects if it cannot start (no such python).
  */
 export function spawnTrainer(cmd: TrainerCommand, logFile = path.join(cmd.cwd, RUN_FILES.log)): Promise<SpawnedTrainer> {
-  const fd = fs.openSync(logFile, 'a');
+  // O_NOFOLLOW: a train.log that is a symbolic link (a run folder from a workspace) is refused,
+  // never followed, so the trainer's output cannot be appended to a file elsewhere.
+  const { O_WRONLY, O_APPEND, O_CREAT, O_NOFOLLOW } = fs.constants;
+  const fd = fs.openSync(logFile, O_WRONLY | O_APPEND | O_CREAT | (O_NOFOLLOW ?? 0), 0o644);
   let open = true;
   const closeFd = () => { if (open) { open = false; fs.closeSync(fd); } };
   return new Promise((resolve, reject) => {
@@ -78,6 +86,9 @@ export function markStarted(runDir: string, pid: number, now = Date.now() / 1000
   let status: RunStatus | undefined;
   try { status = JSON.parse(fs.readFileSync(file, 'utf8')) as RunStatus; } catch { /* missing or mid-write: write a fresh one */ }
   if (status?.state === 'running' && status.pid === pid) return; // the trainer was quicker
+  // Another trainer already owns the run (a second window started it at the same moment): this one
+  // will exit at once (EXIT_ALREADY_RUNNING) and must not take the run's status over meanwhile.
+  if (status?.state === 'running' && status.pid != null && status.pid !== pid && pidAlive(status.pid)) return;
   const next: RunStatus = {
     v: 1, step: 0, total_steps: 0, ...status,
     state: 'running', pid, phase: 'starting', heartbeat: now, started: status?.started ?? now, finished: null, error: null,
@@ -93,6 +104,9 @@ export async function startTrainer(python: string, trainerDir: string, runDir: s
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** SIGKILL to a trainer's process group (torchrun's workers and a stuck main thread included). */
+export function killGroup(pid: number): boolean { return signalGroup(pid, 'SIGKILL'); }
 
 function signalGroup(pid: number, signal: NodeJS.Signals): boolean {
   try { process.kill(-pid, signal); return true; } catch {

@@ -54,6 +54,7 @@ export abstract class RunViewPanel {
     switch (msg.type) {
       case 'ready': return this._onReady();
       case 'openRun': return this._openRun(msg.runId);
+      case 'killRun': return this._killRun(msg.runId);
       case 'export': return void this._export(msg);
       case 'log': return msg.level === 'error' ? console.error(`[finetune-lab webview] ${msg.message}`) : console.log(`[finetune-lab webview] ${msg.message}`);
       case 'reduceIntruders': return void vscode.commands.executeCommand('finetuneLab.reduceIntruders', ...this.feed.refs.filter((r) => msg.runIds.includes(r.id)));
@@ -84,6 +85,10 @@ export abstract class RunViewPanel {
   private _openRun(runId: string): void {
     const ref = this.feed.refs.find((r) => r.id === runId);
     if (ref) void vscode.commands.executeCommand('finetuneLab.openDashboard', ref);
+  }
+
+  private _killRun(runId: string): void {
+    if (this.feed.refs.some((r) => r.id === runId)) void vscode.commands.executeCommand('finetuneLab.killRun', runId);
   }
 
   private async _export(msg: Extract<WebviewToHost, { type: 'export' }>): Promise<void> {

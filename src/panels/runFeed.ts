@@ -11,7 +11,7 @@ import { EventTail } from '../core/events';
 import type { RunAppend, RunHeader } from '../core/messages';
 import type { RunRef } from '../core/runRef';
 import { RunSeries, concatAppends } from '../core/runSeries';
-import { filterAppend, runHeaderFrom, toAppend, type FeedFilter, type ReconciledState } from './wire';
+import { filterAppend, runHeaderFrom, toAppend, type FeedFilter, type FoldStats, type ReconciledState } from './wire';
 
 export const FLUSH_MS = 100;
 
@@ -31,13 +31,15 @@ export type { FeedFilter };
 class RunTail {
   readonly series = new RunSeries();
   private readonly meta: unknown[] = [];
+  private readonly fold: FoldStats = { skipped: 0 };
   header: RunHeader;
   private readonly tail: EventTail;
   constructor(readonly ref: RunRef, private readonly feed: RunFeed) {
     this.header = runHeaderFrom(ref.id, ref.dir, [], feed.stateOf(ref.id));
     this.tail = new EventTail(path.join(ref.dir, 'events.jsonl'));
     this.tail.onEvents((events) => this.onEvents(events));
-    this.tail.onReset(() => { this.series.clear(); this.meta.length = 0; });
+    this.tail.onReset(() => { this.series.clear(); this.meta.length = 0; this.fold.skipped = 0; });
+    this.tail.onSkipped(() => this.refreshHeader());
   }
   private onEvents(events: readonly unknown[]): void {
     let metaChanged = false;
@@ -45,14 +47,16 @@ class RunTail {
       const t = (e as { type?: unknown }).type;
       if (t === 'run_started' || t === 'run_finished') { this.meta.push(e); metaChanged = true; }
     }
-    if (metaChanged) this.refreshHeader();
-    const a = toAppend(this.ref.id, events);
+    const skippedBefore = this.fold.skipped;
+    const a = toAppend(this.ref.id, events, this.fold);
+    if (metaChanged || this.fold.skipped !== skippedBefore) this.refreshHeader();
     const f = a && this.feed.filterAppend(a);
     if (f) { this.series.add(f); this.feed.queue(f); }
   }
   /** Re-reads the header; tells the feed when what a view shows of it changed. */
   refreshHeader(): void {
-    const next = runHeaderFrom(this.ref.id, this.ref.dir, this.meta, this.feed.stateOf(this.ref.id));
+    const skipped = { skipped: this.tail.malformed + this.tail.newer + this.fold.skipped, newer: this.tail.newer };
+    const next = runHeaderFrom(this.ref.id, this.ref.dir, this.meta, this.feed.stateOf(this.ref.id), skipped);
     const changed = JSON.stringify(next) !== JSON.stringify(this.header);
     this.header = next;
     if (changed) this.feed.headerChanged(this);

@@ -6,6 +6,7 @@
  * an older or newer trainer wrote differently loses only what is missing.
  */
 import { TRAIN_FIELDS } from '../core/generated/trainFields';
+import { eventsSchema } from '../core/schemas';
 import type { Divergence, EvalPoint, HostToWebview, RestoreInfo, RunAppend, RunHeader, RunState, SpectrumRecord, TrainColumns, ViewKind } from '../core/messages';
 
 /** Which parts of the events a view draws (the Pareto view needs no train columns). */
@@ -40,10 +41,15 @@ const nan = (v: unknown): number => num(v) ?? NaN;
 const obj = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {});
 
 const TRAIN_KEYS = TRAIN_FIELDS.map((f) => f.key);
+/** The event types of the protocol (schemas/events.schema.json); others are counted as skipped. */
+const KNOWN_TYPES = new Set<unknown>(eventsSchema.properties.type.enum);
+
+/** Events a view could not use, counted while folding (RunHeader.skipped). */
+export interface FoldStats { skipped: number }
 const DIVERGED = new Set(['NaN', 'Infinity', '-Infinity']);
 
 /** Folds a run's new events into one batch; returns undefined when nothing drawable came. */
-export function toAppend(runId: string, events: readonly unknown[]): RunAppend | undefined {
+export function toAppend(runId: string, events: readonly unknown[], stats: FoldStats = { skipped: 0 }): RunAppend | undefined {
   // Train points go straight into typed columns sized by a first count: a reopened run of a
   // million lines is read in about 2x the time of JSON.parse alone (bench/feed).
   let nTrain = 0;
@@ -55,9 +61,10 @@ export function toAppend(runId: string, events: readonly unknown[]): RunAppend |
   let diverged: Divergence | undefined;
   for (const raw of events) {
     const e = obj(raw) as Ev;
+    if (!KNOWN_TYPES.has(e.type)) { stats.skipped++; continue; }
     if (e.type === 'train') {
       // A point needs its x and the loss; any other field it lacks (an older trainer) is NaN.
-      if (num(e.step) === null || num(e.loss) === null) continue;
+      if (num(e.step) === null || num(e.loss) === null) { stats.skipped++; continue; }
       for (let k = 0; k < TRAIN_KEYS.length; k++) cols[k][n] = nan(e[TRAIN_KEYS[k]]);
       n++;
     } else if (e.type === 'run_finished') {
@@ -65,7 +72,7 @@ export function toAppend(runId: string, events: readonly unknown[]): RunAppend |
       if (step !== null && typeof d.value === 'string' && DIVERGED.has(d.value)) diverged = { step, value: d.value as Divergence['value'] };
     } else if (e.type === 'eval') {
       const step = num(e.step);
-      if (step === null || !Array.isArray(e.tasks)) continue;
+      if (step === null || !Array.isArray(e.tasks)) { stats.skipped++; continue; }
       const agg = (a: unknown): EvalPoint['learning'] => {
         const o = obj(a);
         const v = num(o.value), d = num(o.delta);
@@ -88,7 +95,7 @@ export function toAppend(runId: string, events: readonly unknown[]): RunAppend |
       const step = num(e.step), layer = num(e.layer), rank90 = num(e.rank90);
       const shape = Array.isArray(e.shape) ? e.shape.map(num) : [];
       if (step === null || layer === null || rank90 === null || typeof e.module !== 'string' || (e.kind !== 'attention' && e.kind !== 'mlp')
-        || shape.length !== 2 || shape[0] === null || shape[1] === null) continue;
+        || shape.length !== 2 || shape[0] === null || shape[1] === null) { stats.skipped++; continue; }
       spectra.push({
         step, layer, rank90, module: e.module, kind: e.kind,
         name: typeof e.name === 'string' ? e.name : e.module.split('.').pop() ?? e.module,
@@ -115,8 +122,8 @@ export interface ReconciledState { state: RunState; error: string | null; stale:
  * place that reconciles states knows the run) overriding what the events alone say: a trainer
  * killed with SIGKILL never writes run_finished, and only the reconciler sees its pid gone.
  */
-export function runHeaderFrom(id: string, dir: string, events: readonly unknown[], reconciled?: ReconciledState): RunHeader {
-  const info: RunHeader = { id, dir, method: 'unknown', rank: null, lr: null, targetModules: null, totalSteps: null, experiment: null, state: 'unknown', error: null, stale: false, kind: 'training', reduceIntruders: null, starts: [] };
+export function runHeaderFrom(id: string, dir: string, events: readonly unknown[], reconciled?: ReconciledState, skipped = { skipped: 0, newer: 0 }): RunHeader {
+  const info: RunHeader = { id, dir, method: 'unknown', rank: null, lr: null, targetModules: null, totalSteps: null, experiment: null, state: 'unknown', error: null, stale: false, kind: 'training', reduceIntruders: null, starts: [], skipped: skipped.skipped, skippedNewer: skipped.newer };
   for (const raw of events) {
     const e = obj(raw);
     if (e.type === 'run_started') {

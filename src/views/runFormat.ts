@@ -17,6 +17,8 @@ export interface StatusLike {
   loss?: number | null;
   error?: string | null;
   phase?: string;
+  /** Running, the process alive, but no heartbeat for finetuneLab.stalledAfterSeconds (reconcile.ts). */
+  stale?: boolean;
   /** A Slurm run's job (src/core/slurm/reconcile.ts). */
   slurm?: { jobId: string; state: string | null; reason: string | null; text: string; unknown?: string };
 }
@@ -57,6 +59,7 @@ export function runDescription(s: StatusLike | undefined, now?: number): string 
   const job = slurmDescription(s);
   if (s.state === 'queued') return job ? `queued · ${job}` : 'queued';
   const parts: string[] = [s.state];
+  if (s.state === 'running' && s.stale) parts.push(stalledText(s, now));
   if (s.state === 'running') {
     if (s.phase && s.phase !== 'training' && s.step === 0) parts.push(s.phase);
     parts.push(`step ${s.step}/${s.total_steps}`);
@@ -66,7 +69,7 @@ export function runDescription(s: StatusLike | undefined, now?: number): string 
     parts.push(`at ${s.step}/${s.total_steps}`);
   }
   if (typeof s.loss === 'number' && isFinite(s.loss)) parts.push(`loss ${formatLoss(s.loss)}`);
-  const eta = etaSeconds(s, now);
+  const eta = s.stale ? undefined : etaSeconds(s, now);
   if (eta !== undefined) parts.push(`ETA ${formatDuration(eta)}`);
   if (job) parts.push(job);
   return parts.join(' · ');
@@ -139,8 +142,14 @@ export function lastLines(text: string, n: number): string[] {
   return lines.slice(-n);
 }
 
-/** Status bar text: "$(sync~spin) lora-r16 120/500". */
+/** "stalled (no heartbeat for 2m 5s)": what a hung trainer reads as, everywhere. */
+export function stalledText(s: StatusLike, now = Date.now() / 1000): string {
+  return s.heartbeat != null ? `stalled (no heartbeat for ${formatDuration(Math.max(0, now - s.heartbeat))})` : 'stalled (no heartbeat)';
+}
+
+/** Status bar text: "$(sync~spin) lora-r16 120/500"; a stalled run: "$(warning) lora-r16 120/500 stalled". */
 export function statusBarText(label: string, s: StatusLike, othersRunning = 0): string {
   const more = othersRunning > 0 ? ` (+${othersRunning})` : '';
+  if (s.state === 'running' && s.stale) return `$(warning) ${label} ${s.step}/${s.total_steps} stalled${more}`;
   return `$(${STATE_ICON[s.state]}) ${label} ${s.step}/${s.total_steps}${more}`;
 }

@@ -4,7 +4,8 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { StoredRun } from '../core/runStore';
-import { readTail, type RunManager } from '../runManager';
+import type { RunManager } from '../runManager';
+import { readTail } from '../core/fileTail';
 import { ANALYSIS_ICON, analysisDescription, analysisSourceMarkdown, lastLines, runDescription, runTooltipMarkdown, STATE_COLOR, STATE_ICON } from './runFormat';
 
 export type RunsNode = ExperimentNode | SweepNode | RunNode;
@@ -47,12 +48,14 @@ export class RunNode extends vscode.TreeItem {
     super(run.id, vscode.TreeItemCollapsibleState.None);
     this.id = `run:${run.id}`;
     // An analysis run (issue 14) trains nothing: its own icon, and no Resume, Duplicate or Export (menus match run.<state>$).
+    // A running run without a heartbeat for finetuneLab.stalledAfterSeconds is stalled: Kill Trainer (issue 17).
     const analysis = run.meta.kind === 'analysis';
-    this.contextValue = analysis ? `run.${state}.analysis` : `run.${state}`;
-    const description = analysis ? analysisDescription(run.status, run.analysis?.reduce_intruders?.lambda) : runDescription(run.status);
-    this.description = run.status.stale ? `${description} · no heartbeat` : description;
-    const color = STATE_COLOR[state];
-    const icon = analysis ? (state === 'running' ? 'sync~spin' : ANALYSIS_ICON) : STATE_ICON[state] ?? 'circle-outline';
+    const stalled = state === 'running' && run.status.stale === true;
+    const shownState = stalled ? 'stalled' : state;
+    this.contextValue = analysis ? `run.${shownState}.analysis` : `run.${shownState}`;
+    this.description = analysis ? analysisDescription(run.status, run.analysis?.reduce_intruders?.lambda) : runDescription(run.status);
+    const color = stalled ? 'list.warningForeground' : STATE_COLOR[state];
+    const icon = stalled ? 'warning' : analysis ? (state === 'running' ? 'sync~spin' : ANALYSIS_ICON) : STATE_ICON[state] ?? 'circle-outline';
     this.iconPath = new vscode.ThemeIcon(icon, color ? new vscode.ThemeColor(color) : undefined);
     this.accessibilityInformation = { label: `${this.label as string}, ${state}, ${this.description}` };
     this.command = { command: 'finetuneLab.openDashboard', title: 'Open Dashboard', arguments: [this] };

@@ -86,6 +86,31 @@ export const FILES = {
     '  lr: 2.0e-5',
     '',
   ].join('\n'),
+  // Issue 17's scenarios (reliabilityScenarios.mjs). A long run: it must still be training after an
+  // extension-host restart, a second window and a resume from both.
+  'rel-long.finetune.yaml': [
+    'name: e2e-rel',
+    'model: {base: builtin:tiny}',
+    'data: {train: builtin:python-stdlib, format: text, seq_len: 64}',
+    'method: lora',
+    'lora: {rank: 4, alpha: 8}',
+    'train: {steps: 20000, batch_size: 4, lr: 1.0e-3, warmup_steps: 2}',
+    'spectra: {every_steps: 0}',
+    'checkpoint: {every_steps: 10, keep_last: 2}',
+    '',
+  ].join('\n'),
+  // Checkpoints every 2 steps and all kept: a 1 MiB runs folder fills up within seconds.
+  'rel-diskfull.finetune.yaml': [
+    'name: e2e-full-disk',
+    'model: {base: builtin:tiny}',
+    'data: {train: builtin:python-stdlib, format: text, seq_len: 64}',
+    'method: lora',
+    'lora: {rank: 4, alpha: 8}',
+    'train: {steps: 20000, batch_size: 4, lr: 1.0e-3, warmup_steps: 2}',
+    'spectra: {every_steps: 0}',
+    'checkpoint: {every_steps: 2, keep_last: 1000}',
+    '',
+  ].join('\n'),
   // Two mistakes a user makes: an unknown method and a negative step count.
   'broken.finetune.yaml': [
     'name: e2e-broken',

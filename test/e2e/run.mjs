@@ -20,6 +20,7 @@ import { CodeServer, Shots, Workbench, launchBrowser, rmrf, saveLogs } from './h
 import { writeWorkspace } from './fixtures.mjs';
 import { Runner } from './runner.mjs';
 import { defineAnalysisScenarios, defineScenarios, defineUntrustedScenarios } from './scenarios.mjs';
+import { defineReliabilityScenarios, defineUntrustedReliabilityScenarios } from './reliabilityScenarios.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const resultsDir = join(root, 'test-results', 'e2e');
@@ -139,8 +140,8 @@ function killTrainers(ws) {
 
 let crashed = null;
 try {
-  await group('trusted', { trust: true, files: undefined, define: defineScenarios });
-  await group('untrusted', { trust: false, files: ['quick-lora.finetune.yaml'], define: defineUntrustedScenarios });
+  await group('trusted', { trust: true, files: undefined, define: (r) => { defineScenarios(r); defineReliabilityScenarios(r); } });
+  await group('untrusted', { trust: false, files: ['quick-lora.finetune.yaml'], define: (r) => { defineUntrustedScenarios(r); defineUntrustedReliabilityScenarios(r); } });
   // Analysis runs (issue 14) in a workspace of their own: an adapter made by PEFT, nothing trained.
   await group('analysis', { trust: true, files: ['quick-lora.finetune.yaml'],
     define: (r) => defineAnalysisScenarios(r, { python, trainerCache, trainerDir: join(root, 'trainer') }) });

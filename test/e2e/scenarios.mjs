@@ -11,38 +11,38 @@ import { FILES, FORM_FILE } from './fixtures.mjs';
 
 const STATES = /\b(queued|running|completed|failed|stopped)\b/i;
 
-function runsDir(ws) { return join(ws, '.finetune', 'runs'); }
+export function runsDir(ws) { return join(ws, '.finetune', 'runs'); }
 
-function runFolders(ws, prefix) {
+export function runFolders(ws, prefix) {
   const d = runsDir(ws);
   return existsSync(d) ? readdirSync(d).filter((n) => n.startsWith(prefix)).sort() : [];
 }
 
-function readStatus(ws, id) {
+export function readStatus(ws, id) {
   try { return JSON.parse(readFileSync(join(runsDir(ws), id, 'status.json'), 'utf8')); } catch { return null; }
 }
 
-function trainLogTail(ws, id, n = 1500) {
+export function trainLogTail(ws, id, n = 1500) {
   const p = join(runsDir(ws), id, 'train.log');
   return existsSync(p) ? readFileSync(p, 'utf8').slice(-n) : '(no train.log)';
 }
 
-function alive(pid) { try { process.kill(pid, 0); return true; } catch { return false; } }
+export function alive(pid) { try { process.kill(pid, 0); return true; } catch { return false; } }
 
 /** The run id shown in a Runs row for an experiment name (rows read "<id> <description>"). */
-function idFrom(row, name) {
+export function idFrom(row, name) {
   if (row.label && row.label.startsWith(name)) return row.label;
   const m = `${row.text} ${row.ariaLabel}`.match(new RegExp(`\\b(${name}-\\d{8}-\\d{6}-[A-Za-z0-9._-]+?)(?=\\s|$)`));
   return m ? m[1] : null;
 }
 
 /** The Runs rows that are runs (label = run id) of an experiment name, or the row of one run id. */
-async function runRowsOf(wb, name) {
+export async function runRowsOf(wb, name) {
   return (await wb.runRows()).filter((r) => r.label.startsWith(name) && /-\d{8}-\d{6}-/.test(r.label));
 }
 
 /** Right-click a Runs row and choose a context-menu item by its label. */
-async function contextMenu(wb, row, label, shot) {
+export async function contextMenu(wb, row, label, shot) {
   await row.locator.click({ button: 'right' });
   const item = wb.page.locator('.monaco-menu .action-item', { hasText: new RegExp(`^\\s*${label}\\s*$`) }).first();
   try { await item.waitFor({ state: 'visible', timeout: 10_000 }); } catch {
@@ -61,13 +61,13 @@ async function contextMenu(wb, row, label, shot) {
 }
 
 /** Clicks the Start Run CodeLens of the active experiment file. */
-async function startFromCodeLens(wb) {
+export async function startFromCodeLens(wb) {
   const lens = await wb.waitForCodeLens(/Start/);
   await lens.click();
 }
 
 /** Waits for a run of `name` to reach `state` in the Runs view; fails early if it failed. */
-async function waitRunState(wb, ws, name, state, timeout) {
+export async function waitRunState(wb, ws, name, state, timeout) {
   const deadline = Date.now() + timeout;
   let rows = [];
   while (Date.now() < deadline) {
@@ -86,7 +86,7 @@ async function waitRunState(wb, ws, name, state, timeout) {
 }
 
 /** Opens a run's dashboard the way a user does: click its row in the Runs view. */
-async function openDashboard(wb, row) {
+export async function openDashboard(wb, row) {
   await row.locator.click();
   await wb.page.locator('iframe.webview.ready').first().waitFor({ state: 'attached', timeout: 30_000 });
 }
@@ -123,7 +123,7 @@ async function readCard(wb, title, { timeout = 30_000 } = {}) {
   return { title, note: note.trim(), series, pixels };
 }
 
-async function waitCard(wb, title, pred, what, timeout = 60_000) {
+export async function waitCard(wb, title, pred, what, timeout = 60_000) {
   const deadline = Date.now() + timeout;
   let last;
   while (Date.now() < deadline) {
@@ -135,12 +135,12 @@ async function waitCard(wb, title, pred, what, timeout = 60_000) {
 
 const num = (re, t) => { const m = (t ?? '').match(re); return m ? Number(m[1].replace(/[,\u202f ]/g, '')) : null; };
 /** Loss points as the chart's note says ("… · 12 points"), or from data-series when present. */
-const lossPoints = (c) => c.series?.length ? Math.max(0, ...c.series.filter((d) => /loss/i.test(d.label ?? '')).map((d) => d.points ?? 0)) : (num(/([\d,\u202f ]+) points/, c.note) ?? 0);
+export const lossPoints = (c) => c.series?.length ? Math.max(0, ...c.series.filter((d) => /loss/i.test(d.label ?? '')).map((d) => d.points ?? 0)) : (num(/([\d,\u202f ]+) points/, c.note) ?? 0);
 /** Not blank: a data series drawn in colour (axes, grid and text are grey). */
-const notBlank = (px) => px.coloured >= 30;
+export const notBlank = (px) => px.coloured >= 30;
 
 /** Polls `read` until `pred` holds; fails naming `what` and the last value read. */
-async function until(what, read, pred, timeout = 20_000) {
+export async function until(what, read, pred, timeout = 20_000) {
   const deadline = Date.now() + timeout;
   let last;
   for (;;) {

@@ -61,6 +61,7 @@ def main(argv=None) -> int:
         for s in (signal.SIGINT, signal.SIGTERM):
             signal.signal(s, lambda signum, frame: early.append(signum))
         print("finetune_lab: starting (loading torch)", flush=True)
+        take_run_lock(args.run_dir, args.node_rank)  # held (open) until this process exits
         torchrun = torchrun_args(args.run_dir, args.resume, args.node_rank)
         if torchrun:  # launcher.kind torchrun, not yet under torchrun: be its agent (same pid)
             for s in (signal.SIGINT, signal.SIGTERM):
@@ -79,6 +80,46 @@ def main(argv=None) -> int:
     if args.command in ("analyse", "reduce-intruders"):
         return analysis_command(args)
     return pretrain_command(args.model, args.steps)
+
+
+def take_run_lock(run_dir: str, node_rank: int | None):
+    """The run folder's lock (runlock.py), taken by the process that owns the folder: not by
+    torchrun's workers (their agent holds it) nor by the machines of a multi-machine run other
+    than node 0. Returns the lock's descriptor, or None when this process takes none.
+
+    Raises:
+        SystemExit: 3 (failures.EXIT_ALREADY_RUNNING) when another trainer holds the lock, 1 when
+            the folder cannot be written; said on stderr, nothing else written.
+
+    Args:
+        run_dir (str): the run folder.
+        node_rank (int | None): ``--node-rank``; None: the config's ``launcher.node_rank``.
+    """
+    from pathlib import Path
+
+    from . import runlock
+    if "WORLD_SIZE" in os.environ or "TORCHELASTIC_RUN_ID" in os.environ or not Path(run_dir).is_dir():
+        return None
+    if node_rank is None:
+        try:
+            from .config import load_config
+            launcher = load_config(run_dir).launcher
+            multi = launcher.get("kind") == "torchrun" and launcher.get("nnodes", 1) > 1
+            node_rank = launcher.get("node_rank", 0) if multi else 0
+        except Exception:
+            node_rank = 0  # the run itself reports a bad config
+    if node_rank != 0:
+        return None
+    try:
+        fd = runlock.acquire(run_dir)
+    except OSError as e:
+        print(f"error: the run folder is not writable: {e}", file=sys.stderr, flush=True)
+        raise SystemExit(1) from e
+    if fd is None:
+        print(f"error: {run_dir} is already being trained by another process (pid {runlock.holder(run_dir)}); "
+              "nothing was started", file=sys.stderr, flush=True)
+        raise SystemExit(3)  # failures.EXIT_ALREADY_RUNNING (not imported here: it loads torch)
+    return fd
 
 
 def torchrun_args(run_dir: str, resume: bool, node_rank: int | None = None) -> list[str] | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -99,10 +101,47 @@ def validate(raw: dict) -> None:
     """Raise ConfigError naming the first offending field."""
     schema = load_schema("experiment")
     validator = jsonschema.Draft7Validator(schema)
-    errors = list(validator.iter_errors(raw))
+    if _depth(raw, MAX_DEPTH + 1) > MAX_DEPTH:  # the extension's rule too (src/core/experiment.ts)
+        raise ConfigError(f"invalid config: values are nested more than {MAX_DEPTH} levels deep; a config needs 4")
+    try:
+        errors = list(validator.iter_errors(raw))
+    except RecursionError as e:  # nesting deeper than any config has
+        raise ConfigError("invalid config: nested too deeply") from e
     if errors:
         error = _by_discriminator(jsonschema.exceptions.best_match(errors), schema)
-        raise ConfigError(f"invalid config at '{_field_name(error)}': {error.message}")
+        message = error.message if len(error.message) <= 300 else f"{error.message[:299]}…"  # it quotes the value
+        raise ConfigError(f"invalid config at '{_field_name(error)}': {message}")
+    _check_finite(raw, "")
+
+
+MAX_DEPTH = 32  # deeper than any config (the schema's deepest value is 4 levels down)
+
+
+def _depth(value, limit: int) -> int:
+    """How deep lists and dicts nest in ``value``, counted no further than ``limit`` (iterative:
+    a deep value cannot overflow the stack)."""
+    deepest, stack = 0, [(value, 0)]
+    while stack and deepest < limit:
+        node, d = stack.pop()
+        deepest = max(deepest, d)
+        if isinstance(node, dict):
+            stack.extend((v, d + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, d + 1) for v in node)
+    return deepest
+
+
+def _check_finite(value, path: str) -> None:
+    # JSON Schema's "number" admits .inf and .nan in Python's validator (not in the extension's Ajv):
+    # refuse them here too, so both sides refuse the same configs.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"invalid config at '{path or '<root>'}': {value} is not a finite number")
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            _check_finite(sub, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for i, sub in enumerate(value):
+            _check_finite(sub, f"{path}.{i}")
 
 
 def _by_discriminator(error: jsonschema.ValidationError, root: dict) -> jsonschema.ValidationError:
@@ -204,7 +243,64 @@ def load_config(run_dir: Path | str) -> RunConfig:
     if not path.exists():
         raise ConfigError(f"no config.yaml in {run_dir}")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=Yaml12Loader)  # noqa: S506 - a SafeLoader
     except yaml.YAMLError as e:
         raise ConfigError(f"config.yaml is not valid YAML: {e}") from e
+    except (RecursionError, UnicodeDecodeError, ValueError) as e:
+        raise ConfigError(f"config.yaml cannot be read: {type(e).__name__}: {str(e)[:200]}") from e
     return RunConfig.from_dict(raw)
+
+
+class Yaml12Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parser when present: faster
+    """PyYAML's SafeLoader with YAML 1.2's core-schema scalars, as the extension's ``yaml`` package
+    reads and writes them. PyYAML follows YAML 1.1, where ``1e-7`` is a string (1.1 floats need a
+    dot), ``on``/``yes``/``no`` are booleans and ``1_000`` or ``1:30`` are integers: a config.yaml
+    that the extension wrote with ``lr: 1e-7`` would otherwise fail here as "not a number"."""
+
+
+# Reset the implicit resolvers, then register YAML 1.2 core: null, bool, int, float.
+Yaml12Loader.yaml_implicit_resolvers = {}
+for _tag, _regexp, _first in [
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+    ("tag:yaml.org,2002:float",
+     r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+     list("-+.0123456789")),
+]:
+    Yaml12Loader.add_implicit_resolver(_tag, re.compile(_regexp), _first)
+
+
+def _yaml12_int(loader, node):
+    text = loader.construct_scalar(node)
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text, 10)
+
+
+def _yaml12_float(loader, node):
+    text = loader.construct_scalar(node).lower()
+    if text.endswith(".inf"):
+        return -math.inf if text.startswith("-") else math.inf
+    return math.nan if text == ".nan" else float(text)
+
+
+def _mapping_without_duplicates(loader, node, deep=False):
+    # YAML forbids a key twice in one mapping; PyYAML keeps the last one silently, the extension's
+    # parser refuses the file: refuse it here too (which value did the user mean?).
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, (str, int, float, bool)):
+            continue  # an unhashable key: the schema refuses it later
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+Yaml12Loader.construct_mapping = _mapping_without_duplicates
+Yaml12Loader.add_constructor("tag:yaml.org,2002:int", _yaml12_int)
+Yaml12Loader.add_constructor("tag:yaml.org,2002:float", _yaml12_float)

@@ -8,6 +8,8 @@ since validating every line costs time in a long run).
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
 import os
@@ -105,12 +107,19 @@ def _branch_errors(errors: list, type: str | None) -> list:
 
 
 class EventWriter:
-    """Appends events to ``run_dir/events.jsonl`` (schemas/events.schema.json)."""
+    """Appends events to ``run_dir/events.jsonl`` (schemas/events.schema.json).
+
+    Each line goes out in one ``write`` on an O_APPEND descriptor, so a SIGKILL leaves every
+    line whole or absent. A line cut short anyway (disk full mid-write, a crash of an older
+    trainer) must not glue itself to the next line a resumed run appends: a failed write is
+    truncated away, and a file that does not end in a newline gets one before the first append.
+    """
 
     def __init__(self, run_dir: Path | str):
         self.path = Path(run_dir) / "events.jsonl"
         self._lock = threading.Lock()
         self._validate = validating()
+        self._checked_tail = False
 
     def emit(self, type: str, **fields) -> dict:
         """Write one event line: ``{"v": 1, "type": type, "time": <unix s>, **fields}``.
@@ -118,27 +127,70 @@ class EventWriter:
         Raises:
             InvalidEvent: a train event without a finite loss; with FINETUNE_LAB_VALIDATE_EVENTS
                 set, any event the schema rejects (nothing is written then).
+            OSError: the line could not be written (disk full, read-only folder); the file is
+                left as it was before this call.
         """
         _check_loss(type, fields)
         event = {"v": PROTOCOL_VERSION, "type": type, "time": time.time(), **_finite(fields)}
         if self._validate:
             validate_event(event)
-        line = json.dumps(event, separators=(",", ":")) + "\n"
-        with self._lock, open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
+        data = (json.dumps(event, separators=(",", ":")) + "\n").encode("utf-8")
+        with self._lock:
+            # O_NOFOLLOW: a run folder from a workspace must not point our writes elsewhere.
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            try:
+                if not self._checked_tail:
+                    _end_torn_line(fd)
+                    self._checked_tail = True
+                _append_whole(fd, data)
+            finally:
+                os.close(fd)
         return event
 
 
+def _end_torn_line(fd: int) -> None:
+    # A last line without its newline is a torn write: end it, so it stays one malformed line
+    # (readers count and skip it) instead of swallowing the next event.
+    size = os.fstat(fd).st_size
+    if size and os.pread(fd, 1, size - 1) != b"\n":
+        _append_whole(fd, b"\n")
+
+
+def _append_whole(fd: int, data: bytes) -> None:
+    """Append ``data`` completely or not at all (a short write is truncated away, then raised)."""
+    start = os.fstat(fd).st_size
+    written = 0
+    try:
+        while written < len(data):
+            n = os.write(fd, data[written:])
+            if n <= 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            written += n
+    except OSError:
+        with contextlib.suppress(OSError):
+            if os.fstat(fd).st_size != start:  # some bytes went out (a short write, or the failing one)
+                os.ftruncate(fd, start)
+        raise
+
+
 def read_events(run_dir: Path | str) -> list[dict]:
-    """Every complete, parseable line of a run's events.jsonl (partial last line skipped)."""
+    """Every complete line of a run's events.jsonl that is a JSON object; anything else (a torn
+    or binary line, invalid UTF-8, a nesting too deep to parse, a JSON value that is not an
+    object) is skipped. Never raises for the file's content; a missing file is no events."""
     path = Path(run_dir) / "events.jsonl"
-    if not path.exists():
-        return []
     events = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return []
+    with f:
+        for raw in f:
+            if not raw.endswith(b"\n"):
+                break  # the trainer may be mid-write
+            try:
+                event = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                continue
+            if isinstance(event, dict):
+                events.append(event)
     return events

@@ -103,6 +103,8 @@ def load_model(cfg, checkpoint: Path | None, progress=lambda info: None):
     if checkpoint is None:
         return model, tokenizer, "base", None
     if (checkpoint / "adapter_config.json").exists():
+        if not (checkpoint / "adapter_model.safetensors").exists():  # PEFT would fall back to a pickled .bin
+            raise ExportError(f"checkpoint {checkpoint.name} has no adapter_model.safetensors (pickled weights are not loaded)")
         from peft import PeftModel
         with warnings.catch_warnings():  # transformers 5 deprecation noise from inside peft
             warnings.simplefilter("ignore", FutureWarning)
@@ -263,6 +265,8 @@ def export_run(run_dir: Path | str, checkpoint: str | None = None, on_progress=N
     model = model.float().cpu().eval()
 
     exports = run_dir / EXPORTS
+    if exports.is_symlink():  # a run folder from a workspace must not point our writes elsewhere
+        raise ExportError(f"{exports} is a symbolic link; exports are only written inside the run folder")
     tmp = exports / f".tmp-{label}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

@@ -26,9 +26,12 @@ def load_hf(name: str, dtype: torch.dtype = torch.float32):
     cache; transformers honours HF_HUB_OFFLINE=1). Returns (model, tokenizer adapter)."""
     source = str(Path(name).expanduser()) if Path(name).expanduser().is_dir() else name
     local_only = os.environ.get("HF_HUB_OFFLINE") == "1" or Path(source).is_dir()
-    tok = AutoTokenizer.from_pretrained(source, local_files_only=local_only)
+    # Weights only as safetensors, and never a model's own Python code: a folder or a Hub repo is
+    # data (pickled .bin weights and trust_remote_code would run what it ships).
+    tok = AutoTokenizer.from_pretrained(source, local_files_only=local_only, trust_remote_code=False)
     model = AutoModelForCausalLM.from_pretrained(
-        source, attn_implementation=ATTN_IMPLEMENTATION, dtype=dtype, local_files_only=local_only)
+        source, attn_implementation=ATTN_IMPLEMENTATION, dtype=dtype, local_files_only=local_only,
+        use_safetensors=True, trust_remote_code=False)
     return model, HFTokenizer(tok)
 
 

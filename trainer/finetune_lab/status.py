@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import threading
@@ -39,16 +40,29 @@ class StatusFile:
             if time.time() - (self.fields["heartbeat"] or 0) >= min_interval_s:
                 self._write_locked()
 
-    def _write_locked(self) -> None:
+    def _write_locked(self, last_resort: bool = False) -> None:
         self.fields["heartbeat"] = time.time()
+        data = json.dumps(self.fields).encode("utf-8")
         tmp = self.path.with_name(f".status.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.fields), encoding="utf-8")
-        os.replace(tmp, self.path)
+        try:
+            _write_new(tmp, data)
+            os.replace(tmp, self.path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            if not last_resort:
+                raise
+            # The final state on a full disk: a temp file needs a new block, but rewriting the
+            # file in place fits in the block it already has (a status is a few hundred bytes).
+            # Not atomic, so only here, where the alternative is a run that never says it ended.
+            _overwrite_in_place(self.path, data)
 
     def start_heartbeat(self) -> None:
         def beat():
             while not self._stop.wait(HEARTBEAT_S):
-                with self._lock:
+                with self._lock, contextlib.suppress(OSError):
+                    # A failed beat (disk full) is the main thread's to report when it next writes;
+                    # the beat carries on, so the run is not called stalled while that happens.
                     self._write_locked()
 
         self._thread = threading.Thread(target=beat, name="status-heartbeat", daemon=True)
@@ -59,4 +73,28 @@ class StatusFile:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=2)
-        self.update(state=state, error=error, finished=time.time(), phase="done")
+        with self._lock:
+            self.fields.update(state=state, error=error, finished=time.time(), phase="done")
+            self._write_locked(last_resort=True)
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    # O_NOFOLLOW and O_EXCL after an unlink: a planted symlink never redirects the write.
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+    finally:
+        os.close(fd)
+
+
+def _overwrite_in_place(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)

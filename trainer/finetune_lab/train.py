@@ -31,12 +31,13 @@ import torch
 from . import checkpoint as ckpt
 from . import distributed as dist_utils
 from . import precision as prec
-from .config import load_config
+from .config import ConfigError, load_config
 from .data import make_batches
 from .distributed import Silent, dist_env
 from .divergence import Diverged, nonfinite_name  # noqa: F401  (nonfinite_name: re-exported for the tests)
 from .evals import check_evals
 from .events import EventWriter, read_events
+from .failures import failure_message, refuse_config
 from .lora import apply_method
 from .losses import lm_loss
 from .model import compile_layers, count_params, enable_gradient_checkpointing, load_base
@@ -424,7 +425,10 @@ class Recipe:
         if diverged is not None:
             self.step = diverged.step
             extra["diverged"] = diverged.payload()
-        self.events.emit("run_finished", status=state, error=error, step=self.step, traceback=tb, **extra)
+        try:
+            self.events.emit("run_finished", status=state, error=error, step=self.step, traceback=tb, **extra)
+        except OSError as e:  # a full disk must not also cost the final status below
+            print(f"could not write run_finished: {failure_message(e)}", file=sys.stderr, flush=True)
         if diverged is not None:
             self.status.update(step=self.step)
         self.status.finish(state, error)
@@ -440,13 +444,18 @@ class Recipe:
 def run(run_dir: Path | str, resume: bool = False, stop_after: int | None = None,
         stopped_early: list[int] | None = None) -> int:
     """Train the run in ``run_dir``. Returns the process exit code: 0 completed or stopped,
-    1 failed (the error is in events.jsonl's run_finished and status.json). ``stopped_early``
+    1 failed (the error is in events.jsonl's run_finished and status.json), 2 an invalid
+    config.yaml (nothing trained; the error names the field). ``stopped_early``
     holds signals that arrived before this function installed its handler (it is appended to
     by ``__main__``'s start-up handler, so a signal during set-up is seen too)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         print(f"error: run folder not found: {run_dir}", file=sys.stderr)
         return 1
+    try:  # a broken config starts nothing: exit 2, naming the field (as the extension and the CLI do)
+        load_config(run_dir)
+    except ConfigError as e:
+        return refuse_config(run_dir, e)
     if stop_after is None and os.environ.get("FINETUNE_LAB_STOP_AFTER"):
         # Stop (as SIGINT would: checkpoint, status stopped) after that step; reaches every
         # torchrun worker through the environment, so a multi-process stop is deterministic.
@@ -475,7 +484,7 @@ def run(run_dir: Path | str, resume: bool = False, stop_after: int | None = None
     except Exception as e:  # incl. torch.OutOfMemoryError: report it, keep the folder readable
         tb = traceback.format_exc()
         print(tb, file=sys.stderr, flush=True)
-        message = f"{type(e).__name__}: {e}"
+        message = failure_message(e, run_dir)
         if isinstance(e, torch.OutOfMemoryError):  # "out of memory at step N", the estimate and what fits
             from .estimate import oom_message
             step = recipe.step + 1 if hasattr(recipe, "optimizer") else None

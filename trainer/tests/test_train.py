@@ -76,7 +76,7 @@ def test_crash_ends_failed_with_the_message(make_run):
 
 def test_bad_config_fails_naming_the_field(make_run):
     run_dir = make_run(train={"steps": 0})
-    assert run(run_dir) == 1
+    assert run(run_dir) == 2  # refused before anything trains
     events = assert_valid_run_files(run_dir)
     assert "train.steps" in events[-1]["error"]
 

@@ -303,7 +303,14 @@ function renderRuns(): void {
   runsRow.replaceChildren(...[...runs.values()].map((r, i) => {
     const chip = el('span', 'run-chip');
     const sw = el('span', `swatch s${i}`);
-    chip.append(sw, el('span', '', `${runLabel(r.info)} · ${r.info.state}${r.info.stale ? ' (no heartbeat)' : ''}`));
+    const stalled = r.info.state === 'running' && r.info.stale;
+    chip.append(sw, el('span', '', `${runLabel(r.info)} · ${r.info.state}${stalled ? ' · stalled (no heartbeat)' : ''}`));
+    if (stalled) chip.append(button('Kill Trainer', () => post({ type: 'killRun', runId: r.info.id })));
+    // What the charts leave out, said rather than hidden: lines of events.jsonl no view could use.
+    if (r.info.skipped) {
+      const newer = r.info.skippedNewer ? `, ${r.info.skippedNewer} from a newer trainer: update Finetune Lab` : '';
+      chip.append(el('span', 'skipped', ` · ${r.info.skipped} line${r.info.skipped === 1 ? '' : 's'} of events.jsonl skipped${newer}`));
+    }
     chip.title = r.info.id;
     return chip;
   }));

@@ -22,6 +22,8 @@ export interface SlurmReconcileContext {
   finished?: Extract<RunEvent, { type: 'run_finished' }>;
   /** Unix seconds. */
   now: number;
+  /** Seconds without a heartbeat before a running run is flagged stale (default STALE_AFTER_S). */
+  staleAfterS?: number;
 }
 
 export type SlurmReconciled = ReconciledStatus;
@@ -71,7 +73,7 @@ export function reconcileSlurm(status: RunStatus, ctx: SlurmReconcileContext): S
     const base: SlurmReconciled = status.state === 'queued'
       ? { ...status, state: 'running', phase: 'starting', started: status.started ?? ctx.now, reconciled: 'job running', slurm }
       : { ...status, slurm };
-    if (base.state === 'running' && status.state === 'running' && status.heartbeat != null && ctx.now - status.heartbeat > STALE_AFTER_S) base.stale = true;
+    if (base.state === 'running' && status.state === 'running' && status.heartbeat != null && ctx.now - status.heartbeat > (ctx.staleAfterS ?? STALE_AFTER_S)) base.stale = true;
     return base;
   }
   if (isTerminal(job.state)) {

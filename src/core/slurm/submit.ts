@@ -12,6 +12,7 @@ import { SlurmError } from './client';
 import { batchScript, SCRIPT_FILE, type Launcher } from './script';
 import { readSlurmRecord, writeSlurmRecord } from './record';
 import { ACTIVE_STATES, isTerminal, PENDING_STATES } from './jobs';
+import { isRunId } from '../runPath';
 
 export interface SubmitOptions {
   python: string;
@@ -115,7 +116,8 @@ async function submitOne(store: RunStore, run: StoredRun, opts: SubmitOptions, a
 /** One job array for a sweep: task i trains run i; each task's output is its run's train.log. */
 async function submitArray(store: RunStore, runs: StoredRun[], launcher: Launcher, opts: SubmitOptions, result: SubmitResult): Promise<SubmitResult> {
   const runsDir = path.resolve(store.runsDir);
-  const name = runs[0].meta.sweep_id ?? runs[0].id;
+  // meta.json is a file in the workspace: its sweep id names a folder only if it is a plain id (runPath.ts).
+  const name = isRunId(runs[0].meta.sweep_id) ? runs[0].meta.sweep_id : runs[0].id;
   // .slurm/<sweep>/<i> -> ../../<run-id>: Slurm's %a names each task's folder, so --output is that run's train.log.
   const folder = path.join(runsDir, '.slurm', name);
   await fs.promises.mkdir(folder, { recursive: true });
