@@ -1,6 +1,6 @@
 // finetune-lab: the headless command line. Same core as the extension: validate an experiment, expand
 // its sweep into runs in a runs folder, start the trainer for each and follow it.
-//   finetune-lab run <file> [--runs-dir DIR] [--dry-run [--json]] [--detach] [--memory-limit-gib N] [--allow-code-execution]
+//   finetune-lab run <file> [--runs-dir DIR] [--dry-run [--json]] [--detach] [--memory-limit-gib N] [--no-estimate] [--allow-code-execution]
 //   finetune-lab list [--runs-dir DIR]    stop <run-id>    resume <run-id> [--detach] [--allow-code-execution]
 //   finetune-lab doctor                    demo [--runs-dir DIR] [--quick]
 //   finetune-lab analyse --base B (--adapter DIR | --model DIR) [--experiment F] [--runs-dir DIR] [--name N]
@@ -31,6 +31,7 @@ export const USAGE = `usage: finetune-lab <command>
                                                                      validate, expand the sweep, estimate memory, train each run
                                                                      (--dry-run: list the runs and their memory estimate, start nothing;
                                                                      --json: as a JSON array, schemas/estimate.schema.json plannedRun)
+      [--no-estimate]                                                skip the memory estimate (it starts the trainer's Python once)
       [--allow-code-execution]                                       let lm-eval tasks that run model-generated code (humaneval, mbpp)
                                                                      run, in the trainer's sandbox; without it such a run is refused
   list [--runs-dir DIR]                                              runs with state, step, last loss and eval scores (task version, n)
@@ -268,7 +269,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   const { values, positionals } = parseArgs({
     args: rest, allowPositionals: true, strict: true,
-    options: { 'runs-dir': { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, 'memory-limit-gib': { type: 'string' }, detach: { type: 'boolean' }, quick: { type: 'boolean' }, resume: { type: 'boolean' }, 'allow-code-execution': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    options: { 'runs-dir': { type: 'string' }, 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, 'memory-limit-gib': { type: 'string' }, 'no-estimate': { type: 'boolean' }, detach: { type: 'boolean' }, quick: { type: 'boolean' }, resume: { type: 'boolean' }, 'allow-code-execution': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
   });
   const runsDir = path.resolve(values['runs-dir'] ?? DEFAULT_RUNS_DIR);
   const need = (what: string) => { if (!positionals[0]) throw new UsageError(`${command}: missing ${what}`); return positionals[0]; };
@@ -278,7 +279,8 @@ export async function main(argv: string[]): Promise<number> {
       const limit = values['memory-limit-gib'] === undefined ? undefined : Number(values['memory-limit-gib']);
       if (limit !== undefined && !(limit > 0)) throw new UsageError(`--memory-limit-gib: expected a number of GiB above 0, got '${values['memory-limit-gib']}'`);
       if (values.json && !values['dry-run']) throw new UsageError('--json goes with --dry-run');
-      return cmdRun(need('<file>'), runsDir, { dryRun: !!values['dry-run'], detach: !!values.detach, json: !!values.json, limitGib: limit, allowCode: !!values['allow-code-execution'] });
+      if (values['no-estimate'] && (values.json || limit !== undefined)) throw new UsageError('--no-estimate leaves out the memory estimate that --json and --memory-limit-gib report');
+      return cmdRun(need('<file>'), runsDir, { dryRun: !!values['dry-run'], detach: !!values.detach, json: !!values.json, limitGib: limit, noEstimate: !!values['no-estimate'], allowCode: !!values['allow-code-execution'] });
     }
     case 'list': return cmdList(runsDir);
     case 'stop': return cmdStop(runsDir, need('<run-id>'));

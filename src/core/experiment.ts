@@ -4,12 +4,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import YAML, { LineCounter, type Document } from 'yaml';
 import type { ExperimentConfig } from './generated/experiment';
-import { validateExperiment, validateExperimentAt } from './schemas';
+import { experimentSchema, validateExperiment, validateExperimentAt } from './schemas';
 import { applyDefaults, experimentPointer, experimentSubschema, knownKeys } from './defaults';
 import { didYouMean, hasErrors, type Diagnostic } from './diagnostics';
 import { schemaDiagnostics } from './schemaMessages';
 import { rangeOf, rangeOfOffsets, type YamlSource } from './yamlPositions';
 import { lintExperiment } from './lints';
+import { MAX_TEXT_DEPTH, textNestingBeyond } from './yamlBounds';
 import { launcherDiagnostics } from './launcherChecks';
 import { lmEvalDiagnostics, type LmEvalCheckOptions } from './lmEvalChecks';
 
@@ -40,7 +41,13 @@ const isObj = (v: unknown): v is Record<string, unknown> => typeof v === 'object
 
 export function parseExperiment(text: string, file?: string, opts: ParseOptions = {}): LoadedExperiment {
   const lineCounter = new LineCounter();
-  const doc = YAML.parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const tooDeep = textNestingBeyond(text, MAX_TEXT_DEPTH);
+  // Bounded before parsing (yamlBounds.ts): the parser's stack, and the process, would not survive.
+  const doc = YAML.parseDocument(tooDeep === undefined ? text : '', { lineCounter, prettyErrors: false, uniqueKeys: true });
+  if (tooDeep !== undefined) { // the line starts the parser would have noted, for the diagnostic's position
+    if (!lineCounter.lineStarts.length) lineCounter.addNewLine(0);
+    for (let k = text.indexOf('\n'); k !== -1; k = text.indexOf('\n', k + 1)) lineCounter.addNewLine(k + 1);
+  }
   const src: YamlSource = { doc, lineCounter, text };
   const diagnostics: Diagnostic[] = [];
   const result = (raw: unknown, value?: ExperimentConfig): LoadedExperiment => {
@@ -56,6 +63,10 @@ export function parseExperiment(text: string, file?: string, opts: ParseOptions 
     return { value: ok ? value : undefined, raw, doc, lineCounter, text, file, diagnostics, ok };
   };
 
+  if (tooDeep !== undefined) {
+    diagnostics.push({ severity: 'error', message: `collections are nested more than ${MAX_TEXT_DEPTH} levels deep here; an experiment file needs 4`, ...rangeOfOffsets(lineCounter, tooDeep, tooDeep + 1), path: '', code: 'yaml-depth' });
+    return result(undefined);
+  }
   for (const [severity, list] of [['error', doc.errors], ['warning', doc.warnings]] as const) {
     for (const e of list) {
       diagnostics.push({ severity, message: e.message.split('\n')[0], ...rangeOfOffsets(lineCounter, e.pos[0], e.pos[1]), path: '', code: `yaml-${e.code}` });
@@ -196,6 +207,9 @@ function dataFileDiagnostics(cfg: ExperimentConfig, src: YamlSource, file: strin
  * The built-in models are Llama blocks (trainer/finetune_lab/builtin_models.json): a module list that
  * matches none of their linear layers would train or measure nothing. hf: models are not known here.
  */
+/** The longest module name or regex the schema allows (targetModules' items): 256. */
+const MAX_MODULE_PATTERN = ((experimentSchema.definitions.targetModules.oneOf[1] as { items: { maxLength: number } }).items.maxLength);
+
 export const BUILTIN_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
 
 function moduleNameDiagnostics(raw: Record<string, unknown>, src: YamlSource): Diagnostic[] {
@@ -225,6 +239,12 @@ function moduleNameDiagnostics(raw: Record<string, unknown>, src: YamlSource): D
  * ends with it (PEFT's suffix rule); a name with regex characters must fully match a full module name.
  */
 function matchesBuiltinModule(name: string): boolean {
+  // V8 aborts the whole process (no exception to catch) when it cannot compile a pattern: a long one
+  // (the schema caps names at 256 characters, but this runs before its verdict is used) or one with
+  // counted repetitions, which it expands (a{99999}{99999}). Those are left to the trainer, which
+  // checks every name against the real model when the run starts.
+  if (name.length > MAX_MODULE_PATTERN) return false;
+  if (name.includes('{')) return true;
   const full = BUILTIN_MODULES.map((m) => `model.layers.0.${['gate_proj', 'up_proj', 'down_proj'].includes(m) ? 'mlp' : 'self_attn'}.${m}`);
   if (!/[\\^$*+?()[\]{}|]/.test(name)) return full.some((f) => f === name || f.endsWith(`.${name}`));
   try {

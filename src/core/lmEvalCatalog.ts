@@ -9,6 +9,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseDocument } from 'yaml';
+import { assertYamlNesting } from './yamlBounds';
 import { levenshtein } from './diagnostics';
 
 export interface LmEvalCatalog {
@@ -55,7 +56,9 @@ function yamlFiles(dir: string, out: string[] = []): string[] {
 /** Top-level keys of a task YAML (lm-eval's `!function` tags are left unresolved), with `include:` merged under it. */
 function readTaskYaml(file: string, depth = 0): Record<string, unknown> {
   try {
-    const doc = parseDocument(fs.readFileSync(file, 'utf8'), { strict: false, logLevel: 'silent' });
+    const text = fs.readFileSync(file, 'utf8');
+    assertYamlNesting(text);
+    const doc = parseDocument(text, { strict: false, logLevel: 'silent' });
     const own = (doc.toJS({ maxAliasCount: 50 }) ?? {}) as Record<string, unknown>;
     const inc = own.include;
     if (typeof inc === 'string' && depth < 4) return { ...readTaskYaml(path.resolve(path.dirname(file), inc), depth + 1), ...own };

@@ -11,6 +11,7 @@ import type { RunEvent } from './generated/events';
 import type { PlannedRun } from './sweep';
 import { runId } from './sweep';
 import { isRunId, runFolder } from './runPath';
+import { assertYamlNesting } from './yamlBounds';
 import { errorsText, validateAnalysis, validateExperiment, validateMeta, validateStatus } from './schemas';
 import type { AnalysisConfig } from './generated/analysis';
 import { writeFileAtomic, writeJsonAtomic } from './atomic';
@@ -164,7 +165,9 @@ export class RunStore {
     let config: ExperimentConfig | undefined;
     let analysis: AnalysisConfig | undefined;
     try {
-      const parsed = YAML.parse(await fs.promises.readFile(path.join(dir, RUN_FILES.config), 'utf8')) as unknown;
+      const text = await fs.promises.readFile(path.join(dir, RUN_FILES.config), 'utf8');
+      assertYamlNesting(text);
+      const parsed = YAML.parse(text) as unknown;
       // An analysis run's config says what was analysed, not how to train (issue 14).
       const validate = runMeta.kind === 'analysis' ? validateAnalysis() : validateExperiment();
       if (!validate(parsed)) problems.push(`config.yaml: ${errorsText(validate.errors)}`);

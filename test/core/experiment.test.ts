@@ -143,3 +143,25 @@ test('target modules that match no layer of a built-in model are errors at the n
   // An hf: model's modules are not known here: no error.
   assert.equal(errors(text.replace('builtin:tiny', 'hf:gpt2')).length, 0);
 });
+
+test('nesting that would overflow the YAML parser is refused before parsing, at its line', () => {
+  const deep = `name: x\nmodel: {base: builtin:tiny}\nlora:\n  target_modules: ${'['.repeat(5000)}\n`;
+  const r = parseExperiment(deep, undefined, { lints: false });
+  assert.equal(r.ok, false);
+  assert.deepEqual(r.diagnostics.map((d) => [d.code, d.line]), [['yaml-depth', 4]]);
+  const dashes = `${'- '.repeat(300)}4\n`; // nested block sequences on one line
+  assert.equal(parseExperiment(dashes, undefined, { lints: false }).diagnostics[0].code, 'yaml-depth');
+  // Brackets inside quotes and comments do not count, and closed ones give their depth back.
+  const fine = `name: x # ${'['.repeat(500)}\ndescription: "${'{'.repeat(500)}"\n${Array.from({ length: 200 }, (_, i) => `k${i}: [[1], {a: [2]}]`).join('\n')}\n`;
+  assert.ok(!parseExperiment(fine, undefined, { lints: false }).diagnostics.some((d) => d.code === 'yaml-depth'));
+});
+
+test('module regexes V8 would abort compiling are left to the trainer, never compiled here', () => {
+  const file = (name: string) => `name: x\nmodel: {base: builtin:tiny}\ndata: {train: builtin:python-stdlib}\nmethod: lora\nlora: {target_modules: ['${name}']}\n`;
+  for (const name of ['q_proj{99999}{99999}{99999}', '.*(q|k){1}_proj']) {
+    const r = parseExperiment(file(name), undefined, { lints: false });
+    assert.ok(!r.diagnostics.some((d) => d.code === 'unknown-module'), `${name}: ${JSON.stringify(r.diagnostics)}`);
+  }
+  const long = parseExperiment(file(`q_proj|${'x'.repeat(300)}`), undefined, { lints: false });
+  assert.ok(long.diagnostics.some((d) => d.code?.startsWith('schema-') && d.path.startsWith('lora.target_modules')), JSON.stringify(long.diagnostics));
+});

@@ -53,7 +53,7 @@ test(`${CASES} mutated experiment files: diagnostics, never an exception; the CL
     else if (errors.length) counts.otherErrors++;
 
     // The CLI, as a user runs it: --dry-run always; a real run only for refused files (a valid one would train).
-    const dry = await quietly(() => main(['run', file, '--dry-run', '--runs-dir', runsDir]).catch((e: Error) => { throw new Error(`case ${i}: run --dry-run threw ${e.stack}`); }));
+    const dry = await quietly(() => main(['run', file, '--dry-run', '--no-estimate', '--runs-dir', runsDir]).catch((e: Error) => { throw new Error(`case ${i}: run --dry-run threw ${e.stack}`); }));
     counts.dryRuns++;
     if (parsed.ok) {
       assert.ok(dry.value === 0 || dry.value === 2, `case ${i}: run --dry-run exited ${dry.value} for a valid file`);
@@ -65,7 +65,7 @@ test(`${CASES} mutated experiment files: diagnostics, never an exception; the CL
       counts.refused++;
       // The refusal path of `run` is the dry run's up to the check; every 10th refused file goes through it too.
       if (counts.refused % 10 === 1) {
-        const real = await quietly(() => main(['run', file, '--runs-dir', runsDir]));
+        const real = await quietly(() => main(['run', file, '--no-estimate', '--runs-dir', runsDir]));
         assert.equal(real.value, 2, `case ${i}: run exited ${real.value} for a file with errors`);
         counts.realRuns++;
       }

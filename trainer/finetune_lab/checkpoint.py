@@ -242,8 +242,12 @@ def load_sharded_checkpoint(path: Path, model, optimizer, is_main: bool) -> dict
 def _load_sharded_optimizer(folder: Path, model, optimizer) -> None:
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict, set_optimizer_state_dict
+    from torch.distributed.checkpoint.api import CheckpointException
     state = {"optimizer": get_optimizer_state_dict(model, optimizer)}  # the shapes to read into
-    dcp.load(state, storage_reader=SafeFileSystemReader(folder))
+    try:
+        dcp.load(state, storage_reader=SafeFileSystemReader(folder))
+    except CheckpointException as e:  # a BaseException: the recipe's failure handling would miss it
+        raise RuntimeError(f"the sharded optimizer state in {folder} cannot be read: {e}") from None
     set_optimizer_state_dict(model, optimizer, state["optimizer"])
 
 

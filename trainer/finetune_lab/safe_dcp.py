@@ -20,6 +20,8 @@ from torch.distributed.checkpoint.metadata import Metadata, StorageMeta
 # Globals a DCP metadata pickle names besides DCP's own classes (seen in torch 2.15's files).
 _ALLOWED = {
     ("torch", "Size"), ("torch", "device"),
+    ("torch.serialization", "_get_layout"),
+    ("pathlib", "PosixPath"), ("pathlib", "PurePosixPath"),  # StorageMeta.checkpoint_id  # how torch pickles a torch.layout: a lookup among torch's layouts
     ("collections", "OrderedDict"), ("builtins", "object"), ("builtins", "set"), ("builtins", "frozenset"),
     ("copyreg", "_reconstructor"), ("builtins", "slice"),
 }

@@ -48,6 +48,10 @@ def test_no_source_file_of_the_trainer_can_execute_data():
             if owner == "torch" and name == "load":
                 wo = kwargs.get("weights_only")
                 assert isinstance(wo, ast.Constant) and wo.value is True, f"{where}: torch.load without weights_only=True"
+            if owner == "dcp" and name == "load":  # DCP's own reader unpickles its metadata file
+                reader = kwargs.get("storage_reader")
+                assert isinstance(reader, ast.Call) and getattr(reader.func, "id", "") == "SafeFileSystemReader", \
+                    f"{where}: dcp.load without storage_reader=SafeFileSystemReader(...)"
             if "trust_remote_code" in kwargs:
                 value = kwargs["trust_remote_code"]
                 assert isinstance(value, ast.Constant) and value.value is False, f"{where}: trust_remote_code not False"
@@ -103,3 +107,28 @@ def test_events_and_status_are_never_written_through_a_planted_symlink(tmp_path,
     (run_dir / "events.jsonl").symlink_to(target)
     assert run(run_dir) == 1
     assert target.read_text() == "untouched\n"
+
+
+def test_an_fsdp_optimizer_state_loads_but_crafted_metadata_never_runs(tmp_path):
+    """DCP (an FSDP run's sharded optimizer state) keeps a pickled .metadata file: a real one is read
+    back by the restricted unpickler, a crafted one is refused and its payload never runs."""
+    import torch.distributed.checkpoint as dcp
+    from finetune_lab.safe_dcp import SafeFileSystemReader
+
+    folder = tmp_path / "optimizer"
+    saved = {"optimizer": {"state": {"w.exp_avg": torch.arange(6.0).reshape(2, 3), "step": torch.tensor(3.0)},
+                           "lr": 0.5, "name": "adamw"}}
+    dcp.save(saved, checkpoint_id=str(folder))
+    back = {"optimizer": {"state": {"w.exp_avg": torch.zeros(2, 3), "step": torch.tensor(0.0)}, "lr": 0.0, "name": ""}}
+    dcp.load(back, storage_reader=SafeFileSystemReader(folder))
+    assert torch.equal(back["optimizer"]["state"]["w.exp_avg"], saved["optimizer"]["state"]["w.exp_avg"])
+    assert back["optimizer"]["lr"] == 0.5 and back["optimizer"]["name"] == "adamw"
+
+    marker = tmp_path / "ran"
+    (folder / ".metadata").write_bytes(pickle.dumps(_Payload(marker)))
+    with pytest.raises(pickle.UnpicklingError, match=r"DCP metadata names (posix|os)\.system"):
+        SafeFileSystemReader(folder).read_metadata()
+    # Through dcp.load too (which wraps it in a CheckpointException, a BaseException)
+    with pytest.raises(BaseException, match=r"DCP metadata names (posix|os)\.system"):
+        dcp.load(back, storage_reader=SafeFileSystemReader(folder))
+    assert not marker.exists()
