@@ -58,6 +58,20 @@ def test_qr_spectrum_half_precision_and_zero_b():
     assert sv.dtype == torch.float32 and sv.numel() == 4
 
 
+@pytest.mark.parametrize("shape", [(16, 96), (96, 16), (40, 40)])
+def test_wide_matrices_are_decomposed_through_their_transpose_with_the_same_result(shape):
+    # The tracker decomposes a wide matrix as its transpose (several times faster in LAPACK);
+    # σ must be the same and U must span the same directions (columns equal up to sign).
+    g = torch.Generator().manual_seed(3)
+    w = torch.randn(*shape, generator=g)
+    ref_u, ref_s, _ = torch.linalg.svd(w, full_matrices=False)
+    torch.testing.assert_close(S.singular_values(w), ref_s, rtol=1e-5, atol=1e-5)
+    u = S.left_singular_vectors(w)
+    assert u.shape == ref_u.shape == (shape[0], min(shape))
+    torch.testing.assert_close((u * ref_u).sum(0).abs(), torch.ones(min(shape)), rtol=0, atol=1e-4)
+    torch.testing.assert_close(u @ (u.T @ w), w, rtol=0, atol=1e-4)  # W lies in the span of U
+
+
 def test_rank90_known_spectra():
     assert S.rank90(torch.tensor([1.0] + [0.0] * 9)) == 1
     assert S.rank90(torch.ones(10)) == 9  # 9 of 10 equal values is exactly 90%
