@@ -9,6 +9,7 @@ import errno
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -198,15 +199,22 @@ def test_a_run_folder_that_turns_read_only_mid_run_ends_failed_where_it_can_say_
         shutil.copytree(make_run(checkpoint={"every_steps": 2, "keep_last": 5}, train={"steps": 400, "batch_size": 2, "lr": 1e-2}), run_dir)
         log = open(tmp_path / "train.log", "wb")
         proc = subprocess.Popen([sys.executable, "-m", "finetune_lab", "run", "--run-dir", str(run_dir)], cwd=tmp_path,
-                                env={**os.environ, "PYTHONPATH": str(TRAINER)}, stdout=log, stderr=subprocess.STDOUT)
+                                env={**os.environ, "PYTHONPATH": str(TRAINER)}, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
         deadline = time.monotonic() + 240
         while not list_checkpoints(run_dir) and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.2)
         assert list_checkpoints(run_dir), (tmp_path / "train.log").read_text()[-2000:]
         # A read-only bind mount over the run folder: the trainer's open lock file keeps the tmpfs
         # itself from being remounted read-only, and every new open goes through the bind mount.
-        assert subprocess.run(["mount", "--bind", str(run_dir), str(run_dir)], capture_output=True).returncode == 0
-        remount = subprocess.run(["mount", "-o", "remount,bind,ro", str(run_dir)], capture_output=True, text=True)
+        # The trainer is paused meanwhile: a file it opened for writing through the new bind mount
+        # between the two calls would make the kernel refuse the remount ("mount point is busy").
+        os.killpg(proc.pid, signal.SIGSTOP)
+        try:
+            assert subprocess.run(["mount", "--bind", str(run_dir), str(run_dir)], capture_output=True).returncode == 0
+            remount = subprocess.run(["mount", "-o", "remount,bind,ro", str(run_dir)], capture_output=True, text=True)
+        finally:
+            os.killpg(proc.pid, signal.SIGCONT)
         assert remount.returncode == 0, remount.stderr
         code = proc.wait(timeout=240)
         log.close()
