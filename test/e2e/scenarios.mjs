@@ -162,10 +162,16 @@ async function editorText(wb) {
     .sort((a, b) => a[0] - b[0]).map(([, t]) => t).join('\n'));
 }
 
-/** Puts the caret in the text editor by clicking a line the user can see (`text` is on it). */
+/** Puts the caret in the text editor by clicking a line the user can see (`text` is on it), then
+ *  goes to the file's start so that every line is rendered again (editorText reads the view). */
 async function clickEditorLine(wb, text) {
-  // Near the line's start: a view-line is as wide as the longest line, its middle can be off screen.
-  await textEditor(wb).locator('.view-line', { hasText: text }).first().click({ position: { x: 4, y: 4 } });
+  // The middle of the line's last token, not a corner of the line: once a CodeLens had scrolled the
+  // editor by a line, a click at the top line's corner landed on the editor's scroll shadow (a CI
+  // flake), and clicking lower in the line scrolled the first line out of the view.
+  const line = textEditor(wb).locator('.view-line', { hasText: text }).first();
+  await line.locator('span > span').last().click();
+  await until('the text editor focused', () => wb.page.evaluate(() => Boolean(document.activeElement?.closest('.part.editor .monaco-editor:not(.mini)'))), Boolean, 10_000);
+  await wb.page.keyboard.press('Control+Home');
 }
 
 /** The visible webview that is the Experiment Form. */
