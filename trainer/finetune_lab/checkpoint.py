@@ -172,21 +172,6 @@ def _remove_leftovers(root: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _set_aside(folder: Path) -> Path:
-    """Rename a checkpoint out of the ``step-*`` names before deleting it (atomic): a kill
-    mid-delete then leaves a .trash- folder, never a step-* folder with some of its files gone."""
-    trash = folder.with_name(f".trash-{folder.name}-{os.getpid()}")
-    os.rename(folder, trash)
-    return trash
-
-
-def _remove_leftovers(root: Path) -> None:
-    """Temp and trash folders of an earlier trainer of this run (killed mid-save or mid-prune);
-    only one trainer writes a run folder at a time (runlock.py)."""
-    for leftover in list(root.glob(".tmp-*")) + list(root.glob(".trash-*")):
-        shutil.rmtree(leftover, ignore_errors=True)
-
-
 def list_checkpoints(run_dir: Path) -> list[Path]:
     """Complete checkpoints, oldest first."""
     root = Path(run_dir) / "checkpoints"

@@ -66,3 +66,8 @@ def data_base_dir(run_dir: Path | str) -> Path:
         if exp:
             return Path(exp).parent
     return run_dir
+
+
+def hf_offline() -> bool:
+    """HF_HUB_OFFLINE set as huggingface_hub reads it: nothing may be downloaded."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 
 from .base_weights import WeightFiles, WeightsError, load_pickle_weights
 from .module_names import canonical_name
+from .paths import hf_offline
 from .spectra_math import LoraFactors
 
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
@@ -226,10 +226,6 @@ class Checkpoint:
 
 # ----------------------------------------------------------------------------- the base
 
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
-
-
 def hub_folder(name: str) -> Path:
     """The local snapshot of a Hugging Face Hub model: from the cache, downloading what is
     missing (config, safetensors, tokenizer; pickle weights only when there are no safetensors)
@@ -241,11 +237,11 @@ def hub_folder(name: str) -> Path:
     from huggingface_hub import snapshot_download
     wanted = ["*.json", "*.safetensors", "tokenizer*", "*.model", "*.txt", "*.tiktoken"]
     try:
-        folder = Path(snapshot_download(name, local_files_only=_offline(), allow_patterns=wanted))
+        folder = Path(snapshot_download(name, local_files_only=hf_offline(), allow_patterns=wanted))
         if WeightFiles.find(folder) is None:
-            folder = Path(snapshot_download(name, local_files_only=_offline(), allow_patterns=wanted + ["*.bin"]))
+            folder = Path(snapshot_download(name, local_files_only=hf_offline(), allow_patterns=wanted + ["*.bin"]))
     except Exception as e:
-        if _offline():
+        if hf_offline():
             raise SourceError(f"--base hf:{name}: '{name}' is not a local folder and not in the Hugging Face cache, and "
                               f"HF_HUB_OFFLINE is set, so nothing was downloaded. Use a folder holding config.json and the "
                               f"weights, or download it first (huggingface-cli download {name}).") from e

@@ -42,7 +42,7 @@ from .lora import apply_method
 from .losses import lm_loss
 from .model import compile_layers, count_params, enable_gradient_checkpointing, load_base
 from .optim import build_optimizer, get_lr, set_lr
-from .paths import data_base_dir
+from .paths import data_base_dir, hf_offline
 from .status import StatusFile
 
 
@@ -79,16 +79,12 @@ def _load_base(base: str, pretrain_steps, on_progress, dtype: torch.dtype):
         if not base.startswith("hf:"):
             raise
         name = base[3:]
-        if _hf_offline():
+        if hf_offline():
             raise OSError(f"model.base {base}: '{name}' is not a local folder and not in the Hugging Face "
                           f"cache, and HF_HUB_OFFLINE is set, so nothing was downloaded. Use a folder "
                           f"holding config.json, the weights and the tokenizer, or download it first.") from e
         raise OSError(f"model.base {base}: cannot load '{name}' as a local folder or from the Hugging "
                       f"Face Hub: {e}") from e
-
-
-def _hf_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().upper() in ("1", "ON", "YES", "TRUE")
 
 
 class Recipe:
