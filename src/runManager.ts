@@ -1,5 +1,6 @@
 // The runs of this workspace: read through the core's RunStore, refreshed from a file-system watcher
-// on the runs folder (status.json, meta.json; debounced), never by polling the trainer. Holds the
+// on the runs folder (status.json, meta.json; debounced) and, as its fallback, a stat of each
+// running run's status.json every 2 s (core/statusPoll); never by talking to the trainer. Holds the
 // queue that starts a sweep's runs one after another (or N at once, one GPU each). The queue is
 // mirrored on disk (core/queueFile), so a reloaded window carries on with it.
 import * as path from 'node:path';
@@ -17,6 +18,7 @@ import { lastLines } from './views/runFormat';
 import { readTail } from './core/fileTail';
 import { bundledDataEnv, withCodeExecution } from './trainerEnv';
 import { SlurmRuns } from './slurmRuns';
+import { StatusChangePoll } from './core/statusPoll';
 
 export interface StateChange { run: StoredRun; from: RunStatus['state']; to: RunStatus['state'] }
 
@@ -105,7 +107,13 @@ export class RunManager implements vscode.Disposable {
       // (and a finished run's job until it leaves the queue, so slurm.json records how it ended).
       if (this._runs.some((r) => r.status.state === 'running' || (r.slurm && (r.status.state === 'queued' || !isJobTerminal(r.slurm.state ?? 'PENDING'))))) void this.refresh();
     }, 15_000);
-    this.disposables.push({ dispose: () => clearInterval(check) });
+    // Live progress without the watcher: it can miss or delay events (a busy host, NFS, inotify limits).
+    const poll = new StatusChangePoll();
+    const progress = setInterval(() => {
+      const running = this._runs.filter((r) => r.status.state === 'running').map((r) => r.dir);
+      void poll.changed(running).then((changed) => { if (changed) this.scheduleRefresh(); });
+    }, 2_000);
+    this.disposables.push({ dispose: () => { clearInterval(check); clearInterval(progress); } });
     await this.refresh();
     this.adoptQueues();
   }

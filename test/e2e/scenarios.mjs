@@ -397,7 +397,10 @@ export function defineScenarios(runner) {
     const done = await waitRunState(wb, ws, 'e2e-lora', 'completed', 5_000);
     await wb.shot('run-completed');
     assert(sawRunning, 'the run never showed "running" in the Runs view before it ended');
-    assert(progress, 'the status bar never showed the run\'s progress (step N/M with N ≥ 1, or %) while it trained');
+    if (!progress) {
+      const ours = (await wb.statusBarSeen()).filter((it) => /finetune|lora|full/i.test(`${it.id ?? ''} ${it.text}`)).map((it) => it.text);
+      assert(false, `the status bar never showed the run's progress (step N/M with N ≥ 1, or %) while it trained (its Finetune Lab states: ${JSON.stringify(ours.slice(-8))})`);
+    }
     assert(done.id, `could not read the run id from the row "${done.row.text}"`);
     const st = readStatus(ws, done.id);
     assert(st?.state === 'completed', `status.json of ${done.id} says ${JSON.stringify(st)}`);
