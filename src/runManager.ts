@@ -47,6 +47,7 @@ export class RunManager implements vscode.Disposable {
   private refreshing?: Promise<void>;
   private refreshAgain = false;
   private loaded = false;
+  private readonly statusPoll = new StatusChangePoll();
 
   constructor(private readonly extensionUri: vscode.Uri) {
     this.slurm = new SlurmRuns(extensionUri, () => this.store, () => this.refresh());
@@ -108,10 +109,10 @@ export class RunManager implements vscode.Disposable {
       if (this._runs.some((r) => r.status.state === 'running' || (r.slurm && (r.status.state === 'queued' || !isJobTerminal(r.slurm.state ?? 'PENDING'))))) void this.refresh();
     }, 15_000);
     // Live progress without the watcher: it can miss or delay events (a busy host, NFS, inotify limits).
-    const poll = new StatusChangePoll();
+    // The poll compares with the files as the last refresh found them, so it costs no refresh of
+    // its own while the watcher keeps up.
     const progress = setInterval(() => {
-      const running = this._runs.filter((r) => r.status.state === 'running').map((r) => r.dir);
-      void poll.changed(running).then((changed) => { if (changed) this.scheduleRefresh(); });
+      void this.statusPoll.changed(this.runningDirs()).then((changed) => { if (changed) this.scheduleRefresh(); });
     }, 2_000);
     this.disposables.push({ dispose: () => { clearInterval(check); clearInterval(progress); } });
     await this.refresh();
@@ -177,6 +178,8 @@ export class RunManager implements vscode.Disposable {
     this.refreshing = (async () => {
       do {
         this.refreshAgain = false;
+        // What is read next includes every status write until now: the poll starts from here.
+        await this.statusPoll.changed(this.runningDirs());
         const store = this.store;
         const next = store ? await store.list() : [];
         const before = new Map(this._runs.map((r) => [r.id, r.status.state]));
@@ -202,6 +205,10 @@ export class RunManager implements vscode.Disposable {
       } while (this.refreshAgain);
     })().finally(() => { this.refreshing = undefined; });
     return this.refreshing;
+  }
+
+  private runningDirs(): string[] {
+    return this._runs.filter((r) => r.status.state === 'running').map((r) => r.dir);
   }
 
   /** The reconciled status, without the reader's annotations, as the new status.json. */
