@@ -3,6 +3,7 @@
 // running run's status.json every 2 s (core/statusPoll); never by talking to the trainer. Holds the
 // queue that starts a sweep's runs one after another (or N at once, one GPU each). The queue is
 // mirrored on disk (core/queueFile), so a reloaded window carries on with it.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { RunStore, type StoredRun } from './core/runStore';
@@ -265,6 +266,11 @@ export class RunManager implements vscode.Disposable {
   private async launch(id: string, resume: boolean, python: string): Promise<void> {
     const store = this.store;
     if (!store) return;
+    if (!fs.existsSync(store.dir(id))) {
+      // Queued in another runs folder: finetuneLab.runsDirectory changed before its turn came.
+      void vscode.window.showWarningMessage(`Finetune Lab: ${id} was not started: it is not in the runs folder ${this.runsDir} (finetuneLab.runsDirectory changed after it was queued). Start it again from its experiment.`);
+      return;
+    }
     const planned = await store.get(id);
     if (planned?.status.state === 'running') { // started meanwhile by another window or the CLI: never twice
       void vscode.window.showInformationMessage(`Finetune Lab: ${id} is already running (pid ${planned.status.pid}); not started again.`);
