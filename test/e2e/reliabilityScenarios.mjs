@@ -198,7 +198,10 @@ export function defineReliabilityScenarios(runner) {
     mkdirSync(settingsDir, { recursive: true });
     writeFileSync(join(settingsDir, 'settings.json'), JSON.stringify({ 'finetuneLab.runsDirectory': disk }));
     try {
-      await sleep(2000);
+      // Start only once the window reads the setting: the Runs view lists the small disk's runs
+      // (none). A fixed pause was too short on a loaded machine: the run went to the old folder.
+      await wb.openViewContainer();
+      await until('the Runs view showing the (empty) small disk', () => wb.runRows(), (rows) => rows.length === 0, 60_000);
       await wb.openFile('rel-diskfull.finetune.yaml');
       await startFromCodeLens(wb);
       await wb.openViewContainer();
