@@ -7,7 +7,8 @@
 //   node scripts/ensure.mjs [build|python|demo|test|e2e]
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync, mkdirSync, statfsSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { childEnv } from './childEnv.mjs';
@@ -47,6 +48,21 @@ function stampOk(name, hash) {
   return existsSync(p) && readFileSync(p, 'utf8') === hash;
 }
 function writeStamp(name, hash) { mkdirSync(dirname(stampFile(name)), { recursive: true }); writeFileSync(stampFile(name), hash); }
+
+const GB = 1024 ** 3;
+/** Free bytes on the filesystem holding `dir` (null where statfs is unsupported). */
+function freeBytes(dir) {
+  try { const st = statfsSync(dir); return st.bavail * st.bsize; } catch { return null; }
+}
+/** Stops before a step that would run out of disk half-way, naming the folders and the sizes. */
+function ensureDiskSpace(neededGB, what, dirs) {
+  for (const dir of dirs) {
+    const free = freeBytes(dir);
+    if (free === null || free >= neededGB * GB) continue;
+    fail(`Not enough free disk for ${what}: ${(free / GB).toFixed(1)} GB free on the filesystem of ${dir}, about ${neededGB} GB needed.\n` +
+      'Free some space (df -h shows where it went; old clones or temp folders in /tmp are typical) and run this again.');
+  }
+}
 
 function ensureNodeModules() {
   // The lock file names every installed package (the root's dependencies included), and
@@ -90,6 +106,9 @@ async function ensurePython() {
   const hash = hashOf(reqs);
   if (existsSync(venvPy) && stampOk('venv', hash) && pythonWorks(venvPy)) return venvPy;
 
+  // Measured on this machine kind: .venv 6.4 GB (PyPI's torch brings its CUDA libraries) and pip's
+  // cache about 3 GB. Without this check pip stops half-way with "[Errno 28] No space left on device".
+  ensureDiskSpace(10, "the trainer's environment (.venv, about 6.5 GB, and pip's download cache, about 3 GB)", [root, homedir()]);
   if (!existsSync(venvPy)) {
     const base = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import sys, venv; assert sys.version_info >= (3, 9)'], { stdio: 'ignore' }).status === 0);
     if (!base) fail('No Python 3.9+ with the venv module was found.\nInstall one: apt-get install -y python3 python3-venv (Debian/Ubuntu), then run this again.');
@@ -101,6 +120,8 @@ async function ensurePython() {
   say('The first time this downloads about 3 GB (PyPI\'s torch brings its CUDA libraries) and took 3–4 minutes here; pip names each package as it fetches it. Later runs reuse pip\'s cache.');
   const t = Date.now();
   const r = await runWithHeartbeat(venvPy, ['-m', 'pip', 'install', '--disable-pip-version-check', '--progress-bar', 'off', '-r', reqs], 'pip install');
+  const freeAfter = freeBytes(root);
+  if (!r.ok && freeAfter !== null && freeAfter < 1 * GB) fail(`pip could not install trainer/requirements.txt into .venv: the disk is full (${(freeAfter / GB).toFixed(2)} GB left on the filesystem of ${root}).\nFree space and run this again; delete .venv first if pip left it half-installed.`);
   if (!r.ok) fail('pip could not install trainer/requirements.txt into .venv (see above).\nIt needs the Python package index (https://pypi.org) or a mirror (pip config set global.index-url URL).\nOr point FINETUNE_LAB_PYTHON at an interpreter that already has torch, transformers, peft and safetensors.');
   if (!pythonWorks(venvPy)) fail('.venv was installed but cannot import the trainer\'s libraries; delete .venv and run again.');
   writeStamp('venv', hash);
@@ -122,7 +143,8 @@ switch (mode) {
   case 'build': ensureNodeModules(); ensureBuild(); break;
   case 'python': ensureNodeModules(); await ensurePython(); break;
   case 'demo': ensureNodeModules(); ensureBuild(); await ensurePython(); break;
-  case 'test': ensureNodeModules(); ensureBuild(); await ensurePython(); ensureSlurm(); break;
+  // The tests' run folders, checkpoints and code-server profiles live in the temp folder.
+  case 'test': ensureNodeModules(); ensureBuild(); await ensurePython(); ensureSlurm(); ensureDiskSpace(2, "the tests' run folders and checkpoints", [tmpdir()]); break;
   case 'e2e': ensureNodeModules(); ensureBuild(); await ensurePython(); ensureSlurm(); ensureE2E(); break;
   default: fail(`unknown mode '${mode}': use build | python | demo | test | e2e`);
 }

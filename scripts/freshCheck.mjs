@@ -99,8 +99,16 @@ async function main() {
   const out = join(root, 'test-results', 'fresh');
   mkdirSync(out, { recursive: true });
   writeFileSync(join(out, 'stages.json'), JSON.stringify({ command, exit: code, total_s: total, date: new Date(t0).toISOString(), stages }, null, 2) + '\n');
-  if (code === 0 && !keep) rmSync(tmp, { recursive: true, force: true });
-  else console.log(`[fresh] kept ${tmp} (HOME, the copy and its logs)`);
+  if (keep) console.log(`[fresh] kept ${tmp} (HOME, the copy and its logs)`);
+  else if (code === 0) rmSync(tmp, { recursive: true, force: true });
+  else {
+    // Keep what explains the failure, not the 7 GB of environments: leftovers of failed checks
+    // once filled this machine's disk, and CI (which runs here) then failed in pip.
+    for (const heavy of [join(repo, '.venv'), join(repo, 'node_modules'), join(repo, '.vscode-test'), join(home, '.cache'), join(home, '.npm')]) {
+      rmSync(heavy, { recursive: true, force: true });
+    }
+    console.log(`[fresh] kept ${repo} without its .venv and node_modules (logs in test-results/); --keep keeps everything`);
+  }
   process.exit(code);
 }
 

@@ -10,8 +10,21 @@ export function repoRoot(): string {
   }
 }
 
+// Each test file runs in its own process: its temp folders go when it exits, so repeated runs do
+// not fill the disk (CI runs on the same machine; leftovers once left pip no room).
+// FINETUNE_LAB_KEEP_TMP=1 keeps them to look at.
+const madeTmpDirs: string[] = [];
+process.once('exit', () => {
+  if (process.env.FINETUNE_LAB_KEEP_TMP) return;
+  for (const dir of madeTmpDirs) {
+    try { fs.rmSync(dir, { recursive: true, force: true }); } catch { /* still mounted or in use: leave it */ }
+  }
+});
+
 export function tmpDir(prefix = 'ftl-test-'): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  madeTmpDirs.push(dir);
+  return dir;
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
