@@ -12,6 +12,7 @@ import { rangeOf, rangeOfOffsets, type YamlSource } from './yamlPositions';
 import { lintExperiment } from './lints';
 import { MAX_TEXT_DEPTH, textNestingBeyond } from './yamlBounds';
 import { launcherDiagnostics } from './launcherChecks';
+import { backtrackingProblem } from './modulePatterns';
 import { lmEvalDiagnostics, type LmEvalCheckOptions } from './lmEvalChecks';
 
 export interface LoadedExperiment {
@@ -214,7 +215,7 @@ export const BUILTIN_MODULES = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_pr
 
 function moduleNameDiagnostics(raw: Record<string, unknown>, src: YamlSource): Diagnostic[] {
   const base = isObj(raw.model) ? raw.model.base : undefined;
-  if (typeof base !== 'string' || !base.startsWith('builtin:')) return [];
+  const builtin = typeof base === 'string' && base.startsWith('builtin:');
   const out: Diagnostic[] = [];
   for (const section of ['lora', 'spectra'] as const) {
     const key = section === 'lora' ? 'target_modules' : 'modules';
@@ -222,7 +223,15 @@ function moduleNameDiagnostics(raw: Record<string, unknown>, src: YamlSource): D
     const list = isObj(sec) ? sec[key] : undefined;
     if (!Array.isArray(list)) continue;
     list.forEach((name, i) => {
-      if (typeof name !== 'string' || matchesBuiltinModule(name)) return;
+      if (typeof name !== 'string') return;
+      // before any match: a pattern that backtracks would freeze the extension host (any base: the trainer refuses it too)
+      const backtracks = backtrackingProblem(name);
+      if (backtracks) {
+        out.push({ severity: 'error', code: 'module-pattern-backtracks', path: `${section}.${key}.${i}`,
+          ...rangeOf(src, [section, key, i]), message: backtracks });
+        return;
+      }
+      if (!builtin || matchesBuiltinModule(name)) return;
       const guess = didYouMean(name, [...BUILTIN_MODULES]);
       out.push({
         severity: 'error', code: 'unknown-module', path: `${section}.${key}.${i}`, ...rangeOf(src, [section, key, i]),

@@ -14,6 +14,7 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from .module_patterns import pattern_problem
 from .paths import schemas_dir
 
 # The two defaults that depend on other fields; the extension applies the same rules.
@@ -176,7 +177,19 @@ def resolve(raw: dict) -> dict:
         cfg["lora"].setdefault("alpha", 2 * cfg["lora"]["rank"])  # paper v2: alpha = 2*rank
     cfg["train"].setdefault("lr", LORA_LR if cfg["method"] == "lora" else FULL_LR)
     check_sharding(cfg)
+    check_module_patterns(cfg)
     return cfg
+
+
+def check_module_patterns(cfg: dict) -> None:
+    """Module regexes that could hang a run at start, or that do not compile (module_patterns.py;
+    src/core/modulePatterns.ts applies the same scan)."""
+    for section, key in (("lora", "target_modules"), ("spectra", "modules")):
+        value = (cfg.get(section) or {}).get(key)
+        for i, item in enumerate(value if isinstance(value, list) else []):
+            problem = pattern_problem(item)
+            if problem:
+                raise ConfigError(f"invalid config at '{section}.{key}[{i}]': {problem}")
 
 
 def check_sharding(cfg: dict) -> None:

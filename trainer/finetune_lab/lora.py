@@ -13,6 +13,8 @@ import warnings
 import torch
 from peft import LoraConfig, get_peft_model
 
+from .module_patterns import REGEX_CHARS
+
 # Leaf names by architecture family: (attention, mlp). GPT-2 reuses c_proj in both, so its
 # entries carry the parent (attn./mlp.) and are matched on the full module name.
 MODULE_TABLE = {
@@ -23,7 +25,6 @@ MODULE_TABLE = {
     "opt": (["q_proj", "k_proj", "v_proj", "out_proj"], ["fc1", "fc2"]),
     "phi": (["q_proj", "k_proj", "v_proj", "dense"], ["fc1", "fc2"]),
 }
-_REGEX_CHARS = set("*+?[](){}|^$\\")
 
 
 def _linear_names(model: torch.nn.Module) -> list[str]:
@@ -68,12 +69,12 @@ def resolve_targets(model: torch.nn.Module, target) -> str | list[str]:
         raise ValueError(f"lora.target_modules: cannot find {target} modules in this architecture "
                          f"(linear layers: {', '.join(names[:8])}...); list them by name instead")
     target = list(target)
-    if not any(_REGEX_CHARS & set(t) for t in target):
+    if not any(REGEX_CHARS & set(t) for t in target):
         if not any(_matches(n, t) for n in names for t in target):
             raise ValueError(f"lora.target_modules: no module matches {target}")
         return target
     # a regex must match the end of the module name, from the start or after a dot
-    pattern = "|".join(f"(?:.*\\.)?(?:{t if _REGEX_CHARS & set(t) else re.escape(t)})" for t in target)
+    pattern = "|".join(f"(?:.*\\.)?(?:{t if REGEX_CHARS & set(t) else re.escape(t)})" for t in target)
     if not any(re.fullmatch(pattern, n) for n in names):
         raise ValueError(f"lora.target_modules: no module matches {target}")
     return pattern
