@@ -203,7 +203,7 @@ export interface Spectra {
    */
   every_steps?: number;
   /**
-   * all: every linear layer in the blocks except the output head (PEFT's all-linear; the paper's best). attention | mlp: resolved per architecture. Or a list of module names / regexes.
+   * all: every linear layer in the blocks except the output head (PEFT's all-linear; the paper's best). attention | mlp: resolved per architecture. Or a list of module names / regexes; a regex that repeats a group which itself repeats or has alternatives, like ([\w.]+)+, is refused: it can take exponential time to match.
    */
   modules?: ("all" | "attention" | "mlp") | [string, ...string[]];
   /**
