@@ -120,6 +120,15 @@ export const FILES = {
     'train: {steps: -5}',
     '',
   ].join('\n'),
+  // matched against a module name this pattern backtracks for hours: the lint must refuse it unrun
+  'backtracking.finetune.yaml': [
+    'name: e2e-backtracking',
+    'model: {base: builtin:tiny}',
+    'data: {train: builtin:python-stdlib}',
+    'method: lora',
+    "lora: {target_modules: [q_proj, '([\\w.]+)+Z']}",
+    '',
+  ].join('\n'),
 };
 
 export function writeWorkspace(dir, names = Object.keys(FILES)) {

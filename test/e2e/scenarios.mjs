@@ -840,6 +840,30 @@ export function defineScenarios(runner) {
     await sleep(1000);
     assert(runFolders(ws, 'e2e-broken').length === 0, 'a run folder was created for the invalid experiment');
   });
+
+  runner.scenario('a module regex that would backtrack for hours is an error in Problems; the window stays responsive', { timeout: 90_000 }, async ({ wb, ws }) => {
+    await wb.openFile('backtracking.finetune.yaml');
+    await wb.command('View: Focus Problems (Errors, Warnings, Infos)').catch(async () => wb.command('View: Toggle Problems (Errors, Warnings, Infos)'));
+    const rows = wb.page.locator('.markers-panel .monaco-list-row');
+    const deadline = Date.now() + 20_000;
+    let texts = [];
+    while (Date.now() < deadline) {
+      texts = (await rows.allInnerTexts()).map((t) => t.replace(/\s+/g, ' '));
+      if (texts.some((t) => /exponential time/.test(t))) break;
+      await sleep(400);
+    }
+    await wb.shot('backtracking-problem');
+    assert(texts.some((t) => /'\(\[\\w\.\]\+\)\+' repeats a group .*exponential time/.test(t)), `no backtracking error in Problems (rows: ${JSON.stringify(texts)})`);
+    // the extension host answers: Start is refused with the reason (a frozen host would never reply)
+    await wb.clearNotifications();
+    await wb.page.locator('.editor-group-container.active .monaco-editor').first().click({ position: { x: 300, y: 60 } });
+    await wb.command('Finetune Lab: Start Run');
+    const msg = await wb.waitForNotification(/exponential|target_modules|error|fix/i, 20_000);
+    await wb.shot('backtracking-start-refused');
+    assert(/exponential|target_modules|error/i.test(msg), `Start refused without naming the reason: "${msg}"`);
+    await sleep(1000);
+    assert(runFolders(ws, 'e2e-backtracking').length === 0, 'a run folder was created for the refused experiment');
+  });
 }
 
 /** The webview button with `label` in any visible webview, or null. */
